@@ -1,0 +1,41 @@
+# medgen_nb: two commands on a fresh machine.
+#   make lab    set up .venv on first use, then open the course in JupyterLab
+#   make test   set up .venv on first use, then run the whole test suite
+#
+# Torch is installed first and on its own, because a bare `torch` requirement
+# can pull a multi-GB CUDA build.  Override to taste:
+#   make test TORCH_SPEC="torch==2.5.1" TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX_URL ?=
+PYTEST_ARGS ?=
+STAMP := $(VENV)/.medgen_nb-installed
+
+.PHONY: setup lab course test lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL)) "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[lab,test]"
+	@touch $@
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
+
+course: $(STAMP)
+	$(BIN)/python -m medgen_nb.course --out build
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/ruff check medgen_nb tests benchmarks data_scripts
+	$(BIN)/ruff format --check medgen_nb tests benchmarks data_scripts
+
+clean:
+	rm -rf build .pytest_cache

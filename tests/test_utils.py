@@ -1,0 +1,63 @@
+import os
+
+import pytest
+import torch
+
+from medgen_nb.utils import atomic_write, cache_dir, pick_device, seed_everything
+
+
+def test_seed_everything_repeats_draws():
+    seed_everything(3)
+    a = torch.randn(5)
+    seed_everything(3)
+    assert torch.equal(a, torch.randn(5))
+    seed_everything(4)
+    assert not torch.equal(a, torch.randn(5))
+
+
+def test_seed_rejects_negative():
+    with pytest.raises(ValueError, match="non-negative"):
+        seed_everything(-1)
+
+
+def test_pick_device_auto_and_cpu():
+    assert pick_device("cpu").type == "cpu"
+    assert pick_device("auto").type in {"cpu", "cuda", "mps"}
+
+
+def test_pick_device_rejects_unknown_name():
+    with pytest.raises(ValueError, match="one of"):
+        pick_device("tpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="only meaningful without a GPU")
+def test_pick_device_explains_missing_cuda():
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        pick_device("cuda")
+
+
+def test_cache_dir_honours_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDGEN_NB_CACHE", str(tmp_path / "c"))
+    assert cache_dir("sub") == tmp_path / "c" / "sub"
+    assert (tmp_path / "c" / "sub").is_dir()
+
+
+def test_atomic_write_replaces_only_on_success(tmp_path):
+    target = tmp_path / "f.bin"
+    with atomic_write(target) as fh:
+        fh.write(b"old")
+    with pytest.raises(RuntimeError), atomic_write(target) as fh:
+        fh.write(b"partial")
+        raise RuntimeError("crash mid-write")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"], "no temporary file may be left behind"
+
+
+def test_atomic_write_text_mode(tmp_path):
+    with atomic_write(tmp_path / "a" / "t.txt", mode="w") as fh:
+        fh.write("hi")
+    assert (tmp_path / "a" / "t.txt").read_text() == "hi"
+    with pytest.raises(ValueError, match="mode"):
+        with atomic_write(tmp_path / "x", mode="a"):  # type: ignore[arg-type]
+            pass
+    assert not os.path.exists(tmp_path / "x")
