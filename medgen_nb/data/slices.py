@@ -1,0 +1,313 @@
+"""Subjects (co-registered 3-D volumes) and the 2-D slice datasets every notebook trains on.
+
+A :class:`Subject` holds one person's volumes, already mapped to [0, 1] by the rules of
+:mod:`medgen_nb.data.intensity`, plus label maps. :class:`SliceDataset` cuts them into 2-D slices
+along a plane, resamples to a square size, and returns dicts of tensors. Splits are always **by
+subject**: :func:`split_subjects` never puts one subject in two splits.
+
+Every item is a dict:
+
+=========  ===================  ==================================================
+key        shape                meaning
+=========  ===================  ==================================================
+image      (C, S, S) float32    the ``sources`` modalities stacked, in [0, 1]
+target     (1, S, S) float32    the ``target`` modality, in [0, 1] (if one was asked for)
+mask       (1, S, S) float32    foreground (brain/body) mask, {0, 1}
+seg        (S, S) int64         label map (if ``seg_key`` was given), 0 = background
+label      () int64             class label (if ``label_from`` was given)
+subject    () int64             index into ``dataset.subject_ids``
+slice      () int64             slice index in the resampled volume
+=========  ===================  ==================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from medgen_nb.data.intensity import IntensityMap
+
+Plane = Literal["axial", "coronal", "sagittal"]
+PLANES: tuple[str, ...] = ("axial", "coronal", "sagittal")
+SIZES: tuple[int, ...] = (32, 64, 128, 256)
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+# Axis of a (X, Y, Z) RAS-ordered volume that each plane slices along.
+_PLANE_AXIS = {"sagittal": 0, "coronal": 1, "axial": 2}
+
+
+@dataclass
+class Subject:
+    """One (real or simulated) subject: co-registered volumes on one voxel grid.
+
+    Attributes:
+        subject_id: unique id, e.g. ``"phantom-0007"``.
+        images: modality name -> ``(X, Y, Z)`` float32 array in [0, 1] (RAS axis order).
+        intensity: modality name -> the :class:`IntensityMap` that maps it back to physical units.
+        spacing_mm: voxel size along X, Y, Z in mm.
+        labels: name -> ``(X, Y, Z)`` integer label map (e.g. ``"tissue"``, ``"lesion"``).
+        mask: ``(X, Y, Z)`` bool foreground (head/body) mask, or None for all-foreground.
+        meta: anything else (simulation parameters, subject class, source files).
+    """
+
+    subject_id: str
+    images: dict[str, np.ndarray]
+    intensity: dict[str, IntensityMap]
+    spacing_mm: tuple[float, float, float]
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
+    mask: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        shapes = {k: v.shape for k, v in {**self.images, **self.labels}.items()}
+        if self.mask is not None:
+            shapes["mask"] = self.mask.shape
+        if len(set(shapes.values())) > 1:
+            raise ValueError(f"subject {self.subject_id}: volumes are not on one grid: {shapes}")
+        for name, vol in self.images.items():
+            if vol.ndim != 3:
+                raise ValueError(
+                    f"subject {self.subject_id}: image {name!r} must be 3-D, got shape {vol.shape}"
+                )
+            if not np.isfinite(vol).all():
+                raise ValueError(f"subject {self.subject_id}: image {name!r} contains NaN or inf")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return next(iter(self.images.values())).shape
+
+
+def split_subjects(
+    subject_ids: Sequence[str], fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+) -> dict[str, list[str]]:
+    """Assign each subject to train/val/test by a hash of its id (stable as subjects are added).
+
+    At least one subject goes to each split when there are three or more subjects.
+    """
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
+        raise ValueError(
+            f"fractions must be three non-negative numbers summing to 1, got {fractions}"
+        )
+    if len(set(subject_ids)) != len(subject_ids):
+        raise ValueError("subject ids must be unique")
+    ranked = sorted(subject_ids, key=lambda s: hashlib.sha256(s.encode()).hexdigest())
+    n = len(ranked)
+    n_val = round(fractions[1] * n)
+    n_test = round(fractions[2] * n)
+    if n >= 3:
+        n_val, n_test = (
+            max(n_val, 1 if fractions[1] > 0 else 0),
+            max(n_test, 1 if fractions[2] > 0 else 0),
+        )
+    n_train = n - n_val - n_test
+    return {
+        "train": ranked[:n_train],
+        "val": ranked[n_train : n_train + n_val],
+        "test": ranked[n_train + n_val :],
+    }
+
+
+def _to_slices(volume: np.ndarray, plane: str, size: int, mode: str) -> torch.Tensor:
+    """``(X, Y, Z)`` -> ``(N, size, size)`` slices along ``plane``, anterior/superior up, padded square."""
+    t = torch.from_numpy(np.ascontiguousarray(volume))
+    axis = _PLANE_AXIS[plane]
+    t = t.movedim(axis, 0)  # (N, a, b) with a, b the in-plane axes in RAS order
+    t = torch.rot90(t, k=1, dims=(1, 2))  # second in-plane axis up, as radiologists view it
+    n, a, b = t.shape
+    side = max(a, b)
+    pad = ((side - b) // 2, side - b - (side - b) // 2, (side - a) // 2, side - a - (side - a) // 2)
+    is_label = mode == "nearest"
+    t = t.float().unsqueeze(1)
+    t = F.pad(t, pad, value=0.0)
+    if side != size:
+        t = (
+            F.interpolate(t, size=(size, size), mode=mode)
+            if is_label
+            else F.interpolate(
+                t, size=(size, size), mode="bilinear", align_corners=False, antialias=size < side
+            )
+        )
+    return t[:, 0]
+
+
+class SliceDataset(Dataset):
+    """2-D slices of co-registered subjects, resampled to ``size`` x ``size``.
+
+    Args:
+        subjects: the subjects of one split (use :func:`split_subjects` to make splits).
+        sources: modality names stacked as ``image`` channels.
+        target: modality returned as ``target`` (translation), or None (creation).
+        plane: ``"axial"``, ``"coronal"`` or ``"sagittal"``.
+        size: output side in pixels, one of :data:`SIZES`.
+        seg_key: a ``Subject.labels`` name returned as ``seg``.
+        label_from: ``"seg_present"`` (1 if the slice's ``seg`` has any foreground), ``"meta:KEY"``
+            (the subject's ``meta[KEY]``), a callable ``(subject, seg_slice) -> int``, or None.
+        min_foreground: drop slices whose mask covers less than this fraction of the slice.
+
+    All slices are resampled once, at construction, and kept as float16, so indexing is cheap.
+    """
+
+    def __init__(
+        self,
+        subjects: Sequence[Subject],
+        sources: Sequence[str],
+        target: str | None = None,
+        plane: Plane = "axial",
+        size: int = 128,
+        seg_key: str | None = None,
+        label_from: str | Callable[[Subject, torch.Tensor], int] | None = None,
+        min_foreground: float = 0.05,
+    ) -> None:
+        if not subjects:
+            raise ValueError("no subjects given; check the split or the data folder")
+        if isinstance(sources, str):
+            sources = [sources]
+        if not sources:
+            raise ValueError("sources must name at least one modality")
+        if plane not in PLANES:
+            raise ValueError(f"plane must be one of {PLANES}, got {plane!r}")
+        if size not in SIZES:
+            raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+        available = set(subjects[0].images)
+        for name in [*sources, *([target] if target else [])]:
+            if name not in available:
+                raise ValueError(
+                    f"unknown modality {name!r}; this data set has {sorted(available)}"
+                )
+        if seg_key is not None and seg_key not in subjects[0].labels:
+            raise ValueError(
+                f"unknown label map {seg_key!r}; this data set has {sorted(subjects[0].labels)}"
+            )
+        if label_from == "seg_present" and seg_key is None:
+            raise ValueError("label_from='seg_present' needs seg_key")
+        self.sources = list(sources)
+        self.target = target
+        self.plane, self.size, self.seg_key = plane, size, seg_key
+        self.subject_ids = [s.subject_id for s in subjects]
+        self.intensity = {s.subject_id: s.intensity for s in subjects}
+
+        images, targets, masks, segs, labels, subj, slc = [], [], [], [], [], [], []
+        for k, subject in enumerate(subjects):
+            mask = subject.mask if subject.mask is not None else np.ones(subject.shape, bool)
+            m = _to_slices(mask.astype(np.float32), plane, size, "nearest") > 0.5
+            keep = m.flatten(1).float().mean(1) >= min_foreground
+            idx = torch.nonzero(keep)[:, 0]
+            if len(idx) == 0:
+                continue
+            img = torch.stack(
+                [_to_slices(subject.images[s], plane, size, "bilinear") for s in self.sources], 1
+            )
+            images.append(img[idx].clamp(0, 1).half())
+            if target:
+                targets.append(
+                    _to_slices(subject.images[target], plane, size, "bilinear")[idx]
+                    .clamp(0, 1)
+                    .half()[:, None]
+                )
+            masks.append(m[idx][:, None])
+            seg = (
+                _to_slices(subject.labels[seg_key], plane, size, "nearest").long()[idx]
+                if seg_key
+                else None
+            )
+            if seg is not None:
+                segs.append(seg.to(torch.uint8) if seg.max() < 256 else seg)
+            if label_from is not None:
+                labels.append(
+                    torch.tensor(
+                        [
+                            self._label(label_from, subject, None if seg is None else seg[i])
+                            for i in range(len(idx))
+                        ]
+                    )
+                )
+            subj.append(torch.full((len(idx),), k))
+            slc.append(idx)
+        if not images:
+            raise ValueError(
+                f"no slice has at least {min_foreground:.0%} foreground; lower min_foreground"
+            )
+        self._image = torch.cat(images)
+        self._target = torch.cat(targets) if targets else None
+        self._mask = torch.cat(masks)
+        self._seg = torch.cat(segs) if segs else None
+        self._label = torch.cat(labels).long() if labels else None
+        self._subject = torch.cat(subj)
+        self._slice = torch.cat(slc)
+
+    @staticmethod
+    def _label(label_from, subject: Subject, seg_slice: torch.Tensor | None) -> int:
+        if callable(label_from):
+            return int(label_from(subject, seg_slice))
+        if label_from == "seg_present":
+            return int(bool((seg_slice > 0).any()))
+        if isinstance(label_from, str) and label_from.startswith("meta:"):
+            key = label_from[5:]
+            if key not in subject.meta:
+                raise ValueError(f"subject {subject.subject_id} has no meta[{key!r}]")
+            return int(subject.meta[key])
+        raise ValueError(
+            f"label_from must be 'seg_present', 'meta:KEY', a callable or None, got {label_from!r}"
+        )
+
+    def __len__(self) -> int:
+        return len(self._image)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        item = {
+            "image": self._image[i].float(),
+            "mask": self._mask[i].float(),
+            "subject": self._subject[i],
+            "slice": self._slice[i],
+        }
+        if self._target is not None:
+            item["target"] = self._target[i].float()
+        if self._seg is not None:
+            item["seg"] = self._seg[i].long()
+        if self._label is not None:
+            item["label"] = self._label[i]
+        return item
+
+    @property
+    def num_classes(self) -> int:
+        """Number of distinct labels (0 if the dataset has none)."""
+        return 0 if self._label is None else int(self._label.max()) + 1
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """All items at once as float32 tensors (``image``, ``target``...), for metrics and plots."""
+        out = {"image": self._image.float(), "mask": self._mask.float(), "subject": self._subject}
+        if self._target is not None:
+            out["target"] = self._target.float()
+        if self._seg is not None:
+            out["seg"] = self._seg.long()
+        if self._label is not None:
+            out["label"] = self._label
+        return out
+
+
+class UnpairedDataset(Dataset):
+    """Unpaired translation data: ``image`` from domain A and ``target`` from an unrelated item of B.
+
+    Each index ``i`` pairs A's item ``i`` with B's item ``perm[i % len(B)]``, where ``perm`` is a fixed
+    random permutation, so no pair comes from the same slice unless by chance.
+    """
+
+    def __init__(self, domain_a: Dataset, domain_b: Dataset, seed: int = 0) -> None:
+        if len(domain_a) == 0 or len(domain_b) == 0:
+            raise ValueError("both domains need at least one item")
+        self.a, self.b = domain_a, domain_b
+        self.perm = torch.randperm(len(domain_b), generator=torch.Generator().manual_seed(seed))
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        item_a = self.a[i]
+        item_b = self.b[int(self.perm[i % len(self.b)])]
+        return {"image": item_a["image"], "target": item_b["image"]}
