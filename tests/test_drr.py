@@ -142,3 +142,14 @@ def test_bad_detector_size_raises():
 def test_bad_xray_mode_raises():
     with pytest.raises(ValueError, match="mode must be 'log' or 'attenuation'"):
         xray_image(torch.zeros(2), "linear")
+
+
+def test_cone_magnifies_the_source_side_more():
+    """AP: the source is anterior, so an anterior block casts a wider shadow than a posterior one."""
+    widths = []
+    for ys in (slice(52, 60), slice(4, 12)):  # anterior (high Y), posterior (low Y)
+        hu = torch.full((N, N, N), -1000.0)
+        hu[28:36, ys, 28:36] = 1000.0
+        p = drr(hu_to_mu(hu), SPACING, "cone", "ap", 128, 150.0, 150.0, detector_size_mm=400.0)[0]
+        widths.append(int((p[64] > 0.05).sum()))
+    assert widths[0] > widths[1]

@@ -57,7 +57,7 @@ __all__ = [
     "drr_pairs",
     "boxes_from_seg",
 ]
-SUBJECT_VERSION = 1  # bump when the simulation changes, so cached subjects are rebuilt
+SUBJECT_VERSION = 2  # bump when the simulation changes, so cached subjects are rebuilt
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,9 @@ class ChestCTConfig:
             raise ValueError(f"deformation_points must be >= 2, got {self.deformation_points}")
 
 
-def _warp_grid(shape, spacing, cfg: ChestCTConfig, g: torch.Generator) -> torch.Tensor:
-    """``(1, X, Y, Z, 3)`` grid_sample coordinates: affine + smooth deformation (output -> source)."""
+def _warp_grid(shape, spacing, cfg: ChestCTConfig, g: torch.Generator) -> tuple[torch.Tensor, dict]:
+    """``(1, X, Y, Z, 3)`` grid_sample coordinates (affine + smooth deformation, output -> source),
+    and the drawn affine parameters."""
     axes = [(torch.arange(n) - (n - 1) / 2) * s for n, s in zip(shape, spacing, strict=False)]  # mm
     x, y, z = torch.meshgrid(*axes, indexing="ij")
 
@@ -122,9 +123,11 @@ def _warp_grid(shape, spacing, cfg: ChestCTConfig, g: torch.Generator) -> torch.
     disp = F.interpolate(coarse, size=tuple(shape), mode="trilinear", align_corners=True)[0]
     half = [(n - 1) / 2 * sp for n, sp in zip(shape, spacing, strict=False)]
     # grid_sample wants (W, H, D) order = (Z, Y, X) for an input laid out (X, Y, Z).
-    return torch.stack(
+    grid = torch.stack(
         ((sz + disp[2]) / half[2], (sy + disp[1]) / half[1], (sx + disp[0]) / half[0]), -1
     )[None]
+    params = {"rotation_deg": float(np.rad2deg(angle)), "scale": scale, "shift_mm": shift}
+    return grid, params
 
 
 def _intensity_maps() -> dict[str, IntensityMap]:
@@ -152,7 +155,7 @@ def simulate_chest_subject(seed: int, config: ChestCTConfig = ChestCTConfig()) -
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     base = load_chest_base(config.in_plane_mm, config.slice_mm)
     g = torch.Generator().manual_seed(seed)
-    grid = _warp_grid(base.hu.shape, base.spacing_mm, config, g)
+    grid, warp = _warp_grid(base.hu.shape, base.spacing_mm, config, g)
     hu_air = torch.from_numpy(base.hu + 1000.0)[None, None]  # zero padding = air
     hu = F.grid_sample(hu_air, grid, mode="bilinear", align_corners=True)[0, 0] - 1000.0
     organs = torch.from_numpy(base.organs.astype(np.float32))[None, None]
@@ -171,6 +174,7 @@ def simulate_chest_subject(seed: int, config: ChestCTConfig = ChestCTConfig()) -
         mask=body,
         meta={
             "seed": seed,
+            **warp,
             "nodules": nodule_meta,
             "n_nodules": len(nodule_meta),
             "simulated": True,

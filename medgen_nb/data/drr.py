@@ -99,13 +99,16 @@ def drr(
     sd, dd = float(source_distance_mm), float(detector_distance_mm)
     vol = _check(mu_volume, spacing_mm, geometry, view, size, sd, dd)
     sx, sy, sz = (float(s) for s in spacing_mm)
-    # Planes are stacked along the beam, index 0 nearest the source; within a plane, row 0 is
-    # superior and column 0 is the patient's right (AP) or anterior (lateral): hence the flips.
-    if view == "ap":  # source anterior (+Y): (B, Y, Z, X)
-        planes = vol.permute(0, 2, 3, 1).flip(1, 2, 3)
+    # Planes are stacked along the beam in ascending voxel order (views, no copies); the source
+    # sits on the + side of the beam axis (anterior for AP, the patient's right for lateral).
+    # Rows run along +Z and columns along the ascending in-plane axis; the display convention
+    # (superior up, patient's right / anterior on the left) is applied through the sample
+    # coordinates below instead of flipping the data.
+    if view == "ap":  # (B, Y, Z, X)
+        planes = vol.permute(0, 2, 3, 1)
         d_beam, d_col = sy, sx
-    else:  # left lateral, source on the patient's right (+X): (B, X, Z, Y)
-        planes = vol.permute(0, 1, 3, 2).flip(1, 2, 3)
+    else:  # left lateral: (B, X, Z, Y)
+        planes = vol.permute(0, 1, 3, 2)
         d_beam, d_col = sx, sy
     b, n_beam, n_row, n_col = planes.shape
     half_beam = 0.5 * n_beam * d_beam
@@ -133,20 +136,20 @@ def drr(
             f"the detector (offset_mm={tuple(offset_mm)}, detector_size_mm={detector_size_mm:.0f}) "
             "misses the volume: no ray crosses it; reduce offset_mm or enlarge detector_size_mm"
         )
-    # Beam-axis position of each plane: from the source side (+) to the detector side (-).
+    # Beam-axis position of each plane (mm); the source is at +sd, the detector at -dd.
     t = (torch.arange(n_beam, device=vol.device, dtype=vol.dtype) - (n_beam - 1) / 2) * d_beam
-    t = -t  # plane 0, nearest the source, sits at +half the thickness
     vv, uu = torch.meshgrid(v, u, indexing="ij")  # (size, size) mm on the detector
     if geometry == "parallel":
         # Parallel rays meet every plane at the same point: sum the planes first (exact, as the
         # bilinear sampling is linear), then sample once.
         proj = planes.sum(1, keepdim=True) * d_beam  # (B, 1, rows, cols)
-        grid = torch.stack((uu / half_col, -vv / half_row), -1)[None].expand(b, -1, -1, -1)
+        grid = torch.stack((-uu / half_col, vv / half_row), -1)[None].expand(b, -1, -1, -1)
         return F.grid_sample(proj, grid, mode="bilinear", align_corners=True)[:, 0]
     # Cone: the ray to detector point (u, v) meets the plane at beam position t at (u, v) * scale,
     # scale = (sd - t) / (sd + dd), and crosses a layer of thickness d_beam over d_beam / cos(theta).
     scale = (sd - t) / (sd + dd)  # (n_beam,)
-    grid = torch.stack((uu / half_col, -vv / half_row), -1)  # (size, size, 2)
+    # Columns: +u (towards the image's right) is the descending in-plane axis; rows: +v is +Z.
+    grid = torch.stack((-uu / half_col, vv / half_row), -1)  # (size, size, 2)
     grid = grid[None] * scale[:, None, None, None]  # (n_beam, size, size, 2)
     inv_cos = torch.sqrt(1.0 + (uu**2 + vv**2) / (sd + dd) ** 2)  # (size, size)
     out = []
