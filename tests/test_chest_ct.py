@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from medgen_nb.data.chest_base import ORGAN_GROUPS, group_of, load_chest_base, preprocess
+from medgen_nb.data.chest_base import (
+    ORGAN_GROUPS,
+    group_lookup,
+    group_of,
+    load_chest_base,
+    preprocess,
+    structure_table,
+)
 from medgen_nb.data.chest_ct import (
     CHEST_MODALITIES,
     ChestCTConfig,
@@ -65,6 +72,33 @@ def subject(base):
 )
 def test_structures_group_by_name(structure, group):
     assert group_of(structure) == group
+
+
+def test_structure_table_and_lookup():
+    table = structure_table(
+        "group,original_idx,structure,id\norgans,1,spleen,1\norgans,5,liver,5\n"
+    )
+    assert table == {1: "spleen", 5: "liver"}
+    # ids without a name map to 0 here; preprocess turns unlabelled body voxels into "body"
+    assert group_lookup(table).tolist() == [0, 8, 0, 0, 0, 5]
+
+
+def test_structure_table_without_columns_raises():
+    with pytest.raises(ValueError, match="'id' and 'structure' columns"):
+        structure_table("name,value\nspleen,1\n")
+
+
+def test_preprocess_of_air_only_raises():
+    air = np.full((8, 8, 4), -1000.0)
+    with pytest.raises(ValueError, match="no tissue above -500 HU"):
+        preprocess(air, np.zeros(air.shape, np.uint8), np.zeros(1, np.uint8), (1,) * 3, (1,) * 3)
+
+
+def test_preprocess_unknown_label_id_raises():
+    hu = np.zeros((4, 4, 4))
+    labels = np.full(hu.shape, 3, np.uint8)
+    with pytest.raises(ValueError, match="label id 3 is missing"):
+        preprocess(hu, labels, np.zeros(2, np.uint8), (1,) * 3, (1,) * 3)
 
 
 def test_preprocess_downsamples_groups_and_drops_the_table():
@@ -292,6 +326,16 @@ def test_bad_nodule_config_raises(change, message):
 def test_bad_seed_raises():
     with pytest.raises(ValueError, match="seed must be a non-negative int"):
         simulate_chest_subject(-1, CFG)
+
+
+def test_bad_load_seed_raises():
+    with pytest.raises(ValueError, match="seed must be a non-negative int"):
+        load_chest_subjects(1, seed=-2, config=CFG)
+
+
+def test_drr_pairs_bad_volume_size_raises():
+    with pytest.raises(ValueError, match="volume_size must be >= 8"):
+        drr_pairs(n_subjects=1, volume_size=4, config=CFG, progress=False)
 
 
 def test_bad_n_subjects_raises():

@@ -269,7 +269,8 @@ def chest_slice_datasets(
         Others: see :func:`load_chest_subjects` and :class:`SliceDataset`.
 
     Returns:
-        ``{"train", "val", "test"}`` -> :class:`SliceDataset` (items documented there).
+        ``{"train", "val", "test"}`` -> :class:`SliceDataset` (items documented there); a split
+        that gets no subject (fewer than three subjects) is left out.
     """
     names = [sources] if isinstance(sources, str) else list(sources)
     for name in [*names, *([target] if target else [])]:
