@@ -341,3 +341,24 @@ def test_drr_pairs_bad_volume_size_raises():
 def test_bad_n_subjects_raises():
     with pytest.raises(ValueError, match="n_subjects must be a positive int"):
         load_chest_subjects(0, config=CFG)
+
+
+def test_chest_us_starts_at_the_skin_and_is_dark_behind_the_spine(subject):
+    """The probe sits on the anterior skin of each slice; bone shadows what lies behind it."""
+    us, organs = subject.images["us"], subject.labels["organs"]
+    hu = subject.intensity["ct"].inverse(subject.images["ct"])
+    x_mid = us.shape[0] // 2
+    lit = 0
+    for z in range(us.shape[2]):
+        column = organs[x_mid, ::-1, z]  # anterior -> posterior along the central scan line
+        if not column.any():
+            continue
+        skin = int(np.argmax(column > 0))
+        line = us[x_mid, ::-1, z]
+        assert (line[:skin] == 0).all()  # coupling gel above the skin is anechoic
+        lit += bool(line[skin : skin + 3].max() > 0)
+        # Dense bone (not a thin rib blurred by the 6 mm voxels): behind it the line is black.
+        bone = np.nonzero((column == ORGAN_GROUPS["spine_ribs"]) & (hu[x_mid, ::-1, z] > 400))[0]
+        if len(bone):
+            assert line[bone[0] + 2 :].max() < 0.15
+    assert lit > 0.8 * us.shape[2]
