@@ -24,7 +24,12 @@ from medgen_nb.data.chest_ct import (
     load_chest_subjects,
     simulate_chest_subject,
 )
-from medgen_nb.data.contrast import ENHANCEMENT_HU, enhance_contrast
+from medgen_nb.data.contrast import (
+    ENHANCEMENT_HU,
+    NON_CONTRAST_HU,
+    enhance_contrast,
+    virtual_non_contrast,
+)
 from medgen_nb.data.ct_physics import hu_to_mu
 from medgen_nb.data.drr import drr
 from medgen_nb.data.sources import SourceUnavailableError
@@ -210,6 +215,21 @@ def test_enhancement_only_inside_labels_and_differs_by_phase(base):
     aorta = organs == ORGAN_GROUPS["aorta_vessels"]
     liver = organs == ORGAN_GROUPS["liver"]
     assert (arterial - venous)[aorta].mean() > 100 and (venous - arterial)[liver].mean() > 30
+
+
+def test_virtual_non_contrast_touches_enhanced_groups_only():
+    rng = np.random.default_rng(0)
+    organs = rng.choice([1, 2, 4, 5], size=(20, 20, 5)).astype(
+        np.uint8
+    )  # body, lungs, vessels, liver
+    hu = rng.normal(300.0, 40.0, organs.shape).astype(np.float32)
+    nc = virtual_non_contrast(hu, organs)
+    untouched = np.isin(organs, [1, 2])
+    assert np.array_equal(nc[untouched], hu[untouched])
+    for g in ("aorta_vessels", "liver"):
+        inside = organs == ORGAN_GROUPS[g]
+        assert np.median(nc[inside]) == pytest.approx(NON_CONTRAST_HU[g], abs=0.5)
+        assert nc[inside].std() == pytest.approx(0.15 * hu[inside].std(), rel=0.01)
 
 
 def test_unknown_phase_raises():

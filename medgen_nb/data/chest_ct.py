@@ -8,15 +8,15 @@ CT (:mod:`medgen_nb.data.chest_base`) becomes many *simulated* subjects:
 2. optional synthetic lung nodules (radius, density) with an instance mask and 3-D boxes;
 3. modalities, all co-registered and mapped to [0, 1] (:mod:`medgen_nb.data.intensity`):
 
-==============  =====================================================  ==================
-modality        how                                                    intensity map
-==============  =====================================================  ==================
-``ct``          the virtual non-contrast CT + CT noise                 ct_window (HU)
-``cbct``        :func:`medgen_nb.data.ct_physics.simulate_cbct`        ct_window (HU)
-``ce_arterial``  iodine gains of the arterial phase (+ noise)          ct_window (HU)
-``ce_venous``   iodine gains of the portal-venous phase (+ noise)      ct_window (HU)
-``us``          sector-probe B-mode from HU and labels                 linear [0, 1] (a.u.)
-==============  =====================================================  ==================
+===============  ===================================================  ====================
+modality         how                                                  intensity map
+===============  ===================================================  ====================
+``ct``           the virtual non-contrast CT + CT noise               ct_window (HU)
+``cbct``         :func:`medgen_nb.data.ct_physics.simulate_cbct`      ct_window (HU)
+``ce_arterial``  iodine gains of the arterial phase (+ noise)         ct_window (HU)
+``ce_venous``    iodine gains of the portal-venous phase (+ noise)    ct_window (HU)
+``us``           sector-probe B-mode from HU and labels               linear [0, 1] (a.u.)
+===============  ===================================================  ====================
 
 X-ray images come from the CT by projection (:func:`drr_pairs`, :mod:`medgen_nb.data.drr`).
 Subjects are cached on disk by ``(seed, config)``; everything here is simulated from one real scan.

