@@ -9,7 +9,7 @@ Examples:
 Task1.zip and Task2.zip each hold brain and pelvis (several GB): the whole zip is downloaded
 (resumable), then only the first N subjects of the chosen region are extracted. No checksum is
 published, so the zip is checked by CRC of every member; pass --sha256 HEX to pin it.
-Licence: see the Zenodo record (CC BY-NC 4.0 at the time of writing); cite Thummerer et al.,
+Licence: read it on the Zenodo record before use (not checked here); cite Thummerer et al.,
 Medical Physics 50(7):4664-4674 (2023). Then in a notebook: DATA = "synthrad".
 """
 
