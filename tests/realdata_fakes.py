@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import importlib.util
 import threading
 from pathlib import Path
 
@@ -13,6 +14,15 @@ import numpy as np
 from medgen_nb.data.io import save_nifti
 
 AFFINE = np.diag([2.0, 2.0, 2.0, 1.0])
+SCRIPTS = Path(__file__).resolve().parents[1] / "data_scripts"
+
+
+def script(name: str):
+    """Import ``data_scripts/<name>.py`` as a module (its ``main(argv)`` is the command line)."""
+    spec = importlib.util.spec_from_file_location(f"data_script_{name}", SCRIPTS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def head(shape=(16, 16, 12), seed=0, lo=0.0, hi=1000.0) -> np.ndarray:

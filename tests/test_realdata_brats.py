@@ -4,8 +4,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from realdata_fakes import fake_brats
-from test_realdata_ixi import script
+from realdata_fakes import fake_brats, script
 
 from medgen_nb.data.realdata import DataNotFoundError, load_brats, load_dataset
 

@@ -1,26 +1,15 @@
 """IXI: the data script on a fabricated IXI-named tarball served on 127.0.0.1, then the loaders."""
 
-import importlib.util
 import tarfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from realdata_fakes import fake_ixi, serve
+from realdata_fakes import fake_ixi, script, serve
 
 from medgen_nb.data.realdata import DataNotFoundError, ixi_unpaired, load_dataset, load_ixi
 from medgen_nb.data.realdata.ixi import ixi_subject_id
 from medgen_nb.data.slices import UnpairedDataset
-
-SCRIPTS = Path(__file__).resolve().parents[1] / "data_scripts"
-
-
-def script(name):
-    spec = importlib.util.spec_from_file_location(f"ds_{name}", SCRIPTS / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")

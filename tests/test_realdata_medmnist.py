@@ -5,8 +5,7 @@ import hashlib
 import numpy as np
 import pytest
 import torch
-from realdata_fakes import fake_medmnist_npz, serve
-from test_realdata_ixi import script
+from realdata_fakes import fake_medmnist_npz, script, serve
 
 from medgen_nb.data.realdata import DataNotFoundError, load_dataset, load_medmnist
 from medgen_nb.data.realdata.download import DownloadError

@@ -4,8 +4,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from realdata_fakes import fake_synthrad
-from test_realdata_ixi import script
+from realdata_fakes import fake_synthrad, script
 
 from medgen_nb.data.intensity import ct_window
 from medgen_nb.data.realdata import DataNotFoundError, load_dataset, load_synthrad
