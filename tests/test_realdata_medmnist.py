@@ -73,7 +73,7 @@ def test_bad_npz_layouts(tmp_path):
 
 
 def test_not_found_names_the_command(tmp_path):
-    with pytest.raises(DataNotFoundError, match="data_scripts/medmnist.py breastmnist --size 28"):
+    with pytest.raises(DataNotFoundError, match="data_scripts/medmnist.py breastmnist --size 64"):
         load_dataset("medmnist:breastmnist", tmp_path)
 
 
@@ -81,6 +81,8 @@ def test_dispatcher_resizes_to_size(tmp_path):
     fake_medmnist_npz(tmp_path / "pneumoniamnist.npz")
     splits = load_dataset("medmnist:pneumoniamnist", tmp_path, size=32)
     assert splits["train"][0]["image"].shape == (1, 32, 32)
+    with pytest.raises(DataNotFoundError, match="--size 64"):  # SIZE 64 asks for the 64 px files
+        load_dataset("medmnist:pneumoniamnist", tmp_path, size=64)
 
 
 def test_script_subset_and_md5_mismatch(tmp_path, monkeypatch):

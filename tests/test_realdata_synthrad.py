@@ -87,3 +87,9 @@ def test_script_extracts_subset_from_zip(tmp_path):
         == 0
     )
     assert [s.subject_id for s in load_synthrad(dest)] == ["1BA001", "1BB002"]
+
+
+def test_dispatcher_task2_pelvis(root):
+    splits = load_dataset("synthrad", root, size=32, task=2, region="pelvis")
+    assert splits["train"][0]["image"].shape == (1, 32, 32)
+    assert splits["train"].sources == ["cbct"] and splits["train"].target == "ct"

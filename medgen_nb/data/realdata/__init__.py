@@ -41,7 +41,12 @@ from medgen_nb.data.realdata.download import (
 )
 from medgen_nb.data.realdata.folders import find_nifti_pairs, load_nifti_folder
 from medgen_nb.data.realdata.ixi import IXI_MODALITIES, find_ixi, ixi_unpaired, load_ixi
-from medgen_nb.data.realdata.medmnist import MEDMNIST_2D, MedMNISTDataset, load_medmnist
+from medgen_nb.data.realdata.medmnist import (
+    MEDMNIST_2D,
+    MEDMNIST_SIZES,
+    MedMNISTDataset,
+    load_medmnist,
+)
 from medgen_nb.data.realdata.synthrad import find_synthrad, load_synthrad, synthrad_modalities
 
 DATASETS: tuple[str, ...] = ("ixi", "synthrad", "brats", "medmnist:<flag>", "nifti:<path>")
@@ -105,7 +110,7 @@ def load_dataset(
         subjects: load only the first N subjects (quick runs; Binder's 2 GB RAM).
         downsample: integer factor to shrink 3-D volumes on load.
         loader_kwargs: passed to the loader (``task=2``, ``region="pelvis"``, ``missing="skip"``,
-            MedMNIST ``size=``-> use ``medmnist_size``).
+            ``medmnist_size=`` the stored MedMNIST size, default the largest one <= ``size``).
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be one of {DATASETS}, got {name!r}")
@@ -116,7 +121,9 @@ def load_dataset(
             raise ValueError(
                 f"name 'medmnist' needs a set, e.g. 'medmnist:pneumoniamnist'; sets: {sorted(MEDMNIST_2D)}"
             )
-        stored = loader_kwargs.pop("medmnist_size", 28)
+        # the stored size nearest below SIZE (64 -> the 64 px files; 32 -> 28 px resampled)
+        fits = [s for s in MEDMNIST_SIZES if s <= size] or [MEDMNIST_SIZES[0]]
+        stored = loader_kwargs.pop("medmnist_size", fits[-1])
         return load_medmnist(arg.lower(), root, size=stored, resize_to=size, **loader_kwargs)
     common = {"subjects": subjects, "downsample": downsample}
     slice_kw = {"size": size, "plane": plane, "min_foreground": min_foreground}

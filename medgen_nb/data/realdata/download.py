@@ -170,7 +170,11 @@ class ResumableDownloader:
                     return
                 if have and resp.status_code == 200:  # server ignores Range: start afresh
                     have = 0
-                resp.raise_for_status()
+                if resp.status_code >= 400:
+                    raise DownloadError(
+                        f"{url} answered HTTP {resp.status_code} {resp.reason}: check the URL "
+                        "(or whether the server needs a login)"
+                    )
                 length = resp.headers.get("Content-Length")
                 total = have + int(length) if length is not None else None
                 with (
