@@ -39,3 +39,14 @@ def test_default_root_is_the_scripts_default(monkeypatch, tmp_path):
     monkeypatch.setenv("MEDGEN_NB_CACHE", str(tmp_path))
     with pytest.raises(DataNotFoundError, match=str(tmp_path / "realdata" / "ixi")):
         load_dataset("ixi")
+
+
+@pytest.mark.parametrize("name", ["medmnist", "ixi", "synthrad", "brats"])
+def test_scripts_have_help(name, capsys):
+    from realdata_fakes import script
+
+    with pytest.raises(SystemExit) as info:
+        script(name).main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--dest" in out and "--subjects" in out and "usage" in out

@@ -83,3 +83,22 @@ def test_dispatcher_nifti_name(tmp_path):
     splits = load_dataset(f"nifti:{root}", sources="t1", target="ct", size=32, min_foreground=0.0)
     item = splits["test"][0]
     assert item["image"].shape == item["target"].shape == (1, 32, 32)
+
+
+def test_mismatched_subject_skipped_with_warning(tmp_path):
+    _nested(tmp_path, n=2)
+    save_nifti(head((16, 16, 8)), AFFINE, tmp_path / "case01" / "t1.nii.gz")
+    with pytest.warns(UserWarning, match="case01.*left out"):
+        subjects = load_nifti_folder(tmp_path, missing="skip")
+    assert [s.subject_id for s in subjects] == ["case00"]
+
+
+def test_downsample_and_fit_side(tmp_path):
+    _nested(tmp_path, n=1)  # 16 x 16 x 12 at 2 mm
+    (s,) = load_nifti_folder(tmp_path, downsample=2)
+    assert s.shape == (8, 8, 6) and s.spacing_mm == (4.0, 4.0, 4.0)
+    assert set(np.unique(s.labels["seg"])) <= {0, 1}, "labels are strided, never averaged"
+    (s,) = load_nifti_folder(tmp_path, fit_side=5)  # factor 16 // 5 = 3, ceil-mode pooling
+    assert s.shape == (6, 6, 4)
+    with pytest.raises(ValueError, match="downsample must be a positive int"):
+        load_nifti_folder(tmp_path, downsample=0)

@@ -94,7 +94,7 @@ def load_dataset(
     size: int = 64,
     plane: str = "axial",
     subjects: int | None = None,
-    downsample: int = 1,
+    downsample: int | None = None,
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
     min_foreground: float = 0.05,
     **loader_kwargs,
@@ -108,7 +108,8 @@ def load_dataset(
         unpaired: return :class:`UnpairedDataset` splits (IXI: T1 -> T2) instead of paired slices.
         size, plane, min_foreground: as in :class:`SliceDataset` (MedMNIST: ``size`` resamples).
         subjects: load only the first N subjects (quick runs; Binder's 2 GB RAM).
-        downsample: integer factor to shrink 3-D volumes on load.
+        downsample: integer factor to shrink 3-D volumes on load; None (default) shrinks each
+            volume by the largest factor that keeps its longest side >= ``size`` (saves memory).
         loader_kwargs: passed to the loader (``task=2``, ``region="pelvis"``, ``missing="skip"``,
             ``medmnist_size=`` the stored MedMNIST size, default the largest one <= ``size``).
     """
@@ -125,7 +126,11 @@ def load_dataset(
         fits = [s for s in MEDMNIST_SIZES if s <= size] or [MEDMNIST_SIZES[0]]
         stored = loader_kwargs.pop("medmnist_size", fits[-1])
         return load_medmnist(arg.lower(), root, size=stored, resize_to=size, **loader_kwargs)
-    common = {"subjects": subjects, "downsample": downsample}
+    common = {
+        "subjects": subjects,
+        "downsample": 1 if downsample is None else downsample,
+        "fit_side": size if downsample is None else None,
+    }
     slice_kw = {"size": size, "plane": plane, "min_foreground": min_foreground}
     if kind == "ixi":
         if unpaired:

@@ -31,7 +31,7 @@ from medgen_nb.data.realdata.common import (
     first_n,
     make_subject,
     not_found,
-    read_volumes,
+    read_or_skip,
     resolve_missing,
 )
 from medgen_nb.data.slices import Subject
@@ -80,8 +80,11 @@ def load_brats(
     subjects: int | None = None,
     missing: Missing = "error",
     downsample: int = 1,
+    fit_side: int | None = None,
 ) -> list[Subject]:
     """Load BraTS cases as subjects.
+
+    ``subjects``, ``missing``, ``downsample`` and ``fit_side`` work as in :func:`~.ixi.load_ixi`.
 
     Returns:
         Subjects with ``images[m]`` ``(X, Y, Z)`` float32 in [0, 1] (``mr_robust`` inside the
@@ -107,7 +110,12 @@ def load_brats(
     complete = first_n(resolve_missing("BraTS", found, wanted, missing), subjects)
     out = []
     for sid, files in complete.items():
-        vols, spacing = read_volumes(sid, files, downsample, labels=(BRATS_SEG,))
+        loaded = read_or_skip(
+            sid, files, missing, downsample=downsample, fit_side=fit_side, labels=(BRATS_SEG,)
+        )
+        if loaded is None:
+            continue
+        vols, spacing = loaded
         seg = vols.pop(BRATS_SEG, None)
         mask = sum(vols[m] > 0 for m in modalities) > 0
         out.append(

@@ -103,13 +103,25 @@ def foreground_mask(volume: np.ndarray, fraction: float = 0.1) -> np.ndarray:
     return volume > lo + fraction * (hi - lo)
 
 
-def read_volumes(
-    subject_id: str, files: dict[str, Path], downsample: int = 1, labels: Sequence[str] = ()
-) -> tuple[dict[str, np.ndarray], tuple[float, float, float]]:
-    """Load files (RAS order), check they share one grid, downsample; returns volumes and mm spacing.
+class GridMismatchError(ValueError):
+    """Volumes of one subject are not on one voxel grid (shape or affine differ)."""
 
-    Raises ``ValueError`` naming both files when shapes or affines differ (a pair that is not
-    co-registered cannot be used for paired translation).
+
+def read_volumes(
+    subject_id: str,
+    files: dict[str, Path],
+    downsample: int = 1,
+    labels: Sequence[str] = (),
+    fit_side: int | None = None,
+) -> tuple[dict[str, np.ndarray], tuple[float, float, float]]:
+    """Load files (RAS order), check they share one grid, shrink; returns volumes and mm spacing.
+
+    The shrink factor is ``downsample``, or, if larger, the biggest integer factor that keeps the
+    longest side at least ``fit_side`` (slices are resampled to that size later anyway, and a
+    256^3 head at full size would not fit Binder's 2 GB for twenty subjects).
+
+    Raises :class:`GridMismatchError` naming both files when shapes or affines differ (a pair that
+    is not co-registered cannot be used for paired translation).
     """
     vols, affines = {}, {}
     for name, path in files.items():
@@ -117,19 +129,37 @@ def read_volumes(
     ref = next(iter(files))
     for name in files:
         if vols[name].shape != vols[ref].shape:
-            raise ValueError(
+            raise GridMismatchError(
                 f"subject {subject_id}: {files[name].name} has shape {vols[name].shape} but "
                 f"{files[ref].name} has {vols[ref].shape}; paired volumes must share one grid "
                 "(resample them onto one grid first)"
             )
         if np.abs(affines[name] - affines[ref]).max() > _AFFINE_TOL_MM:
-            raise ValueError(
+            raise GridMismatchError(
                 f"subject {subject_id}: {files[name].name} and {files[ref].name} have different "
                 "voxel-to-world affines: they are not on one grid (register/resample them first)"
             )
-    spacing = np.sqrt((affines[ref][:3, :3] ** 2).sum(0)) * downsample
-    vols = {k: downsample_volume(v, downsample, label=k in labels) for k, v in vols.items()}
+    factor = downsample
+    if fit_side is not None:
+        factor = max(factor, max(vols[ref].shape) // fit_side)
+    spacing = np.sqrt((affines[ref][:3, :3] ** 2).sum(0)) * factor
+    vols = {k: downsample_volume(v, factor, label=k in labels) for k, v in vols.items()}
     return vols, (float(spacing[0]), float(spacing[1]), float(spacing[2]))
+
+
+def read_or_skip(
+    subject_id: str, files: dict[str, Path], missing: str, **kwargs
+) -> tuple[dict[str, np.ndarray], tuple[float, float, float]] | None:
+    """:func:`read_volumes`, or None with a warning for a mismatched subject when ``missing="skip"``."""
+    try:
+        return read_volumes(subject_id, files, **kwargs)
+    except GridMismatchError as exc:
+        if missing != "skip":
+            raise GridMismatchError(
+                f"{exc}. Pass missing='skip' to leave such subjects out."
+            ) from None
+        warnings.warn(f"{exc}; left out (missing='skip').", stacklevel=3)
+        return None
 
 
 def to_unit(

@@ -24,7 +24,7 @@ from medgen_nb.data.realdata.common import (
     foreground_mask,
     make_subject,
     not_found,
-    read_volumes,
+    read_or_skip,
     resolve_missing,
 )
 from medgen_nb.data.slices import Subject
@@ -69,6 +69,7 @@ def load_nifti_folder(
     subjects: int | None = None,
     missing: Missing = "error",
     downsample: int = 1,
+    fit_side: int | None = None,
 ) -> list[Subject]:
     """Load co-registered NIfTI files paired by subject id (see the module docstring for layouts).
 
@@ -76,7 +77,7 @@ def load_nifti_folder(
         root: the folder.
         modalities: image modalities to load (default: every non-mask, non-label name found).
         kinds: modality -> ``"mr"`` or ``"ct"`` (default from the name, :func:`guess_kind`).
-        subjects, missing, downsample: as in the other loaders.
+        subjects, missing, downsample, fit_side: as in :func:`~.ixi.load_ixi`.
 
     Returns:
         Subjects with ``images`` ``(X, Y, Z)`` in [0, 1], ``mask`` (from ``mask`` files, else a
@@ -109,7 +110,17 @@ def load_nifti_folder(
     out = []
     for sid, files in complete.items():
         files = files | {e: found[sid][e] for e in extras if e in found[sid]}
-        vols, spacing = read_volumes(sid, files, downsample, labels=(MASK_NAME, *LABEL_NAMES))
+        loaded = read_or_skip(
+            sid,
+            files,
+            missing,
+            downsample=downsample,
+            fit_side=fit_side,
+            labels=(MASK_NAME, *LABEL_NAMES),
+        )
+        if loaded is None:
+            continue
+        vols, spacing = loaded
         mask = vols.pop(MASK_NAME) > 0 if MASK_NAME in vols else None
         labels = {n: vols.pop(n).round() for n in LABEL_NAMES if n in vols}
         if mask is None and kinds[modalities[0]] == "mr":

@@ -27,7 +27,7 @@ from medgen_nb.data.realdata.common import (
     foreground_mask,
     make_subject,
     not_found,
-    read_volumes,
+    read_or_skip,
     resolve_missing,
     unpaired_splits,
 )
@@ -63,6 +63,7 @@ def load_ixi(
     subjects: int | None = None,
     missing: Missing = "error",
     downsample: int = 1,
+    fit_side: int | None = None,
 ) -> list[Subject]:
     """Load IXI subjects with all ``modalities`` on one grid, each mapped to [0, 1] by ``mr_robust``.
 
@@ -72,8 +73,11 @@ def load_ixi(
         modalities: subset of :data:`IXI_MODALITIES`. Several must share a grid: ``("t2", "pd")``
             does; T1 does not (load it alone and pair it with :func:`ixi_unpaired`).
         subjects: load only the first N complete subjects (by id).
-        missing: ``"error"`` or ``"skip"`` subjects that lack a modality.
+        missing: ``"error"`` or ``"skip"`` subjects that lack a modality or whose volumes are
+            not on one grid (skipped subjects are named in a warning).
         downsample: integer block-mean factor (2 halves each side; saves memory on Binder).
+        fit_side: shrink further, by the largest integer factor that keeps the longest side at
+            least ``fit_side`` (pass the slice size; see :func:`common.read_volumes`).
 
     Returns:
         Subjects with ``images[m]`` ``(X, Y, Z)`` float32 in [0, 1] (RAS), a threshold foreground
@@ -104,7 +108,10 @@ def load_ixi(
         )
     out = []
     for sid, files in complete.items():
-        vols, spacing = read_volumes(sid, files, downsample)
+        loaded = read_or_skip(sid, files, missing, downsample=downsample, fit_side=fit_side)
+        if loaded is None:
+            continue
+        vols, spacing = loaded
         mask = foreground_mask(vols[modalities[0]])
         site = IXI_NAME.match(files[modalities[0]].name).group(2)
         out.append(
@@ -127,6 +134,7 @@ def ixi_unpaired(
     *,
     subjects: int | None = None,
     downsample: int = 1,
+    fit_side: int | None = None,
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
     **slice_kwargs,
 ) -> dict:
@@ -135,6 +143,7 @@ def ixi_unpaired(
     Each domain is loaded on its own grid; subjects are split by id and, within a split, each
     person gives either the source or the target (see :func:`common.unpaired_splits`).
     """
-    a = load_ixi(root, (source,), subjects=subjects, missing="skip", downsample=downsample)
-    b = load_ixi(root, (target,), subjects=subjects, missing="skip", downsample=downsample)
+    kw = {"subjects": subjects, "missing": "skip", "downsample": downsample, "fit_side": fit_side}
+    a = load_ixi(root, (source,), **kw)
+    b = load_ixi(root, (target,), **kw)
     return unpaired_splits(a, b, source, target, fractions=fractions, **slice_kwargs)

@@ -28,7 +28,7 @@ from medgen_nb.data.realdata.common import (
     first_n,
     make_subject,
     not_found,
-    read_volumes,
+    read_or_skip,
     resolve_missing,
 )
 from medgen_nb.data.slices import Subject
@@ -88,8 +88,11 @@ def load_synthrad(
     subjects: int | None = None,
     missing: Missing = "error",
     downsample: int = 1,
+    fit_side: int | None = None,
 ) -> list[Subject]:
     """Load SynthRAD2023 subjects of one task and region.
+
+    ``subjects``, ``missing``, ``downsample`` and ``fit_side`` work as in :func:`~.ixi.load_ixi`.
 
     Returns:
         Subjects with ``images`` ``{"mr" or "cbct", "ct"}`` as ``(X, Y, Z)`` float32 in [0, 1]
@@ -111,7 +114,12 @@ def load_synthrad(
     complete = first_n(resolve_missing("SynthRAD2023", found, wanted, missing), subjects)
     out = []
     for sid, files in complete.items():
-        vols, spacing = read_volumes(sid, files, downsample, labels=("mask",))
+        loaded = read_or_skip(
+            sid, files, missing, downsample=downsample, fit_side=fit_side, labels=("mask",)
+        )
+        if loaded is None:
+            continue
+        vols, spacing = loaded
         mask = vols.pop("mask") > 0
         out.append(
             make_subject(
