@@ -61,3 +61,12 @@ def test_script_archive_and_check(tmp_path, capsys):
     assert "2 complete" in capsys.readouterr().out
     assert len(load_brats(dest)) == 2
     assert script("brats").main(["--check", str(tmp_path / "empty")]) == 1
+
+
+def test_dispatcher_creation_and_unpaired(root):
+    creation = load_dataset(
+        "brats", root, sources="t1c", target=None, size=32, fractions=(1.0, 0.0, 0.0)
+    )
+    assert "target" not in creation["train"][0] and creation["train"].sources == ["t1c"]
+    unpaired = load_dataset("brats", root, unpaired=True, size=32, fractions=(1.0, 0.0, 0.0))
+    assert not set(unpaired["train"].a.subject_ids) & set(unpaired["train"].b.subject_ids)

@@ -12,6 +12,7 @@ from medgen_nb.data.realdata import DataNotFoundError, load_dataset
         ("mnist", "unknown data set 'mnist'"),
         ("medmnist", "needs a set"),
         ("nifti", "needs a folder"),
+        ("phantom", "embedded simulated data"),
     ],
 )
 def test_bad_names(name, match):

@@ -185,3 +185,15 @@ def test_safe_extract_rejects_unknown_suffix(tmp_path):
     (tmp_path / "x.rar").write_bytes(b"x")
     with pytest.raises(ValueError, match="archive must end"):
         safe_extract(tmp_path / "x.rar", tmp_path / "out")
+
+
+def test_interrupt_during_check_keeps_the_bytes(nifti_file, tmp_path):
+    def interrupted(path):
+        raise KeyboardInterrupt
+
+    dest = tmp_path / "dl" / "vol.nii.gz"
+    with pytest.raises(KeyboardInterrupt):
+        download(nifti_file.as_uri(), dest, check=interrupted, progressbar=False)
+    assert not dest.exists() and part_path(dest).stat().st_size == nifti_file.stat().st_size
+    download(nifti_file.as_uri(), dest, progressbar=False)  # the rerun resumes from the full part
+    assert dest.read_bytes() == nifti_file.read_bytes()

@@ -89,7 +89,7 @@ def load_dataset(
     root: str | os.PathLike | None = None,
     *,
     sources: Sequence[str] | str | None = None,
-    target: str | None = None,
+    target: str | None = "default",
     unpaired: bool = False,
     size: int = 64,
     plane: str = "axial",
@@ -104,7 +104,8 @@ def load_dataset(
     Args:
         name: ``"ixi"``, ``"synthrad"``, ``"brats"``, ``"medmnist:<flag>"`` or ``"nifti:<path>"``.
         root: folder of the data (default: where its ``data_scripts`` command puts it).
-        sources, target: modalities for ``image`` and ``target`` (default: the set's natural task).
+        sources, target: modalities for ``image`` and ``target`` (default: the set's natural task);
+            ``target=None`` gives no ``target`` (image creation, as in :class:`SliceDataset`).
         unpaired: return :class:`UnpairedDataset` splits (IXI: T1 -> T2) instead of paired slices.
         size, plane, min_foreground: as in :class:`SliceDataset` (MedMNIST: ``size`` resamples).
         subjects: load only the first N subjects (quick runs; Binder's 2 GB RAM).
@@ -117,6 +118,11 @@ def load_dataset(
         raise ValueError(f"name must be one of {DATASETS}, got {name!r}")
     kind, _, arg = name.partition(":")
     kind = kind.lower()
+    if kind == "phantom":
+        raise ValueError(
+            "DATA='phantom' is the embedded simulated data, which the notebook builds itself; "
+            f"load_dataset loads the real data sets {DATASETS}"
+        )
     if kind == "medmnist":
         if not arg:
             raise ValueError(
@@ -136,18 +142,23 @@ def load_dataset(
         if unpaired:
             src = (sources or ["t1"])[0] if not isinstance(sources, str) else sources
             return ixi_unpaired(
-                root, src, target or "t2", fractions=fractions, **common, **slice_kw
+                root,
+                src,
+                "t2" if target in ("default", None) else target,
+                fractions=fractions,
+                **common,
+                **slice_kw,
             )
         src, tgt = _task(sources, target, *_DEFAULT_TASK["ixi"])
         loader_kwargs.setdefault("missing", "skip")  # IXI has subjects without T2 or PD
-        subj = load_ixi(root, [*src, tgt], **common, **loader_kwargs)
+        subj = load_ixi(root, _wanted(src, tgt), **common, **loader_kwargs)
     elif kind == "synthrad":
         task = loader_kwargs.get("task", 1)
         src, tgt = _task(sources, target, [synthrad_modalities(task)[0]], "ct")
         subj = load_synthrad(root, **common, **loader_kwargs)
     elif kind == "brats":
         src, tgt = _task(sources, target, *_DEFAULT_TASK["brats"])
-        subj = load_brats(root, [*src, tgt], **common, **loader_kwargs)
+        subj = load_brats(root, _wanted(src, tgt), **common, **loader_kwargs)
         slice_kw["seg_key"] = "lesion" if loader_kwargs.get("with_seg", True) else None
     elif kind == "nifti":
         if not arg:
@@ -158,9 +169,17 @@ def load_dataset(
     else:
         raise ValueError(f"unknown data set {name!r}; choose one of {DATASETS}")
     if unpaired:
-        a = [s for s in subj]
-        return unpaired_splits(a, a, src[0], tgt, fractions=fractions, **slice_kw)
+        if tgt is None:
+            raise ValueError(
+                f"unpaired=True needs a target modality; {name!r} has {list(subj[0].images)}"
+            )
+        return unpaired_splits(subj, subj, src[0], tgt, fractions=fractions, **slice_kw)
     return slice_splits(subj, src, tgt, fractions=fractions, **slice_kw)
+
+
+def _wanted(src: list[str], tgt: str | None) -> list[str]:
+    """Modalities to load: sources then target, without repeats."""
+    return list(dict.fromkeys([*src, *([tgt] if tgt else [])]))
 
 
 def _task(
@@ -170,4 +189,4 @@ def _task(
     default_tgt: str | None,
 ) -> tuple[list[str], str | None]:
     src = [sources] if isinstance(sources, str) else list(sources or default_src)
-    return src, target if target is not None else default_tgt
+    return src, default_tgt if target == "default" else target

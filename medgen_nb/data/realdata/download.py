@@ -142,8 +142,11 @@ class ResumableDownloader:
             os.replace(self.part, probe)
             try:
                 self.check(probe)
-            except BaseException:
+            except DownloadError:
                 probe.unlink()
+                raise
+            except BaseException:  # e.g. Ctrl-C while checking a large file: keep it for a rerun
+                os.replace(probe, self.part)
                 raise
             os.replace(probe, self.part)
         os.replace(self.part, output_file)
