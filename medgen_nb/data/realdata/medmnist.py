@@ -13,6 +13,7 @@ official ``medmnist==3.0.2`` package on PyPI: the MD5s are the publisher's, not 
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -205,7 +206,7 @@ def read_medmnist_npz(path: str | os.PathLike, split: str) -> tuple[np.ndarray, 
                     f"{{train,val,test}}_{{images,labels}}, this one has {sorted(keys)}"
                 )
             images, labels = npz[f"{split}_images"], npz[f"{split}_labels"]
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f"could not read {path} ({exc}); download it again") from exc
     if (
         images.dtype != np.uint8
