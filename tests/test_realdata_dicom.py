@@ -97,3 +97,24 @@ def test_not_dicom(tmp_path):
     with pytest.raises(ValueError, match="not found"):
         load_dicom_series(tmp_path / "missing")
     assert pydicom.__version__
+
+
+def test_real_ct_slice_from_pydicom(tmp_path):
+    """pydicom's real CT_small (128x128, int16, intercept -1024) stacked into a 3-slice series."""
+    from medgen_nb.data.sources import fetch
+
+    real = pydicom.dcmread(fetch("pydicom_ct_small"))
+    for k in range(3):  # copies 5 mm apart, written in reverse order
+        real.ImagePositionPatient = [-158.135803, -179.035797, -75.699997 + 5.0 * k]
+        real.SOPInstanceUID = generate_uid()
+        real.save_as(tmp_path / f"{2 - k}.dcm")
+    vol, affine, meta = load_dicom_series(tmp_path)
+    stored = real.pixel_array.astype(np.float32)
+    assert vol.shape == (128, 128, 3) and meta["spacing_mm"] == pytest.approx(
+        (0.661468, 0.661468, 5.0)
+    )
+    # HU = stored - 1024; the RAS volume holds the rows/columns flipped for L->R and P->A
+    assert np.array_equal(vol[:, :, 0], (stored - 1024.0).T[::-1, ::-1])
+    assert affine[:3, 3] == pytest.approx(
+        [158.135803 - 127 * 0.661468, 179.035797 - 127 * 0.661468, -75.699997], abs=1e-3
+    )

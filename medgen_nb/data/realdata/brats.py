@@ -12,7 +12,8 @@ the training zip yourself and point :func:`load_brats` at the extracted folder::
             BraTS-GLI-00000-000-seg.nii.gz   labels 1 necrotic core, 2 oedema, 3 enhancing tumour
 
 All four contrasts are on one 1 mm grid (240x240x155), so any pair is a paired translation task,
-e.g. missing-modality synthesis (review §3); ``seg`` gives tumour labels for conditioning.
+e.g. missing-modality synthesis (Pang et al. 2025, §6.2.1 and Table 6, where BraTS is the most
+used set); ``seg`` gives tumour labels for conditioning.
 
 Citation: Baid et al., arXiv:2107.02314 (2021); Menze et al., IEEE TMI 34(10):1993-2024 (2015);
 Bakas et al., Scientific Data 4:170117 (2017).

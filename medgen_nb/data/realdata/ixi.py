@@ -3,7 +3,8 @@
 Files are named ``IXI<nnn>-<site>-<nnnn>-<MOD>.nii.gz`` (e.g. ``IXI002-Guys-0828-T2.nii.gz``),
 site in Guys / HH / IOP, one tarball per modality (``IXI-T1.tar``...), files at the tar root.
 
-Tasks (review §3 on paired vs unpaired translation):
+Tasks (Pang et al. 2025, §6.2.1 and Table 6: IXI is a standard set for multi-contrast MRI
+synthesis, used both paired and unpaired):
 
 * **paired T2 -> PD**: T2 and PD come from one dual-echo acquisition, so they share the voxel grid
   with no registration: the natural paired task.

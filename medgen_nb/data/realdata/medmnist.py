@@ -3,7 +3,8 @@
 One ``.npz`` per set and size, named ``{flag}.npz`` (28 px) or ``{flag}_{size}.npz`` (64, 128,
 224), with keys ``{train,val,test}_images`` (uint8, ``(N, H, W)`` or ``(N, H, W, 3)``) and
 ``{train,val,test}_labels`` (``(N, L)``; L = 1 except ChestMNIST, 14 findings, multi-label).
-The official splits are kept. Items use the keys of :class:`~medgen_nb.data.slices.SliceDataset`:
+The official splits are kept. Small labelled 2-D sets suit image *creation* for classification
+(Pang et al. 2025, §5.2 and Table 2). Items use the keys of :class:`~medgen_nb.data.slices.SliceDataset`:
 ``image`` ``(C, S, S)`` float32 in [0, 1] and ``label`` (``()`` int64, or ``(L,)`` for multi-label).
 
 The table below (channels, task, licence, MD5 per size) was read from the ``INFO`` table of the

@@ -9,7 +9,8 @@ Layout (Zenodo 10.5281/zenodo.7260705, ``Task1.zip`` and ``Task2.zip``)::
 
 Subject ids are ``<task><B|P><centre A|B|C><nnn>``. CT and CBCT are in HU (mapped by
 ``ct_window``), MR by ``mr_robust`` inside the body ``mask``. Each subject's images already share
-one grid (review §3: paired MR->CT and CBCT->CT synthesis for radiotherapy).
+one grid (paired MR->CT and CBCT->CT synthesis for radiotherapy: Pang et al. 2025, §6.3 and
+Table 8).
 
 Citation: Thummerer et al., "SynthRAD2023 Grand Challenge dataset: generating synthetic CT for
 radiotherapy", Medical Physics 50(7):4664-4674, 2023, doi:10.1002/mp.16529.
