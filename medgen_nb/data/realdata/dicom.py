@@ -1,0 +1,136 @@
+"""One DICOM series (a folder of 2-D slice files) -> a RAS volume in physical units.
+
+What the DICOM standard (PS3.3 C.7.6.2, Image Plane module) needs us to do:
+
+1. **Units**: stored values ``SV`` -> ``SV * RescaleSlope + RescaleIntercept`` (HU for CT).
+2. **Order**: files arrive in any order and ``InstanceNumber`` is not geometry; sort by the
+   projection of ``ImagePositionPatient`` on the slice normal ``n = row x col`` of
+   ``ImageOrientationPatient``.
+3. **Spacing**: in-plane from ``PixelSpacing`` (between rows, between columns); through-plane from
+   the sorted positions (``SliceThickness`` is not the spacing; gaps and overlaps exist).
+4. **Orientation**: DICOM patient space is LPS; build the voxel-to-LPS affine, flip to RAS, then
+   reorder axes to RAS+ like every NIfTI in the package.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from medgen_nb.data.realdata.common import foreground_mask, make_subject
+from medgen_nb.data.slices import Subject
+
+_SPACING_TOL = 0.01  # relative spread of slice gaps accepted as uniform
+
+
+def _read_series(folder: Path, series_uid: str | None) -> list:
+    import pydicom
+
+    slices, series = [], {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=False)
+        except Exception:  # not DICOM (README, DICOMDIR index...): skip
+            continue
+        if "PixelData" not in ds or "ImagePositionPatient" not in ds:
+            continue
+        uid = str(ds.get("SeriesInstanceUID", ""))
+        series.setdefault(uid, []).append(ds)
+    if not series:
+        raise ValueError(f"no DICOM image with ImagePositionPatient found in {folder}")
+    if series_uid is None:
+        if len(series) > 1:
+            listing = ", ".join(f"{u} ({len(v)} files)" for u, v in series.items())
+            raise ValueError(
+                f"{folder} holds {len(series)} series: {listing}; pass series_uid= to pick one"
+            )
+        series_uid = next(iter(series))
+    if series_uid not in series:
+        raise ValueError(f"series_uid {series_uid!r} not in {folder}; found {sorted(series)}")
+    slices = series[series_uid]
+    if len(slices) < 2:
+        raise ValueError(f"series {series_uid} has 1 slice; a volume needs at least 2")
+    return slices
+
+
+def load_dicom_series(
+    folder: str | os.PathLike, series_uid: str | None = None
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Read a DICOM series into a volume.
+
+    Returns:
+        ``(volume, affine, meta)``: ``volume`` ``(X, Y, Z)`` float32 in physical units (HU for
+        CT) in RAS+ axis order; ``affine`` 4x4 voxel -> RAS world (mm); ``meta`` with
+        ``modality``, ``spacing_mm``, ``series_uid``, ``n_slices``.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"DICOM folder not found: {folder}")
+    slices = _read_series(folder, series_uid)
+    iop = np.array(slices[0].ImageOrientationPatient, dtype=np.float64)
+    row_dir, col_dir = iop[:3], iop[3:]  # along a row (column index +1), along a column (row +1)
+    normal = np.cross(row_dir, col_dir)
+    for ds in slices:
+        if not np.allclose(np.array(ds.ImageOrientationPatient, float), iop, atol=1e-4):
+            raise ValueError("slices of the series have different ImageOrientationPatient")
+    slices.sort(key=lambda ds: float(np.dot(normal, np.array(ds.ImagePositionPatient, float))))
+    pos = np.array([ds.ImagePositionPatient for ds in slices], dtype=np.float64)
+    gaps = np.diff(pos @ normal)
+    if np.any(gaps <= 0):
+        raise ValueError("two slices share one position: the folder may hold duplicates")
+    if np.ptp(gaps) > _SPACING_TOL * gaps.mean():
+        raise ValueError(
+            f"slice gaps are not uniform ({gaps.min():.3f}-{gaps.max():.3f} mm); resample the series"
+        )
+    shapes = {ds.pixel_array.shape for ds in slices}
+    if len(shapes) > 1:
+        raise ValueError(f"slices have different sizes {sorted(shapes)}")
+    # (rows, cols) per slice -> volume indexed [col, row, slice] so axis 0 follows row_dir.
+    hu = []
+    for ds in slices:
+        slope = float(getattr(ds, "RescaleSlope", 1.0))
+        intercept = float(getattr(ds, "RescaleIntercept", 0.0))
+        hu.append(ds.pixel_array.astype(np.float32) * slope + intercept)
+    volume = np.stack(hu, axis=-1).transpose(1, 0, 2)
+    dr, dc = (float(v) for v in slices[0].PixelSpacing)  # between rows, between columns
+    step = (pos[-1] - pos[0]) / (len(slices) - 1)
+    lps = np.eye(4)
+    lps[:3, 0] = row_dir * dc
+    lps[:3, 1] = col_dir * dr
+    lps[:3, 2] = step
+    lps[:3, 3] = pos[0]
+    ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
+    img = nib.as_closest_canonical(nib.Nifti1Image(volume, ras))
+    volume = np.asarray(img.dataobj, dtype=np.float32)
+    spacing = tuple(float(s) for s in np.sqrt((img.affine[:3, :3] ** 2).sum(0)))
+    meta = {
+        "modality": str(getattr(slices[0], "Modality", "")),
+        "spacing_mm": spacing,
+        "series_uid": str(getattr(slices[0], "SeriesInstanceUID", "")),
+        "n_slices": len(slices),
+    }
+    return volume, img.affine, meta
+
+
+def dicom_subject(
+    folder: str | os.PathLike, subject_id: str | None = None, series_uid: str | None = None
+) -> Subject:
+    """A one-modality :class:`Subject` from a DICOM series: CT by the HU window, MR by percentiles.
+
+    The image key is the DICOM ``Modality`` in lower case (``"ct"``, ``"mr"``...).
+    """
+    volume, _, meta = load_dicom_series(folder, series_uid)
+    name = meta["modality"].lower() or "image"
+    kind = "ct" if name in ("ct", "cbct") else "mr"
+    mask = None if kind == "ct" else foreground_mask(volume)
+    return make_subject(
+        subject_id or Path(folder).name,
+        {name: volume},
+        {name: kind},
+        meta["spacing_mm"],
+        mask=mask,
+        meta=meta,
+    )

@@ -1,0 +1,139 @@
+"""Shared slice datasets: items and shapes, every input check, subject-wise splits, unpaired pairs."""
+
+import numpy as np
+import pytest
+import torch
+
+from medgen_nb.data.intensity import ct_window, mr_robust
+from medgen_nb.data.slices import SliceDataset, Subject, UnpairedDataset, split_subjects
+
+
+def make_subject(sid="s0", shape=(12, 10, 8), seed=0, meta=None):
+    rng = np.random.default_rng(seed)
+    t1 = rng.random(shape, dtype=np.float32)
+    ct = rng.random(shape, dtype=np.float32)
+    mask = np.zeros(shape, bool)
+    mask[2:10, 2:8, 1:7] = True
+    seg = np.zeros(shape, np.int64)
+    seg[4:7, 4:6, 3:4] = 2
+    return Subject(
+        sid,
+        {"t1": t1, "ct": ct},
+        {"t1": mr_robust(t1), "ct": ct_window()},
+        (1.0, 1.0, 2.0),
+        labels={"tissue": seg},
+        mask=mask,
+        meta=meta or {"grade": 1},
+    )
+
+
+@pytest.fixture()
+def subjects():
+    return [make_subject(f"s{k}", seed=k, meta={"grade": k % 2}) for k in range(3)]
+
+
+def test_items_keys_shapes_and_ranges(subjects):
+    ds = SliceDataset(
+        subjects,
+        ["t1"],
+        "ct",
+        plane="axial",
+        size=32,
+        seg_key="tissue",
+        label_from="seg_present",
+        min_foreground=0.0,
+    )
+    assert len(ds) == 3 * 8  # every axial slice of every subject
+    item = ds[5]
+    assert item["image"].shape == (1, 32, 32) and item["target"].shape == (1, 32, 32)
+    assert item["mask"].shape == (1, 32, 32) and item["seg"].shape == (32, 32)
+    assert item["image"].dtype == torch.float32 and item["seg"].dtype == torch.int64
+    assert 0 <= item["image"].min() and item["image"].max() <= 1
+    labels = ds.tensors()["label"]
+    assert labels.sum() == 3  # slice z=3 of each subject holds the label 2
+    assert int(ds[3]["slice"]) == 3 and int(ds[3]["label"]) == 1
+    assert ds.num_classes == 2 and ds.subject_ids == ["s0", "s1", "s2"]
+
+
+@pytest.mark.parametrize(("plane", "n"), [("sagittal", 12), ("coronal", 10), ("axial", 8)])
+def test_planes_cut_along_their_axis(subjects, plane, n):
+    ds = SliceDataset(subjects[:1], "t1", plane=plane, size=32, min_foreground=0.0)
+    assert len(ds) == n
+
+
+def test_min_foreground_drops_empty_slices(subjects):
+    ds = SliceDataset(subjects[:1], ["t1", "ct"], size=32, min_foreground=0.05)
+    assert len(ds) == 6 and ds[0]["image"].shape == (2, 32, 32)  # mask covers z = 1..6
+
+
+def test_meta_and_callable_labels(subjects):
+    ds = SliceDataset(subjects, "t1", size=32, label_from="meta:grade", min_foreground=0.0)
+    assert set(ds.tensors()["label"].tolist()) == {0, 1}
+    ds = SliceDataset(subjects[:1], "t1", size=32, label_from=lambda s, seg: 7, min_foreground=0.0)
+    assert int(ds[0]["label"]) == 7
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"sources": []}, "at least one modality"),
+        ({"plane": "oblique"}, "plane must be one of"),
+        ({"size": 48}, "size must be one of"),
+        ({"target": "pet"}, "unknown modality 'pet'"),
+        ({"seg_key": "lesion"}, "unknown label map 'lesion'"),
+        ({"label_from": "seg_present"}, "needs seg_key"),
+        ({"min_foreground": 1.1}, "no slice has at least"),
+        ({"label_from": "meta:age"}, r"no meta\['age'\]"),
+        ({"label_from": "colour"}, "label_from must be"),
+    ],
+)
+def test_slice_dataset_errors(subjects, kwargs, match):
+    args = {"sources": ["t1"], "size": 32} | kwargs
+    with pytest.raises(ValueError, match=match):
+        SliceDataset(subjects, **args)
+
+
+def test_no_subjects_error():
+    with pytest.raises(ValueError, match="no subjects"):
+        SliceDataset([], ["t1"])
+
+
+def test_subject_checks():
+    with pytest.raises(ValueError, match="not on one grid"):
+        Subject("a", {"x": np.zeros((2, 2, 2)), "y": np.zeros((2, 2, 3))}, {}, (1, 1, 1))
+    with pytest.raises(ValueError, match="must be 3-D"):
+        Subject("a", {"x": np.zeros((2, 2))}, {}, (1, 1, 1))
+    with pytest.raises(ValueError, match="NaN"):
+        Subject("a", {"x": np.full((2, 2, 2), np.nan)}, {}, (1, 1, 1))
+
+
+def test_split_subjects_never_shares_and_is_stable():
+    ids = [f"sub-{k:03d}" for k in range(40)]
+    splits = split_subjects(ids)
+    sets = [set(v) for v in splits.values()]
+    assert sum(map(len, sets)) == 40 and set.union(*sets) == set(ids)
+    assert all(not (a & b) for i, a in enumerate(sets) for b in sets[i + 1 :])
+    # the split depends on the ids only, not on their order
+    assert split_subjects(list(reversed(ids))) == splits
+    small = split_subjects(["a", "b", "c"])
+    assert all(len(v) == 1 for v in small.values())
+
+
+def test_split_subjects_errors():
+    with pytest.raises(ValueError, match="summing to 1"):
+        split_subjects(["a"], (0.5, 0.5, 0.5))
+    with pytest.raises(ValueError, match="unique"):
+        split_subjects(["a", "a"])
+
+
+def test_unpaired_dataset_pairs_unrelated_items(subjects):
+    a = SliceDataset(subjects[:1], "t1", size=32, min_foreground=0.0)
+    b = SliceDataset(subjects[1:], "ct", size=32, min_foreground=0.0)
+    ds = UnpairedDataset(a, b, seed=1)
+    assert len(ds) == len(a)
+    item = ds[2]
+    assert torch.equal(item["image"], a[2]["image"])
+    assert torch.equal(item["target"], b[int(ds.perm[2])]["image"])
+    assert torch.equal(UnpairedDataset(a, b, seed=1).perm, ds.perm)
+    with pytest.raises(ValueError, match="at least one item"):
+        UnpairedDataset(a, [])
