@@ -43,7 +43,7 @@ BRAIN_MODALITIES: tuple[str, ...] = ("t1w", "t2w", "pd", "flair", "t1ce", "ct", 
 MR_MODALITIES: tuple[str, ...] = ("t1w", "t2w", "pd", "flair", "t1ce")
 RESOLUTIONS_MM: tuple[float, ...] = (1.0, 2.0)
 FIELD_STRENGTHS_T: tuple[float, ...] = (1.5, 3.0)
-_CACHE_VERSION = "1"  # bump when the simulation changes, so old cache entries are not reused
+_CACHE_VERSION = "2"  # bump when the simulation changes, so old cache entries are not reused
 
 
 @dataclass(frozen=True)
