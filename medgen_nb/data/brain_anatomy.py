@@ -349,24 +349,27 @@ def add_wm_lesions(frac: np.ndarray, spacing_mm: float, rng: np.random.Generator
     return n
 
 
-def label_maps(healthy: np.ndarray, frac: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(tissue, lesion)`` uint8 label maps from healthy and lesioned fractions (see module labels).
+def tissue_labels(frac: np.ndarray) -> np.ndarray:
+    """``(X, Y, Z)`` uint8 tissue labels (see :data:`TISSUE_LABELS`) from healthy fractions.
 
-    ``tissue`` is the healthy anatomy (the tissue a lesion grows in keeps its label); ``lesion``
-    marks voxels where lesion compartments make up at least half of the voxel.
+    Call it before lesions are added: the tissue a lesion grows in keeps its label.
     """
     groups = np.stack(
         [
-            healthy[T["air"]],
-            healthy[T["csf"]],
-            healthy[T["gm"]],
-            healthy[T["wm"]],
-            healthy[T["cortical_bone"]] + healthy[T["cancellous_bone"]],
-            healthy[T["soft_tissue"]],
+            frac[T["air"]],
+            frac[T["csf"]],
+            frac[T["gm"]],
+            frac[T["wm"]],
+            frac[T["cortical_bone"]] + frac[T["cancellous_bone"]],
+            frac[T["soft_tissue"]],
         ]
     )
-    tissue = groups.argmax(0).astype(np.uint8)
+    return groups.argmax(0).astype(np.uint8)
+
+
+def lesion_labels(frac: np.ndarray) -> np.ndarray:
+    """``(X, Y, Z)`` uint8 lesion labels (see :data:`LESION_LABELS`): the largest lesion compartment
+    where lesion compartments make up at least half of the voxel, else 0."""
     order = ["necrosis", "oedema", "enhancing", "wm_lesion"]  # BraTS-style values 1..4
     les = np.stack([frac[T[name]] for name in order])
-    lesion = np.where(les.sum(0) >= 0.5, les.argmax(0) + 1, 0).astype(np.uint8)
-    return tissue, lesion
+    return np.where(les.sum(0) >= 0.5, les.argmax(0) + 1, 0).astype(np.uint8)
