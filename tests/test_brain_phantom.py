@@ -305,3 +305,39 @@ def test_bad_subject_count():
 def test_modalities_not_simulated():
     with pytest.raises(ValueError, match="not simulated"):
         load_brain_subjects(1, config=BrainPhantomConfig(modalities=("t1w",)), modalities=["ct"])
+
+
+def test_contrast_order_at_1_5_tesla():
+    cfg = BrainPhantomConfig(
+        field_strength_t=1.5, glioma_probability=0.0, modalities=("t1w", "t2w", "flair")
+    )
+    s = simulate_brain_subject(4, cfg)
+    t1 = [mean_in(s, "t1w", core(s, k)) for k in (WM, GM, CSF)]
+    t2 = [mean_in(s, "t2w", core(s, k)) for k in (CSF, GM, WM)]
+    assert t1[0] > t1[1] > t1[2] and t2[0] > t2[1] > t2[2]
+    assert mean_in(s, "flair", core(s, CSF)) < 0.5 * mean_in(s, "flair", core(s, WM))
+
+
+def test_corrupt_template_cache_is_rebuilt(tmp_path, monkeypatch):
+    from medgen_nb.data import brain_anatomy
+
+    monkeypatch.setenv("MEDGEN_NB_CACHE", str(tmp_path))  # never poison the shared cache
+    monkeypatch.setattr(brain_anatomy, "_TEMPLATES", {})
+    k = len(brain_anatomy.TISSUES)
+    tiny = (np.full((k, 4, 4, 4), 1.0 / k, np.float32), np.zeros((4, 4, 4), np.float32))
+    monkeypatch.setattr(brain_anatomy, "_build_template_1mm", lambda: tiny)
+    path = tmp_path / "brain_phantom" / f"template-v{brain_anatomy._TEMPLATE_VERSION}" / "2mm.npz"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"PK\x03\x04 not a zip archive")
+    with pytest.warns(UserWarning, match="corrupt template cache"):
+        template = brain_anatomy.load_template(2.0)
+    assert template.fractions.shape == (k, 2, 2, 2)
+    brain_anatomy._TEMPLATES.clear()
+    assert brain_anatomy.load_template(2.0).fractions.shape == (k, 2, 2, 2)  # rebuilt file reads
+
+
+def test_unsupported_template_resolution():
+    from medgen_nb.data import brain_anatomy
+
+    with pytest.raises(ValueError, match="resolution_mm"):
+        brain_anatomy.load_template(3.0)

@@ -267,10 +267,13 @@ def warp_fractions(
     return out[0].numpy(), params
 
 
-def _replace_brain(frac: np.ndarray, weight: np.ndarray, tissue: str, sl: tuple) -> None:
-    """Turn a share ``weight`` (0-1) of the GM and WM in region ``sl`` into ``tissue``, in place."""
+def _replace_brain(
+    frac: np.ndarray, weight: np.ndarray, tissue: str, sl: tuple, gm_share: float = 1.0
+) -> None:
+    """Turn a share ``weight`` (0-1) of the WM (and ``gm_share`` of that for GM) in ``sl`` into
+    ``tissue``, in place."""
     gm, wm = frac[T["gm"]][sl], frac[T["wm"]][sl]
-    moved_gm, moved_wm = gm * weight, wm * weight
+    moved_gm, moved_wm = gm * weight * gm_share, wm * weight
     frac[T["gm"]][sl] = gm - moved_gm
     frac[T["wm"]][sl] = wm - moved_wm
     frac[T[tissue]][sl] += moved_gm + moved_wm
@@ -294,9 +297,9 @@ def _pick_centre(frac: np.ndarray, rng: np.random.Generator, min_wm: float, max_
 def add_glioma(frac: np.ndarray, spacing_mm: float, rng: np.random.Generator) -> dict:
     """Write a glioma-like tumour into the fractions (in place): necrotic core, enhancing rim, oedema.
 
-    Shells are defined on an irregular radius (a smooth random modulation of +-20 %), centred in deep
-    white matter. Oedema replaces GM and WM only (it spreads in tissue, not in CSF); the solid tumour
-    and necrosis replace GM and WM as well. Radii in mm are returned for ``Subject.meta``.
+    Shells are defined on an irregular radius (a smooth random modulation of +-20 % for the tumour,
+    +-35 % for the oedema), centred in deep white matter. Tumour and necrosis replace GM and WM;
+    oedema replaces WM and only 30 % of GM (it tracks along white matter), never CSF. Radii in mm are returned for ``Subject.meta``.
     """
     centre = _pick_centre(frac, rng, 0.8, 45.0, spacing_mm)
     r_core = rng.uniform(3.0, 8.0)
@@ -308,19 +311,22 @@ def add_glioma(frac: np.ndarray, spacing_mm: float, rng: np.random.Generator) ->
     axes = [np.arange(n) + o - c for n, o, c in zip(sub, offs, centre, strict=True)]
     gx, gy, gz = np.meshgrid(*axes, indexing="ij")
     dist = np.sqrt(gx**2 + gy**2 + gz**2) * spacing_mm
-    wobble = 1.0 + 0.2 * np.tanh(_smooth_noise(rng, sub, 4, 1)[0].numpy())
-    d = dist / wobble
+    noise = np.tanh(_smooth_noise(rng, sub, 5, 2).numpy())
+    d = dist / (1.0 + 0.2 * noise[0])  # solid tumour: mildly lobulated
+    d_oedema = dist / (1.0 + 0.35 * noise[1])  # oedema: finger-like, irregular
 
     # Soft shell edges over ~1 voxel give partial volumes like a real boundary would.
-    def inside(r: float) -> np.ndarray:
-        return np.clip((r - d) / spacing_mm + 0.5, 0.0, 1.0).astype(np.float32)
+    def inside(r: float, dist_eff: np.ndarray) -> np.ndarray:
+        return np.clip((r - dist_eff) / spacing_mm + 0.5, 0.0, 1.0).astype(np.float32)
 
-    in_core, in_rim, in_oedema = inside(r_core), inside(r_rim), inside(r_oedema)
+    in_core, in_rim = inside(r_core, d), inside(r_rim, d)
+    in_oedema = np.maximum(inside(r_oedema, d_oedema), in_rim)
     _replace_brain(frac, in_core, "necrosis", sl)
     rim = np.where(in_core < 1, (in_rim - in_core) / np.maximum(1 - in_core, 1e-6), 0)
     _replace_brain(frac, rim.astype(np.float32), "enhancing", sl)
     oed = (in_oedema - in_rim) / np.maximum(1 - in_rim, 1e-6)
-    _replace_brain(frac, np.where(in_rim < 1, oed, 0).astype(np.float32), "oedema", sl)
+    # Vasogenic oedema tracks along white matter and largely spares the cortex.
+    _replace_brain(frac, np.where(in_rim < 1, oed, 0).astype(np.float32), "oedema", sl, 0.3)
     world = centre * spacing_mm + _ORIGIN_1MM + (spacing_mm - 1) / 2
     return {
         "glioma_centre_mm": world.round(2).tolist(),
@@ -343,24 +349,27 @@ def add_wm_lesions(frac: np.ndarray, spacing_mm: float, rng: np.random.Generator
     return n
 
 
-def label_maps(healthy: np.ndarray, frac: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(tissue, lesion)`` uint8 label maps from healthy and lesioned fractions (see module labels).
+def tissue_labels(frac: np.ndarray) -> np.ndarray:
+    """``(X, Y, Z)`` uint8 tissue labels (see :data:`TISSUE_LABELS`) from healthy fractions.
 
-    ``tissue`` is the healthy anatomy (the tissue a lesion grows in keeps its label); ``lesion``
-    marks voxels where lesion compartments make up at least half of the voxel.
+    Call it before lesions are added: the tissue a lesion grows in keeps its label.
     """
     groups = np.stack(
         [
-            healthy[T["air"]],
-            healthy[T["csf"]],
-            healthy[T["gm"]],
-            healthy[T["wm"]],
-            healthy[T["cortical_bone"]] + healthy[T["cancellous_bone"]],
-            healthy[T["soft_tissue"]],
+            frac[T["air"]],
+            frac[T["csf"]],
+            frac[T["gm"]],
+            frac[T["wm"]],
+            frac[T["cortical_bone"]] + frac[T["cancellous_bone"]],
+            frac[T["soft_tissue"]],
         ]
     )
-    tissue = groups.argmax(0).astype(np.uint8)
+    return groups.argmax(0).astype(np.uint8)
+
+
+def lesion_labels(frac: np.ndarray) -> np.ndarray:
+    """``(X, Y, Z)`` uint8 lesion labels (see :data:`LESION_LABELS`): the largest lesion compartment
+    where lesion compartments make up at least half of the voxel, else 0."""
     order = ["necrosis", "oedema", "enhancing", "wm_lesion"]  # BraTS-style values 1..4
     les = np.stack([frac[T[name]] for name in order])
-    lesion = np.where(les.sum(0) >= 0.5, les.argmax(0) + 1, 0).astype(np.uint8)
-    return tissue, lesion
+    return np.where(les.sum(0) >= 0.5, les.argmax(0) + 1, 0).astype(np.uint8)

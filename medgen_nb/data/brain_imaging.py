@@ -9,11 +9,13 @@ fraction-weighted sum of per-tissue values, then blurred, biased and made noisy 
 Tissue values (per tissue, in :data:`TISSUES` order):
 
 * MR relaxation times in ms. 3 T grey/white matter: Wansapura et al., JMRI 9:531-538, 1999
-  (T1 1331/832 ms, T2 110/80 ms). 1.5 T grey/white matter: Stanisz et al., MRM 54:507-512, 2005
-  (T1 1124/884 ms, T2 95/72 ms). CSF is close to free water (T1 ~4 s, T2 ~2 s; approximate). Fat
-  (scalp, marrow) after Gold et al., AJR 183:343-351, 2004 and Bottomley et al., Med Phys 11:425, 1984.
-  Lesion values are approximate literature ranges (oedema and white-matter lesions have longer T1 and
-  T2 than WM; necrosis is fluid-like). Proton density is relative water content (GM ~0.8, WM ~0.7).
+  (T1 1331/832 ms, T2 110/80 ms). 1.5 T grey/white matter T2 95/72 ms after Stanisz et al., MRM
+  54:507-512, 2005; their 1.5 T WM T1 (884 ms) is longer than most in vivo reports, so 1.5 T T1 uses
+  approximate in vivo values (GM ~1100 ms, WM ~650 ms, a GM/WM ratio ~1.7 close to the 3 T one).
+  CSF is close to free water (T1 ~4 s, T2 ~2 s; approximate). Fat (scalp, marrow) after Gold et al.,
+  AJR 183:343-351, 2004 and Bottomley et al., Med Phys 11:425, 1984. Lesion values are approximate
+  literature ranges (oedema and white-matter lesions have longer T1 and T2 than WM; necrosis is
+  fluid-like). Proton density is relative water content (GM ~0.8, WM ~0.7).
 * Gadolinium: ``R1 = 1/T1 + r1 C`` and ``R2 = 1/T2 + r2 C`` with r1 ~ 4 /mM/s, r2 ~ 5 /mM/s at
   1.5-3 T (Rohrer et al., Invest Radiol 40:715-724, 2005); only the enhancing rim takes it up.
 * CT numbers in HU: CSF ~5, GM ~40, WM ~30, cancellous (diploe) ~800, cortical bone ~1800.
@@ -38,7 +40,7 @@ from medgen_nb.data.ct_physics import AIR_HU, CBCTArtefacts, add_ct_noise, simul
 PROTON_DENSITY = np.array([0.0, 1.0, 0.82, 0.70, 0.05, 0.60, 0.85, 0.95, 0.85, 0.88, 0.80])
 T1_MS = {
     3.0: np.array([1.0, 4300, 1331, 832, 300, 380, 450, 2800, 1400, 1250, 1150]),
-    1.5: np.array([1.0, 4000, 1124, 884, 250, 290, 350, 2500, 1300, 1300, 1200]),
+    1.5: np.array([1.0, 4000, 1100, 650, 250, 290, 350, 2500, 1000, 950, 900]),
 }
 T2_MS = {
     3.0: np.array([1.0, 1800, 110, 80, 1.0, 130, 60, 600, 120, 170, 140]),

@@ -25,15 +25,15 @@ import json
 import warnings
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from medgen_nb.data import brain_anatomy as anatomy
 from medgen_nb.data import brain_imaging as imaging
 from medgen_nb.data.brain_imaging import MRSequence
+from medgen_nb.data.brain_real import REAL_EXAMPLES, RealExample, load_real_examples
 from medgen_nb.data.ct_physics import CBCTArtefacts
 from medgen_nb.data.intensity import IntensityMap, ct_window, mr_robust, pet_suv
 from medgen_nb.data.slices import PLANES, SIZES, SliceDataset, Subject, split_subjects
@@ -43,7 +43,7 @@ BRAIN_MODALITIES: tuple[str, ...] = ("t1w", "t2w", "pd", "flair", "t1ce", "ct", 
 MR_MODALITIES: tuple[str, ...] = ("t1w", "t2w", "pd", "flair", "t1ce")
 RESOLUTIONS_MM: tuple[float, ...] = (1.0, 2.0)
 FIELD_STRENGTHS_T: tuple[float, ...] = (1.5, 3.0)
-_CACHE_VERSION = "1"  # bump when the simulation changes, so old cache entries are not reused
+_CACHE_VERSION = "2"  # bump when the simulation changes, so old cache entries are not reused
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class BrainPhantomConfig:
 
     Attributes:
         resolution_mm: grid spacing, 1.0 (181x217x181) or 2.0 (91x109x91, the default: ~8x faster
-            and enough for 64-128 px slices of a ~180 mm head).
+            and enough for 64-128 px slices of a ~180 mm head; 1 mm needs ~1.5 GB RAM per subject).
         field_strength_t: 1.5 or 3.0 T (picks the relaxation-time table).
         snr: MR signal-to-noise ratio (mean brain tissue signal / noise sigma).
         glioma_probability, wm_lesion_probability: chance that a subject has each lesion kind.
@@ -158,7 +158,7 @@ def simulate_brain_subject(seed: int, config: BrainPhantomConfig | None = None) 
     r_anat, r_lesion, r_tissue, r_bias, *r_mod = _streams(int(seed), 4 + len(BRAIN_MODALITIES))
     rng_of = dict(zip(BRAIN_MODALITIES, r_mod, strict=True))
 
-    healthy, warp = anatomy.warp_fractions(
+    frac, warp = anatomy.warp_fractions(
         template.fractions,
         sp,
         r_anat,
@@ -167,13 +167,13 @@ def simulate_brain_subject(seed: int, config: BrainPhantomConfig | None = None) 
         cfg.scale_jitter,
         cfg.translation_mm,
     )
-    frac = healthy.copy()
+    tissue = anatomy.tissue_labels(frac)  # healthy anatomy, before lesions replace tissue
     meta: dict = {"seed": int(seed), **warp, "has_glioma": 0, "n_wm_lesions": 0}
     if r_lesion.random() < cfg.glioma_probability:
         meta.update(anatomy.add_glioma(frac, sp, r_lesion), has_glioma=1)
     if r_lesion.random() < cfg.wm_lesion_probability:
         meta["n_wm_lesions"] = anatomy.add_wm_lesions(frac, sp, r_lesion)
-    tissue, lesion = anatomy.label_maps(healthy, frac)
+    lesion = anatomy.lesion_labels(frac)
     meta["has_lesion"] = int(lesion.any())
     meta["affine"] = template.affine.tolist()
     mask = frac[anatomy.T["air"]] < 0.5
@@ -394,20 +394,6 @@ def save_subject_nifti(subject: Subject, folder: str | Path) -> dict[str, Path]:
         out[name] = save_nifti(lab, affine, folder / f"{subject.subject_id}_{name}.nii.gz")
     return out
 
-
-def config_dict(config: BrainPhantomConfig) -> dict:
-    """The configuration as a plain dict (for logs and figure captions)."""
-    return {f.name: getattr(config, f.name) for f in fields(config)}
-
-
-def slice_tensor(subject: Subject, modality: str, z_index: int | None = None) -> torch.Tensor:
-    """One axial slice ``(Y, X)`` of a modality, anterior up (for quick looks and figures)."""
-    vol = subject.images[modality]
-    z = vol.shape[2] // 2 if z_index is None else z_index
-    return torch.from_numpy(np.rot90(vol[:, :, z]).copy())
-
-
-from medgen_nb.data.brain_real import REAL_EXAMPLES, RealExample, load_real_examples  # noqa: E402
 
 __all__ = [
     "BRAIN_MODALITIES",
