@@ -9,13 +9,12 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)  # headless by default; Jupyter's inline backend still takes over
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+# No matplotlib.use() here: switching backends at import would silence the inline backend of every
+# notebook that imports this module. Without a display, matplotlib already falls back to Agg.
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
 
 ImageLike = np.ndarray | torch.Tensor
 
