@@ -1,1 +1,89 @@
-"""Metrics: creation (review Table 1), translation (Table 5) and downstream tasks."""
+"""Metrics: creation (review Table 1), translation (Table 5) and downstream tasks.
+
+Every notebook scores its models with these functions, so numbers are comparable across chapters:
+
+* translation (paired): :func:`mae`, :func:`mse`, :func:`rmse`, :func:`psnr`, :func:`ssim`,
+  :func:`ms_ssim`, :func:`translation_report`, CT in HU: :func:`ct_mae_hu`;
+* creation (unpaired, on features from :func:`extract_features`): :func:`fid`, :func:`kid`,
+  :func:`mmd`, :func:`sliced_wasserstein`, :func:`wasserstein_1d` (intensities),
+  :func:`inception_score`, :func:`mode_score`, :func:`precision_recall`,
+  :func:`density_coverage`, :func:`memorisation`, :func:`inception_fid` (needs torch-fidelity);
+* uncertainty: :func:`bootstrap_ci`, :func:`mean_ci`, :func:`fid_vs_n`;
+* downstream: :func:`accuracy`, :func:`balanced_accuracy`, :func:`binary_auc`, :func:`macro_auc`,
+  :func:`dice`, :func:`iou`.
+"""
+
+from medgen_nb.metrics.bootstrap import Interval, bootstrap_ci, fid_vs_n, mean_ci
+from medgen_nb.metrics.creation import (
+    fid,
+    frechet_distance,
+    inception_fid,
+    inception_score,
+    kid,
+    median_bandwidth,
+    mmd,
+    mode_score,
+    sliced_wasserstein,
+    wasserstein_1d,
+)
+from medgen_nb.metrics.ct import ct_mae_hu
+from medgen_nb.metrics.downstream import (
+    accuracy,
+    balanced_accuracy,
+    binary_auc,
+    dice,
+    iou,
+    macro_auc,
+)
+from medgen_nb.metrics.fidelity import (
+    Memorisation,
+    density_coverage,
+    memorisation,
+    precision_recall,
+)
+from medgen_nb.metrics.translation import (
+    mae,
+    ms_ssim,
+    mse,
+    psnr,
+    rmse,
+    ssim,
+    ssim_map,
+    translation_report,
+)
+
+__all__ = [
+    "Interval",
+    "Memorisation",
+    "accuracy",
+    "balanced_accuracy",
+    "binary_auc",
+    "bootstrap_ci",
+    "ct_mae_hu",
+    "density_coverage",
+    "dice",
+    "fid",
+    "fid_vs_n",
+    "frechet_distance",
+    "inception_fid",
+    "inception_score",
+    "iou",
+    "kid",
+    "macro_auc",
+    "mae",
+    "mean_ci",
+    "median_bandwidth",
+    "memorisation",
+    "mmd",
+    "mode_score",
+    "ms_ssim",
+    "mse",
+    "precision_recall",
+    "psnr",
+    "rmse",
+    "sliced_wasserstein",
+    "ssim",
+    "ssim_map",
+    "translation_report",
+    "wasserstein_1d",
+]
