@@ -105,12 +105,20 @@ def fid(real: ArrayLike, fake: ArrayLike) -> float:
     return frechet_distance(r.mean(0), torch.cov(r.T), f.mean(0), torch.cov(f.T))
 
 
+def _pooled_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    z = torch.cat([x, y])
+    return torch.cdist(z, z)
+
+
 def median_bandwidth(real: ArrayLike, fake: ArrayLike) -> float:
     """Median heuristic: the median Euclidean distance between distinct points of the pooled sample."""
-    z = torch.cat([as_tensor(real, "real"), as_tensor(fake, "fake")])
-    d = torch.cdist(z, z)
-    off_diagonal = d[~torch.eye(len(z), dtype=torch.bool)]
-    sigma = float(off_diagonal.median())
+    d = _pooled_distances(as_tensor(real, "real"), as_tensor(fake, "fake"))
+    return _median_off_diagonal(d)
+
+
+def _median_off_diagonal(d: torch.Tensor) -> float:
+    upper = d[torch.triu_indices(len(d), len(d), offset=1).unbind()]
+    sigma = float(upper.median())
     return sigma if sigma > 0 else 1.0
 
 
