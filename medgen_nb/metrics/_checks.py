@@ -10,10 +10,14 @@ ArrayLike = np.ndarray | torch.Tensor
 
 def as_tensor(x: ArrayLike, name: str) -> torch.Tensor:
     """A float64 CPU tensor (metrics are computed in double precision to match references)."""
+    if isinstance(x, list | tuple):
+        x = np.asarray(x, dtype=np.float64)
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(x)
     if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor or numpy array, got {type(x).__name__}")
+        raise ValueError(
+            f"{name} must be a torch.Tensor, numpy array or list, got {type(x).__name__}"
+        )
     return x.detach().to("cpu", torch.float64)
 
 
