@@ -8,6 +8,8 @@ Every notebook scores its models with these functions, so numbers are comparable
   :func:`mmd`, :func:`sliced_wasserstein`, :func:`wasserstein_1d` (intensities),
   :func:`inception_score`, :func:`mode_score`, :func:`precision_recall`,
   :func:`density_coverage`, :func:`memorisation`, :func:`inception_fid` (needs torch-fidelity);
+* features: :class:`MedicalFeatureNet`, :func:`load_feature_net`, :func:`extract_features`,
+  :func:`class_probabilities`; everything at once: :func:`creation_report`;
 * uncertainty: :func:`bootstrap_ci`, :func:`mean_ci`, :func:`fid_vs_n`;
 * downstream: :func:`accuracy`, :func:`balanced_accuracy`, :func:`binary_auc`, :func:`macro_auc`,
   :func:`dice`, :func:`iou`.
@@ -35,12 +37,19 @@ from medgen_nb.metrics.downstream import (
     iou,
     macro_auc,
 )
+from medgen_nb.metrics.features import (
+    MedicalFeatureNet,
+    class_probabilities,
+    extract_features,
+    load_feature_net,
+)
 from medgen_nb.metrics.fidelity import (
     Memorisation,
     density_coverage,
     memorisation,
     precision_recall,
 )
+from medgen_nb.metrics.report import creation_report, degrade, gaussian_blur
 from medgen_nb.metrics.translation import (
     mae,
     ms_ssim,
@@ -54,21 +63,28 @@ from medgen_nb.metrics.translation import (
 
 __all__ = [
     "Interval",
+    "MedicalFeatureNet",
     "Memorisation",
     "accuracy",
     "balanced_accuracy",
     "binary_auc",
     "bootstrap_ci",
+    "class_probabilities",
+    "creation_report",
     "ct_mae_hu",
+    "degrade",
     "density_coverage",
     "dice",
+    "extract_features",
     "fid",
     "fid_vs_n",
     "frechet_distance",
+    "gaussian_blur",
     "inception_fid",
     "inception_score",
     "iou",
     "kid",
+    "load_feature_net",
     "macro_auc",
     "mae",
     "mean_ci",
