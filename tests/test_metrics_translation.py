@@ -50,7 +50,9 @@ def test_ssim_matches_skimage(c):
             x[i].numpy(), y[i].numpy(), data_range=1.0, gaussian_weights=True, sigma=1.5,
             use_sample_covariance=False, channel_axis=0,
         )  # fmt: skip
-        assert float(per[i]) == pytest.approx(ref, abs=1e-9)
+        assert float(per[i]) == pytest.approx(ref, abs=1e-5)  # float32 convolutions
+    scaled = ssim(3000 * y, 3000 * x, data_range=3000.0, reduction="none")  # c1, c2 scale too
+    np.testing.assert_allclose(scaled, per, atol=1e-6)
 
 
 def test_ssim_map_interior_matches_torchmetrics():
@@ -58,7 +60,7 @@ def test_ssim_map_interior_matches_torchmetrics():
     # torchmetrics averages over reflect-padded borders too; on the interior the maps agree
     _, full = tm_ssim(y, x, data_range=1.0, return_full_image=True, reduction="none")
     ours = ssim(y, x, data_range=1.0, reduction="none")
-    np.testing.assert_allclose(ours, full[..., 5:-5, 5:-5].mean((1, 2, 3)), atol=1e-12)
+    np.testing.assert_allclose(ours, full[..., 5:-5, 5:-5].mean((1, 2, 3)), atol=1e-5)
     assert float(ssim(x, x, data_range=1.0)) == pytest.approx(1.0)
 
 
@@ -75,7 +77,7 @@ def test_masked_metrics_equal_metrics_on_the_crop():
         np.testing.assert_allclose(
             fn(y, x, data_range=1.0, mask=mask, reduction="none"),
             fn(y[crop], x[crop], data_range=1.0, reduction="none"),
-            rtol=1e-10,
+            rtol=1e-6,
         )
 
 
