@@ -1,0 +1,227 @@
+"""Imaging physics of the simulated brain phantom: MRI signal equations, CT in HU, FDG-PET.
+
+Every modality is computed from the same partial-volume fractions ``(K, X, Y, Z)`` over
+:data:`medgen_nb.data.brain_anatomy.TISSUES`, so all of them are co-registered by construction.
+Partial volume follows the physics of each modality: MR signals, X-ray attenuation (linear in HU)
+and tracer activity all add up over the compartments of a voxel, so each image is the
+fraction-weighted sum of per-tissue values, then blurred, biased and made noisy like a scanner would.
+
+Tissue values (per tissue, in :data:`TISSUES` order):
+
+* MR relaxation times in ms. 3 T grey/white matter: Wansapura et al., JMRI 9:531-538, 1999
+  (T1 1331/832 ms, T2 110/80 ms). 1.5 T grey/white matter: Stanisz et al., MRM 54:507-512, 2005
+  (T1 1124/884 ms, T2 95/72 ms). CSF is close to free water (T1 ~4 s, T2 ~2 s; approximate). Fat
+  (scalp, marrow) after Gold et al., AJR 183:343-351, 2004 and Bottomley et al., Med Phys 11:425, 1984.
+  Lesion values are approximate literature ranges (oedema and white-matter lesions have longer T1 and
+  T2 than WM; necrosis is fluid-like). Proton density is relative water content (GM ~0.8, WM ~0.7).
+* Gadolinium: ``R1 = 1/T1 + r1 C`` and ``R2 = 1/T2 + r2 C`` with r1 ~ 4 /mM/s, r2 ~ 5 /mM/s at
+  1.5-3 T (Rohrer et al., Invest Radiol 40:715-724, 2005); only the enhancing rim takes it up.
+* CT numbers in HU: CSF ~5, GM ~40, WM ~30, cancellous (diploe) ~800, cortical bone ~1800.
+* FDG uptake as SUV: true GM/WM ratio ~3.7, inside the 2.5-4 range reported for cortex over white
+  matter; measured ratios are lower because of the scanner's partial-volume blur. The tumour rim is
+  hypermetabolic (high-grade glioma), necrosis photopenic, oedema below normal WM.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from medgen_nb.data.brain_anatomy import TISSUES, T
+from medgen_nb.data.ct_physics import AIR_HU, CBCTArtefacts, add_ct_noise, simulate_cbct
+
+# Columns follow TISSUES: air, csf, gm, wm, cortical, cancellous, soft, necrosis, enh, oedema, wml.
+PROTON_DENSITY = np.array([0.0, 1.0, 0.82, 0.70, 0.05, 0.60, 0.85, 0.95, 0.85, 0.88, 0.80])
+T1_MS = {
+    3.0: np.array([1.0, 4300, 1331, 832, 300, 380, 450, 2800, 1400, 1250, 1150]),
+    1.5: np.array([1.0, 4000, 1124, 884, 250, 290, 350, 2500, 1300, 1300, 1200]),
+}
+T2_MS = {
+    3.0: np.array([1.0, 1800, 110, 80, 1.0, 130, 60, 600, 120, 170, 140]),
+    1.5: np.array([1.0, 2000, 95, 72, 1.0, 160, 70, 700, 120, 180, 150]),
+}
+CT_HU = np.array([AIR_HU, 5.0, 40.0, 30.0, 1800.0, 800.0, -20.0, 15.0, 42.0, 20.0, 25.0])
+FDG_SUV = np.array([0.0, 0.3, 9.5, 2.6, 0.4, 0.6, 0.8, 0.7, 11.0, 2.0, 2.2])
+R1_PER_MM_S = 4.0  # gadolinium relaxivities (/mM/s)
+R2_PER_MM_S = 5.0
+_CT_FWHM_MM = 1.2  # in-plane resolution of a head CT reconstruction kernel
+_BONE = [T["cortical_bone"], T["cancellous_bone"]]
+
+
+@dataclass(frozen=True)
+class MRSequence:
+    """Timing of one MR acquisition in ms. ``ti_ms`` makes it inversion recovery (IR-SE).
+
+    For inversion recovery ``ti_ms=None`` means "null CSF": ``TI = T1_csf ln(2 / (1 + e^(-TR/T1_csf)))``.
+    """
+
+    tr_ms: float
+    te_ms: float
+    inversion: bool = False
+    ti_ms: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.tr_ms > 0 and self.te_ms > 0):
+            raise ValueError(
+                f"tr_ms and te_ms must be > 0 ms, got TR={self.tr_ms}, TE={self.te_ms}"
+            )
+        if self.te_ms >= self.tr_ms:
+            raise ValueError(
+                f"echo time te_ms={self.te_ms} must be shorter than repetition time tr_ms={self.tr_ms}"
+            )
+        if self.ti_ms is not None:
+            if not self.inversion:
+                raise ValueError(
+                    f"ti_ms={self.ti_ms} given but inversion=False; set inversion=True"
+                )
+            if not 0 < self.ti_ms < self.tr_ms:
+                raise ValueError(
+                    f"inversion time ti_ms={self.ti_ms} must lie in (0, tr_ms={self.tr_ms})"
+                )
+
+
+def csf_null_ti(tr_ms: float, t1_csf_ms: float) -> float:
+    """Inversion time (ms) that nulls a tissue of ``t1_csf_ms`` for repetition ``tr_ms``."""
+    return t1_csf_ms * math.log(2.0 / (1.0 + math.exp(-tr_ms / t1_csf_ms)))
+
+
+def mr_signal(
+    seq: MRSequence, pd: np.ndarray, t1_ms: np.ndarray, t2_ms: np.ndarray, ti_ms: float | None
+) -> np.ndarray:
+    """Per-tissue signal (a.u.) of a spin echo or inversion-recovery spin echo.
+
+    Spin echo: ``S = PD (1 - e^(-TR/T1)) e^(-TE/T2)``; inversion recovery (magnitude):
+    ``S = PD |1 - 2 e^(-TI/T1) + e^(-TR/T1)| e^(-TE/T2)``.
+    """
+    decay = np.exp(-seq.te_ms / t2_ms)
+    if seq.inversion:
+        return pd * np.abs(1 - 2 * np.exp(-ti_ms / t1_ms) + np.exp(-seq.tr_ms / t1_ms)) * decay
+    return pd * (1.0 - np.exp(-seq.tr_ms / t1_ms)) * decay
+
+
+def tissue_table(field_t: float, rng: np.random.Generator, jitter: float) -> dict[str, np.ndarray]:
+    """Per-subject tissue values: literature values times a clipped log-normal jitter per tissue.
+
+    ``jitter`` is the relative standard deviation (clipped at 2 sd) for PD, T1, T2 and SUV; HU of
+    soft tissues move by ``jitter * 100`` HU sd and bone by ``jitter`` relative.
+    """
+
+    def factor(n: int, sd: float) -> np.ndarray:
+        return np.exp(np.clip(rng.standard_normal(n), -2, 2) * sd)
+
+    k = len(TISSUES)
+    hu = CT_HU + np.clip(rng.standard_normal(k), -2, 2) * jitter * 100
+    hu[_BONE] = CT_HU[_BONE] * factor(2, jitter)
+    hu[T["air"]] = AIR_HU
+    return {
+        "pd": PROTON_DENSITY * factor(k, jitter),
+        "t1": T1_MS[field_t] * factor(k, jitter),
+        "t2": T2_MS[field_t] * factor(k, jitter),
+        "hu": hu,
+        "suv": FDG_SUV * factor(k, 2.5 * jitter),
+    }
+
+
+def mix(frac: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Fraction-weighted sum over compartments: ``(K, X, Y, Z)``, ``(K,)`` -> ``(X, Y, Z)`` float32."""
+    return np.tensordot(values.astype(np.float32), frac, axes=(0, 0)).astype(np.float32)
+
+
+def smooth_field(shape: tuple[int, ...], rng: np.random.Generator, n_ctrl: int = 4) -> np.ndarray:
+    """A smooth zero-mean random field with unit control-point sd, ``(X, Y, Z)`` float32."""
+    ctrl = torch.from_numpy(rng.standard_normal((1, 1, n_ctrl, n_ctrl, n_ctrl))).float()
+    field = torch.nn.functional.interpolate(ctrl, size=shape, mode="trilinear", align_corners=True)
+    return field[0, 0].numpy()
+
+
+def add_rician_noise(signal: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Magnitude of a complex signal with Gaussian noise of ``sigma`` in both channels (Rician)."""
+    re = signal + rng.standard_normal(signal.shape, dtype=np.float32) * sigma
+    im = rng.standard_normal(signal.shape, dtype=np.float32) * sigma
+    return np.sqrt(re * re + im * im)
+
+
+def simulate_mr(
+    frac: np.ndarray,
+    table: dict[str, np.ndarray],
+    seq: MRSequence,
+    field_t: float,
+    bias: np.ndarray,
+    snr: float,
+    rng: np.random.Generator,
+    gd_mM: float = 0.0,
+) -> np.ndarray:
+    """One MR volume (a.u.): signal equation per tissue, partial-volume mix, bias field, Rician noise.
+
+    ``gd_mM`` is the gadolinium concentration (mM) in the enhancing compartment (T1ce). The noise
+    sigma is the mean brain (GM/WM/CSF) tissue signal divided by ``snr``.
+    """
+    r1, r2 = 1000.0 / table["t1"], 1000.0 / table["t2"]  # 1/s
+    gd = np.zeros(len(TISSUES))
+    gd[T["enhancing"]] = gd_mM
+    t1 = 1000.0 / (r1 + R1_PER_MM_S * gd)
+    t2 = 1000.0 / (r2 + R2_PER_MM_S * gd)
+    ti = seq.ti_ms
+    if seq.inversion and ti is None:
+        ti = csf_null_ti(seq.tr_ms, T1_MS[field_t][T["csf"]])
+    per_tissue = mr_signal(seq, table["pd"], t1, t2, ti)
+    clean = mix(frac, per_tissue) * bias
+    brain = [T["csf"], T["gm"], T["wm"]]
+    reference = float(np.abs(per_tissue[brain]).mean())
+    sigma = max(reference, 1e-6) / snr
+    return add_rician_noise(clean, sigma, rng)
+
+
+def simulate_ct(
+    frac: np.ndarray, table: dict[str, np.ndarray], spacing_mm: float, noise_hu: float, rng
+) -> np.ndarray:
+    """CT in HU: attenuation mix, a 1.2 mm FWHM reconstruction blur, then Gaussian quantum noise."""
+    hu = mix(frac, table["hu"])
+    hu = ndimage.gaussian_filter(hu, sigma=_CT_FWHM_MM / 2.355 / spacing_mm)
+    g = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    return add_ct_noise(torch.from_numpy(hu), noise_hu, g).numpy()
+
+
+def simulate_cbct_volume(ct_hu: np.ndarray, artefacts: CBCTArtefacts, rng) -> np.ndarray:
+    """CBCT in HU from the CT ``(X, Y, Z)`` by :func:`medgen_nb.data.ct_physics.simulate_cbct`.
+
+    Axial slices share one scatter/cupping/streak pattern and one miscalibration, as in one scan.
+    """
+    g = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    axial = torch.from_numpy(ct_hu).permute(2, 0, 1)  # (Z, X, Y): leading dim = axial slices
+    cbct, _ = simulate_cbct(axial, g, artefacts)
+    return cbct.permute(1, 2, 0).contiguous().numpy()
+
+
+def simulate_pet(
+    frac: np.ndarray,
+    table: dict[str, np.ndarray],
+    spacing_mm: float,
+    fwhm_mm: float,
+    voxel_mm: float,
+    counts_per_suv: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """FDG-PET in SUV on the common grid.
+
+    Steps: true activity (SUV mix) -> scanner blur (Gaussian PSF of ``fwhm_mm``) -> average onto the
+    coarser PET grid of ``voxel_mm`` -> Poisson counts (``counts_per_suv`` expected counts per PET
+    voxel at SUV 1) -> scaled back to SUV -> trilinear resampling onto the common grid.
+    """
+    activity = mix(frac, table["suv"])
+    activity = ndimage.gaussian_filter(activity, sigma=fwhm_mm / 2.355 / spacing_mm)
+    factor = max(1, round(voxel_mm / spacing_mm))
+    shape = activity.shape
+    pad = [(0, (-s) % factor) for s in shape]
+    t = torch.from_numpy(np.pad(activity, pad, mode="edge"))[None, None]
+    coarse = torch.nn.functional.avg_pool3d(t, factor)[0, 0].numpy()
+    counts = rng.poisson(np.clip(coarse, 0, None) * counts_per_suv).astype(np.float32)
+    suv = torch.from_numpy(counts / counts_per_suv)[None, None]
+    fine = torch.nn.functional.interpolate(
+        suv, scale_factor=factor, mode="trilinear", align_corners=False
+    )[0, 0]
+    return fine[: shape[0], : shape[1], : shape[2]].contiguous().numpy()

@@ -1,0 +1,168 @@
+"""Figures: image grids, modality panels, translation comparisons, training curves.
+
+Plot functions take results and return a ``matplotlib.figure.Figure``; models never plot.
+Every image argument is in [0, 1] unless a physical unit is stated.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)  # headless by default; Jupyter's inline backend still takes over
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+ImageLike = np.ndarray | torch.Tensor
+
+
+def as_numpy_images(images: ImageLike) -> np.ndarray:
+    """``(N, C, H, W)``, ``(C, H, W)`` or ``(H, W)`` tensor/array -> ``(N, H, W)`` or ``(N, H, W, 3)`` float array."""
+    a = (
+        images.detach().float().cpu().numpy()
+        if isinstance(images, torch.Tensor)
+        else np.asarray(images, dtype=np.float32)
+    )
+    if a.ndim == 2:
+        a = a[None, None]
+    elif a.ndim == 3:
+        a = a[None]
+    if a.ndim != 4:
+        raise ValueError(f"images must have 2 to 4 dimensions (N, C, H, W), got shape {a.shape}")
+    if a.shape[1] == 1:
+        return a[:, 0]
+    if a.shape[1] == 3:
+        return a.transpose(0, 2, 3, 1)
+    return a[:, 0]  # several channels (stacked modalities): show the first
+
+
+def image_grid(
+    images: ImageLike,
+    ncols: int = 8,
+    titles: Sequence[str] | None = None,
+    suptitle: str | None = None,
+    cmap: str = "gray",
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+    cell_inches: float = 1.4,
+) -> Figure:
+    """A grid of images (in [0, 1] unless ``vmin``/``vmax`` say otherwise)."""
+    a = as_numpy_images(images)
+    n = len(a)
+    if n == 0:
+        raise ValueError("image_grid needs at least one image")
+    ncols = max(1, min(ncols, n))
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(cell_inches * ncols, cell_inches * nrows + (0.4 if suptitle else 0)),
+        squeeze=False,
+    )
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < n:
+            ax.imshow(a[k], cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+            if titles is not None and k < len(titles):
+                ax.set_title(titles[k], fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def panel(
+    images: Mapping[str, ImageLike],
+    suptitle: str | None = None,
+    cmaps: Mapping[str, str] | None = None,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    units: Mapping[str, str] | None = None,
+    cell_inches: float = 2.2,
+) -> Figure:
+    """One row of named 2-D images, each with its own colour map, range and unit (colour bar)."""
+    if not images:
+        raise ValueError("panel needs at least one image")
+    fig, axes = plt.subplots(
+        1, len(images), figsize=(cell_inches * len(images), cell_inches + 0.5), squeeze=False
+    )
+    for ax, (name, img) in zip(axes[0], images.items(), strict=True):
+        a = as_numpy_images(img)[0]
+        lo, hi = (ranges or {}).get(name, (0.0, 1.0))
+        im = ax.imshow(
+            a, cmap=(cmaps or {}).get(name, "gray"), vmin=lo, vmax=hi, interpolation="nearest"
+        )
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+        if units and name in units:
+            cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+            cb.set_label(units[name], fontsize=7)
+            cb.ax.tick_params(labelsize=6)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def translation_comparison(
+    source: ImageLike,
+    prediction: ImageLike,
+    target: ImageLike,
+    names: tuple[str, str] = ("source", "target"),
+    error_range: float = 0.5,
+    suptitle: str | None = None,
+) -> Figure:
+    """Source, prediction, target and the signed error map (prediction - target, in [0, 1] units)."""
+    p, t = as_numpy_images(prediction)[0], as_numpy_images(target)[0]
+    if p.shape != t.shape:
+        raise ValueError(f"prediction shape {p.shape} differs from target shape {t.shape}")
+    return panel(
+        {
+            f"{names[0]} (input)": source,
+            "prediction": p,
+            f"{names[1]} (reference)": t,
+            "error": p - t,
+        },
+        suptitle=suptitle,
+        cmaps={"error": "RdBu_r"},
+        ranges={"error": (-error_range, error_range)},
+        units={"error": "prediction − reference"},
+    )
+
+
+def plot_history(
+    history: Mapping[str, Sequence[float]],
+    keys: Sequence[str] | None = None,
+    smooth: int = 1,
+    title: str | None = None,
+) -> Figure:
+    """Training curves: one line per logged key, optionally smoothed by a running mean of ``smooth`` steps."""
+    keys = list(keys) if keys is not None else [k for k, v in history.items() if len(v) > 0]
+    if not keys:
+        raise ValueError("history has nothing to plot")
+    fig, ax = plt.subplots(figsize=(6, 3))
+    for key in keys:
+        if key not in history:
+            raise ValueError(f"history has no key {key!r}; it has {sorted(history)}")
+        y = np.asarray(history[key], dtype=float)
+        if smooth > 1 and len(y) >= smooth:
+            y = np.convolve(y, np.ones(smooth) / smooth, mode="valid")
+        ax.plot(y, label=key)
+    ax.set_xlabel("logged step")
+    ax.set_ylabel("value")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def figure_to_png(fig: Figure, dpi: int = 80) -> bytes:
+    """Render a figure to PNG bytes and close it (for widgets and files)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    return buf.getvalue()
