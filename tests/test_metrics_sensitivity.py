@@ -3,13 +3,19 @@
 import pytest
 import torch
 
-from medgen_nb.metrics.features_train import training_data
+from medgen_nb.data.brain_phantom import BrainPhantomConfig, load_brain_subjects
+from medgen_nb.metrics.features_train import square_slices
 from medgen_nb.metrics.report import LOWER_IS_BETTER, creation_report, degrade
 
 
 @pytest.fixture(scope="module")
 def halves():
-    images = training_data().images
+    """~600 64x64 slices of one simulated brain (T1w, T2w, FLAIR; three planes), split in two."""
+    config = BrainPhantomConfig(modalities=("t1w", "t2w", "flair"))
+    subject = load_brain_subjects(1, seed=11, config=config, progress=False)[0]
+    stacks = [square_slices(v, axis) for v in subject.images.values() for axis in range(3)]
+    images = torch.cat(stacks)
+    images = images[(images > 0.05).float().mean((1, 2)) > 0.1][:, None]
     g = torch.Generator().manual_seed(0)
     idx = torch.randperm(len(images), generator=g)[:600]
     return images[idx[0::2]], images[idx[1::2]]

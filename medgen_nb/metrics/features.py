@@ -111,7 +111,7 @@ class MedicalFeatureNet(nn.Module):
         head = next(iter(self.heads)) if head is None else head
         if head not in self.heads:
             raise ValueError(f"head must be one of {tuple(self.heads)}, got {head!r}")
-        return torch.softmax(self.heads[head](self(x)), 1)
+        return torch.softmax(self.heads[head](self(x)).double(), 1)  # float64: rows sum to 1
 
 
 def sha256_of(path: Path) -> str:

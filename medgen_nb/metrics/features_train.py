@@ -38,7 +38,7 @@ class FeatureData:
     description: str
 
 
-def _square_slices(volume: np.ndarray, axis: int, size: int = INPUT_SIZE) -> torch.Tensor:
+def square_slices(volume: np.ndarray, axis: int, size: int = INPUT_SIZE) -> torch.Tensor:
     """(X, Y, Z) -> (N, size, size) slices along ``axis``, zero-padded square and resized."""
     t = torch.from_numpy(np.ascontiguousarray(np.moveaxis(volume, axis, 0))).float()
     t = torch.rot90(t, 1, (1, 2))
@@ -65,7 +65,7 @@ def mni_data() -> FeatureData:
         vol, _ = load_nifti(fetch(name))
         vol = np.asarray(mr_robust(vol, vol > np.percentile(vol, 50)).forward(vol), np.float32)
         for axis in range(3):
-            sl = _square_slices(vol, axis)
+            sl = square_slices(vol, axis)
             pos = (torch.arange(len(sl)) + 0.5) / len(sl)
             keep = (sl > 0.05).float().mean((1, 2)) > 0.05
             images.append(sl[keep])
@@ -92,9 +92,67 @@ def mni_data() -> FeatureData:
     )
 
 
+def _axial_slices(subject, stride: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Each modality's axial slices with >= 5 % foreground, and their level bin along the mask."""
+    mask = subject.mask if subject.mask is not None else next(iter(subject.images.values())) > 0.05
+    fg = mask.reshape(-1, mask.shape[2]).mean(0)  # foreground fraction per axial slice
+    z_in = np.flatnonzero(fg > 0)
+    z0, z1 = int(z_in.min()), int(z_in.max()) + 1
+    z = np.arange(z0, z1, stride)
+    z = z[fg[z] >= 0.05]
+    level = torch.from_numpy(((z - z0 + 0.5) / (z1 - z0) * N_LEVELS).astype(np.int64))
+    slices = {m: square_slices(vol[:, :, z], axis=2) for m, vol in subject.images.items()}
+    return slices, level.clamp(0, N_LEVELS - 1)
+
+
+def phantom_data(n_brain: int = 8, n_chest: int = 6, seed: int = 0) -> FeatureData:
+    """Simulated brain and chest subjects (all modalities), axial slices, held out by subject.
+
+    Labels: ``modality`` (13 = 8 brain + 5 chest; the head IS/MS use) and ``level`` (4 bins of
+    the slice's position between the lowest and highest foreground slice). A quarter of the
+    subjects of each region (by :func:`split_subjects`) is held out for the accuracy report.
+    """
+    from medgen_nb.data.brain_phantom import BRAIN_MODALITIES, load_brain_subjects
+    from medgen_nb.data.chest_ct import CHEST_MODALITIES, load_chest_subjects
+    from medgen_nb.data.slices import split_subjects
+
+    modality_names = [f"brain_{m}" for m in BRAIN_MODALITIES] + [
+        f"chest_{m}" for m in CHEST_MODALITIES
+    ]
+    groups = (
+        ("brain", load_brain_subjects(n_brain, seed, progress=False), 2),  # 2 mm: every 2nd slice
+        ("chest", load_chest_subjects(n_chest, seed, progress=False), 1),  # 5 mm: every slice
+    )
+    images, modality, level, test = [], [], [], []
+    for region, subjects, stride in groups:
+        held_out = set(split_subjects([s.subject_id for s in subjects], (0.75, 0.0, 0.25))["test"])
+        for subject in subjects:
+            slices, lv = _axial_slices(subject, stride)
+            for name, sl in slices.items():
+                images.append(sl)
+                modality += [modality_names.index(f"{region}_{name}")] * len(sl)
+                level.append(lv)
+                test += [subject.subject_id in held_out] * len(sl)
+    return FeatureData(
+        images=torch.cat(images)[:, None],
+        labels={"modality": torch.tensor(modality), "level": torch.cat(level)},
+        classes={"modality": modality_names, "level": [f"bin{i}" for i in range(N_LEVELS)]},
+        test=torch.tensor(test),
+        description=f"simulated phantoms: {n_brain} brain subjects (8 modalities, every 2nd "
+        f"axial slice) and {n_chest} chest subjects (5 modalities), seed {seed}; a quarter of "
+        "each region's subjects held out",
+    )
+
+
 def training_data() -> FeatureData:
-    """The phantom data if the data modules are installed, else the MNI fallback."""
-    return mni_data()
+    """The simulated brain + chest phantoms (:func:`phantom_data`); the real MNI templates
+    (:func:`mni_data`) only if the phantom modules are missing."""
+    try:
+        import medgen_nb.data.brain_phantom  # noqa: F401
+        import medgen_nb.data.chest_ct  # noqa: F401
+    except ImportError:
+        return mni_data()
+    return phantom_data()
 
 
 def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -151,6 +209,16 @@ def held_out_accuracy(net: MedicalFeatureNet, data: FeatureData) -> dict[str, fl
     return out
 
 
+@torch.no_grad()
+def confusion(net: MedicalFeatureNet, data: FeatureData, head: str) -> list[list[int]]:
+    """Held-out confusion matrix of one head: rows = true class, columns = predicted class."""
+    idx = data.test.nonzero().flatten()
+    k = len(data.classes[head])
+    pred = net.eval().logits(data.images[idx])[head].argmax(1)
+    flat = data.labels[head][idx] * k + pred
+    return torch.bincount(flat, minlength=k * k).reshape(k, k).tolist()
+
+
 def train_and_save(out_dir: Path, *, epochs: int | None = None, seed: int = 0) -> dict:
     """Train, evaluate and write ``feature_net.safetensors`` + ``feature_net.json`` atomically."""
     from safetensors.torch import save as save_safetensors
@@ -169,6 +237,7 @@ def train_and_save(out_dir: Path, *, epochs: int | None = None, seed: int = 0) -
         "sha256": sha256_of(weights),
         "classes": data.classes,
         "held_out_accuracy": accuracy,
+        "held_out_confusion": {k: confusion(net, data, k) for k in data.classes},
         "data": data.description,
         "n_train": int((~data.test).sum()),
         "n_held_out": int(data.test.sum()),
