@@ -15,7 +15,12 @@ sha256, heads, class names, held-out accuracy, training data). Retrain with::
 
     python -m medgen_nb.metrics.features --train
 
-which writes both files atomically (see :mod:`medgen_nb.metrics.features_train`).
+which writes both files atomically (see :mod:`medgen_nb.metrics.features_train`): it simulates
+8 brain and 6 chest subjects (cached), trains on the axial slices of 3/4 of them to predict the
+modality (13 classes) and slice level (4 bins), and reports accuracy on the held-out subjects
+(shipped weights: modality 0.61, chance 0.10, the errors being T1w vs T1ce, CT vs CBCT and the
+chest CT contrast phases, which differ by a few per cent of the CT window; level 0.87, chance 0.25).
+About 4 CPU-minutes on 2 cores.
 """
 
 from __future__ import annotations
