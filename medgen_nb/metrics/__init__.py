@@ -37,19 +37,12 @@ from medgen_nb.metrics.downstream import (
     iou,
     macro_auc,
 )
-from medgen_nb.metrics.features import (
-    MedicalFeatureNet,
-    class_probabilities,
-    extract_features,
-    load_feature_net,
-)
 from medgen_nb.metrics.fidelity import (
     Memorisation,
     density_coverage,
     memorisation,
     precision_recall,
 )
-from medgen_nb.metrics.report import creation_report, degrade, gaussian_blur
 from medgen_nb.metrics.translation import (
     mae,
     ms_ssim,
@@ -60,6 +53,27 @@ from medgen_nb.metrics.translation import (
     ssim_map,
     translation_report,
 )
+
+# The feature network and the report that uses it load lazily (PEP 562), so that
+# ``python -m medgen_nb.metrics.features --train`` does not import its own module twice.
+_LAZY = {
+    "MedicalFeatureNet": "features",
+    "class_probabilities": "features",
+    "extract_features": "features",
+    "load_feature_net": "features",
+    "creation_report": "report",
+    "degrade": "report",
+    "gaussian_blur": "report",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"medgen_nb.metrics.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'medgen_nb.metrics' has no attribute {name!r}")
+
 
 __all__ = [
     "Interval",
