@@ -1,1 +1,119 @@
-"""Metrics: creation (review Table 1), translation (Table 5) and downstream tasks."""
+"""Metrics: creation (review Table 1), translation (Table 5) and downstream tasks.
+
+Every notebook scores its models with these functions, so numbers are comparable across chapters:
+
+* translation (paired): :func:`mae`, :func:`mse`, :func:`rmse`, :func:`psnr`, :func:`ssim`,
+  :func:`ms_ssim`, :func:`translation_report`, CT in HU: :func:`ct_mae_hu`;
+* creation (unpaired, on features from :func:`extract_features`): :func:`fid`, :func:`kid`,
+  :func:`mmd`, :func:`sliced_wasserstein`, :func:`wasserstein_1d` (intensities),
+  :func:`inception_score`, :func:`mode_score`, :func:`precision_recall`,
+  :func:`density_coverage`, :func:`memorisation`, :func:`inception_fid` (needs torch-fidelity);
+* features: :class:`MedicalFeatureNet`, :func:`load_feature_net`, :func:`extract_features`,
+  :func:`class_probabilities`; everything at once: :func:`creation_report`;
+* uncertainty: :func:`bootstrap_ci`, :func:`mean_ci`, :func:`fid_vs_n`;
+* downstream: :func:`accuracy`, :func:`balanced_accuracy`, :func:`binary_auc`, :func:`macro_auc`,
+  :func:`dice`, :func:`iou`.
+"""
+
+from medgen_nb.metrics.bootstrap import Interval, bootstrap_ci, fid_vs_n, mean_ci
+from medgen_nb.metrics.creation import (
+    fid,
+    frechet_distance,
+    inception_fid,
+    inception_score,
+    kid,
+    median_bandwidth,
+    mmd,
+    mode_score,
+    sliced_wasserstein,
+    wasserstein_1d,
+)
+from medgen_nb.metrics.ct import ct_mae_hu
+from medgen_nb.metrics.downstream import (
+    accuracy,
+    balanced_accuracy,
+    binary_auc,
+    dice,
+    iou,
+    macro_auc,
+)
+from medgen_nb.metrics.fidelity import (
+    Memorisation,
+    density_coverage,
+    memorisation,
+    precision_recall,
+)
+from medgen_nb.metrics.translation import (
+    mae,
+    ms_ssim,
+    mse,
+    psnr,
+    rmse,
+    ssim,
+    ssim_map,
+    translation_report,
+)
+
+# The feature network and the report that uses it load lazily (PEP 562), so that
+# ``python -m medgen_nb.metrics.features --train`` does not import its own module twice.
+_LAZY = {
+    "MedicalFeatureNet": "features",
+    "class_probabilities": "features",
+    "extract_features": "features",
+    "load_feature_net": "features",
+    "creation_report": "report",
+    "degrade": "report",
+    "gaussian_blur": "report",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"medgen_nb.metrics.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'medgen_nb.metrics' has no attribute {name!r}")
+
+
+__all__ = [
+    "Interval",
+    "MedicalFeatureNet",
+    "Memorisation",
+    "accuracy",
+    "balanced_accuracy",
+    "binary_auc",
+    "bootstrap_ci",
+    "class_probabilities",
+    "creation_report",
+    "ct_mae_hu",
+    "degrade",
+    "density_coverage",
+    "dice",
+    "extract_features",
+    "fid",
+    "fid_vs_n",
+    "frechet_distance",
+    "gaussian_blur",
+    "inception_fid",
+    "inception_score",
+    "iou",
+    "kid",
+    "load_feature_net",
+    "macro_auc",
+    "mae",
+    "mean_ci",
+    "median_bandwidth",
+    "memorisation",
+    "mmd",
+    "mode_score",
+    "ms_ssim",
+    "mse",
+    "precision_recall",
+    "psnr",
+    "rmse",
+    "sliced_wasserstein",
+    "ssim",
+    "ssim_map",
+    "translation_report",
+    "wasserstein_1d",
+]

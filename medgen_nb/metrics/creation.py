@@ -1,0 +1,252 @@
+"""Unpaired (creation) metrics of review Table 1: IS, MS, kernel MMD, KID, WD and FID.
+
+Distribution metrics compare ``real`` and ``fake`` **feature matrices** ``(N, D)`` (from
+:func:`medgen_nb.metrics.features.extract_features`, or any embedding) except the 1-D Wasserstein
+distance, which compares raw intensities. IS and MS take class probabilities ``(N, K)``. All are
+computed in float64 and returned as Python floats; wrap them in
+:func:`medgen_nb.metrics.bootstrap.bootstrap_ci` for confidence intervals.
+
+Minimum sample sizes: covariance-based FID needs at least 2 samples and is biased upwards at
+small N (the bias falls roughly as 1/N; see :func:`medgen_nb.metrics.bootstrap.fid_vs_n`), so only
+compare FIDs computed with the same N, and use N >= 5 x the feature dimension (>= 640 for the
+128-d medical feature network) for numbers you report. MMD and KID are unbiased at any N >= 2 but
+their CIs are wide below a few hundred samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from medgen_nb.metrics._checks import ArrayLike, as_tensor, check_features, check_same_dim
+
+SampleIds = tuple[torch.Tensor, torch.Tensor] | None
+
+
+def _check_probs(probs: ArrayLike, name: str) -> torch.Tensor:
+    p = check_features(probs, name, min_rows=1)
+    if float(p.min()) < 0 or not torch.allclose(
+        p.sum(1), torch.ones(p.shape[0], dtype=p.dtype), atol=1e-4
+    ):
+        raise ValueError(
+            f"{name} must be class probabilities (N, K): non-negative rows summing to 1 "
+            "(apply softmax to logits first)"
+        )
+    return p
+
+
+def _kl_rows(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """KL(p_i || q) for each row p_i, in nats; 0 log 0 = 0."""
+    ratio = torch.where(p > 0, p / q.clamp_min(1e-300), torch.ones_like(p))
+    return (p * ratio.log()).sum(-1)
+
+
+def inception_score(probs: ArrayLike) -> float:
+    r"""Inception Score, :math:`\exp(\mathbb{E}_x KL(p(y|x) \| p(y)))` (review Table 1).
+
+    Args:
+        probs: ``(N, K)`` class probabilities p(y|x) of generated images from any classifier (the
+            medical feature network's head: :meth:`MedicalFeatureNet.class_probs`).
+    Returns:
+        a number in [1, K]: 1 when every prediction is the same (or uniform); K when predictions
+        are confident and the classes are used equally often.
+    """
+    p = _check_probs(probs, "probs")
+    p_y = p.mean(0)  # marginal p(y) over generated images
+    return float(_kl_rows(p, p_y).mean().exp())
+
+
+def mode_score(probs_fake: ArrayLike, probs_real: ArrayLike) -> float:
+    r"""Mode Score, :math:`\exp(\mathbb{E}_x KL(p(y|x)\|p(y)) - KL(p(y)\|p(y^*)))` (review Table 1).
+
+    The extra term penalises a generated class histogram p(y) that differs from the real one
+    p(y*). Args: ``(N, K)`` and ``(M, K)`` class probabilities of generated and real images.
+    """
+    pf = _check_probs(probs_fake, "probs_fake")
+    pr = _check_probs(probs_real, "probs_real")
+    check_same_dim(pf, pr, ("probs_fake", "probs_real"))
+    p_y, p_y_star = pf.mean(0), pr.mean(0)
+    gap = _kl_rows(p_y[None], p_y_star)[0]
+    return float((_kl_rows(pf, p_y).mean() - gap).exp())
+
+
+def frechet_distance(mu1: ArrayLike, cov1: ArrayLike, mu2: ArrayLike, cov2: ArrayLike) -> float:
+    r"""Fréchet (2-Wasserstein) distance² between Gaussians N(mu1, cov1) and N(mu2, cov2).
+
+    .. math:: \|\mu_1 - \mu_2\|^2 + \mathrm{Tr}(C_1 + C_2 - 2 (C_1 C_2)^{1/2})
+
+    :math:`\mathrm{Tr}(C_1C_2)^{1/2}` is computed as the sum of square roots of the eigenvalues of
+    the symmetric :math:`C_1^{1/2} C_2 C_1^{1/2}`, which is stable for singular covariances.
+    """
+    m1, m2 = as_tensor(mu1, "mu1").numpy(), as_tensor(mu2, "mu2").numpy()
+    c1, c2 = as_tensor(cov1, "cov1").numpy(), as_tensor(cov2, "cov2").numpy()
+    d = m1.shape[0]
+    if m1.shape != (d,) or m2.shape != (d,) or c1.shape != (d, d) or c2.shape != (d, d):
+        raise ValueError(
+            f"need mu (D,) and cov (D, D) of one D, got {m1.shape}, {c1.shape}, {m2.shape}, {c2.shape}"
+        )
+    w1, v1 = np.linalg.eigh((c1 + c1.T) / 2)
+    sqrt_c1 = (v1 * np.sqrt(w1.clip(min=0))) @ v1.T
+    middle = sqrt_c1 @ c2 @ sqrt_c1
+    tr_sqrt = np.sqrt(np.linalg.eigvalsh((middle + middle.T) / 2).clip(min=0)).sum()
+    return float(((m1 - m2) ** 2).sum() + np.trace(c1) + np.trace(c2) - 2 * tr_sqrt)
+
+
+def fid(real: ArrayLike, fake: ArrayLike) -> float:
+    """Fréchet distance between Gaussians fitted to ``real`` ``(N, D)`` and ``fake`` ``(M, D)``.
+
+    With medical-network features this is an "FMD" (Fréchet medical distance); it is the FID of
+    review Table 1 when the features are Inception-v3 pool features (see :func:`inception_fid`).
+    Covariances use the unbiased 1/(N-1) normalisation, as torchmetrics and pytorch-fid do.
+    """
+    r = check_features(real, "real")
+    f = check_features(fake, "fake")
+    check_same_dim(r, f, ("real", "fake"))
+    return frechet_distance(r.mean(0), torch.cov(r.T), f.mean(0), torch.cov(f.T))
+
+
+def _pooled_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    z = torch.cat([x, y])
+    return torch.cdist(z, z)
+
+
+def median_bandwidth(real: ArrayLike, fake: ArrayLike) -> float:
+    """Median heuristic: the median Euclidean distance between distinct points of the pooled sample."""
+    d = _pooled_distances(as_tensor(real, "real"), as_tensor(fake, "fake"))
+    return _median_off_diagonal(d)
+
+
+def _median_off_diagonal(d: torch.Tensor) -> float:
+    upper = d[torch.triu_indices(len(d), len(d), offset=1).unbind()]
+    sigma = float(upper.median())
+    return sigma if sigma > 0 else 1.0
+
+
+def _unbiased_mmd2(
+    k_xx: torch.Tensor, k_yy: torch.Tensor, k_xy: torch.Tensor, sample_ids: SampleIds
+) -> float:
+    """Unbiased MMD² (Gretton et al. 2012, eq. 3): within-sample pairs of one draw are excluded.
+
+    ``sample_ids`` are the indices of the original draws behind each row; a bootstrap resample
+    repeats rows, and pairs of one original draw must not count as distinct pairs.
+    """
+    if sample_ids is None:
+        ix, iy = torch.arange(k_xx.shape[0]), torch.arange(k_yy.shape[0])
+    else:
+        ix, iy = (torch.as_tensor(i) for i in sample_ids)
+    distinct_x = ix[:, None] != ix[None, :]
+    distinct_y = iy[:, None] != iy[None, :]
+    if not distinct_x.any() or not distinct_y.any():
+        raise ValueError("MMD needs at least 2 distinct samples in real and in fake")
+    return float(k_xx[distinct_x].mean() + k_yy[distinct_y].mean() - 2 * k_xy.mean())
+
+
+def mmd(
+    real: ArrayLike,
+    fake: ArrayLike,
+    *,
+    bandwidth: float | None = None,
+    sample_ids: SampleIds = None,
+) -> float:
+    r"""Kernel MMD² with a Gaussian kernel, unbiased estimator (review Table 1).
+
+    :math:`k(x, y) = \exp(-\|x - y\|^2 / (2\sigma^2))`, with :math:`\sigma` = ``bandwidth`` or, if
+    None, the median pairwise distance of the pooled sample (median heuristic). Unbiased, so it can
+    be slightly negative when the two distributions are equal. ``sample_ids``: see
+    :func:`medgen_nb.metrics.bootstrap.bootstrap_ci` (leave None).
+    """
+    x, y = check_features(real, "real"), check_features(fake, "fake")
+    check_same_dim(x, y, ("real", "fake"))
+    sigma = median_bandwidth(x, y) if bandwidth is None else float(bandwidth)
+    if not sigma > 0:
+        raise ValueError(f"bandwidth must be positive, got {bandwidth!r}")
+
+    def k(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.exp(-(torch.cdist(a, b) ** 2) / (2 * sigma**2))
+
+    return _unbiased_mmd2(k(x, x), k(y, y), k(x, y), sample_ids)
+
+
+mmd.accepts_sample_ids = True  # type: ignore[attr-defined]
+
+
+def kid(real: ArrayLike, fake: ArrayLike, *, sample_ids: SampleIds = None) -> float:
+    r"""Kernel Inception Distance (Bińkowski et al. 2018): unbiased MMD² with the cubic kernel.
+
+    :math:`k(x, y) = (x^\top y / D + 1)^3`. Computed on the full samples (torchmetrics averages it
+    over random subsets to save memory; with one subset of all samples the two agree).
+    """
+    x, y = check_features(real, "real"), check_features(fake, "fake")
+    check_same_dim(x, y, ("real", "fake"))
+    d = x.shape[1]
+
+    def k(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return (a @ b.T / d + 1.0) ** 3
+
+    return _unbiased_mmd2(k(x, x), k(y, y), k(x, y), sample_ids)
+
+
+kid.accepts_sample_ids = True  # type: ignore[attr-defined]
+
+
+def wasserstein_1d(real: ArrayLike, fake: ArrayLike) -> float:
+    r"""Exact 1-Wasserstein distance between two empirical 1-D distributions (any shapes, flattened).
+
+    :math:`W_1 = \int |F_r(t) - F_g(t)|\,dt`, the area between the two empirical CDFs. For image
+    batches in [0, 1] this compares intensity histograms (units: intensity).
+    """
+    u = as_tensor(real, "real").flatten()
+    v = as_tensor(fake, "fake").flatten()
+    for t, name in ((u, "real"), (v, "fake")):
+        if t.numel() == 0:
+            raise ValueError(f"{name} is empty")
+        if not torch.isfinite(t).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+    u, v = u.sort().values, v.sort().values
+    grid = torch.cat([u, v]).sort().values
+    widths = grid.diff()
+    cdf_u = torch.searchsorted(u, grid[:-1], right=True) / u.numel()
+    cdf_v = torch.searchsorted(v, grid[:-1], right=True) / v.numel()
+    return float(((cdf_u - cdf_v).abs() * widths).sum())
+
+
+def sliced_wasserstein(
+    real: ArrayLike, fake: ArrayLike, *, n_projections: int = 128, seed: int = 0
+) -> float:
+    """Sliced 1-Wasserstein distance in feature space: the mean exact 1-D W1 over random directions.
+
+    Directions are uniform on the unit sphere, drawn from ``seed`` so results are reproducible.
+    """
+    x, y = check_features(real, "real", 1), check_features(fake, "fake", 1)
+    check_same_dim(x, y, ("real", "fake"))
+    if n_projections < 1:
+        raise ValueError(f"n_projections must be >= 1, got {n_projections}")
+    g = torch.Generator().manual_seed(seed)
+    dirs = torch.randn(x.shape[1], n_projections, generator=g, dtype=torch.float64)
+    dirs = dirs / dirs.norm(dim=0, keepdim=True)
+    px, py = x @ dirs, y @ dirs  # (N, P), (M, P)
+    return float(np.mean([wasserstein_1d(px[:, i], py[:, i]) for i in range(n_projections)]))
+
+
+def inception_fid(real_images: ArrayLike, fake_images: ArrayLike) -> float:
+    """Classic FID with torchmetrics' Inception-v3 (2048-d pool features), for comparison with papers.
+
+    Args: ``(N, 1|3, H, W)`` images in [0, 1] (grey images are repeated to 3 channels).
+    Raises:
+        RuntimeError: when torch-fidelity (which carries the Inception weights) is not installed;
+            it is not a medgen_nb dependency. Use :func:`fid` on medical features instead.
+    """
+    try:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+
+        metric = FrechetInceptionDistance(feature=2048, normalize=True)
+    except (ImportError, ModuleNotFoundError, RuntimeError) as err:
+        raise RuntimeError(
+            "Inception FID needs torch-fidelity and its Inception-v3 weights "
+            "(pip install torch-fidelity, with network access once); medgen_nb does not ship them. "
+            "Use medgen_nb.metrics.fid(extract_features(real), extract_features(fake)) instead."
+        ) from err
+    for images, is_real in ((real_images, True), (fake_images, False)):
+        x = as_tensor(images, "images").float()
+        metric.update(x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x, real=is_real)
+    return float(metric.compute())

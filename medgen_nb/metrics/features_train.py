@@ -1,0 +1,250 @@
+"""Training of the medical feature network (run: ``python -m medgen_nb.metrics.features --train``).
+
+The network learns to tell slices apart by what a generator must get right: contrast
+(modality), anatomy (region / plane) and position (slice level). Its embedding then separates
+realistic from unrealistic slices, and its modality head gives the p(y|x) of IS and MS.
+
+Data: the package's simulated phantoms when available (brain: t1w, t2w, pd, flair, t1ce, ct,
+cbct, pet; chest: ct, cbct, ce_arterial, ce_venous, us), held out **by subject**. Without them
+(:func:`training_data` reports which it used) it falls back to the two real MNI152 T1 templates,
+sliced along three planes, with held-out contiguous slabs of slices.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from medgen_nb.metrics.features import INPUT_SIZE, MedicalFeatureNet, sha256_of
+from medgen_nb.utils import atomic_write, seed_everything
+
+N_LEVELS = 4  # slice-level bins along the slicing axis
+
+
+@dataclass
+class FeatureData:
+    """Slices and labels for training: ``images`` (N, 1, 64, 64) in [0, 1]; ``labels`` task -> (N,)."""
+
+    images: torch.Tensor
+    labels: dict[str, torch.Tensor]
+    classes: dict[str, list[str]]
+    test: torch.Tensor  # (N,) bool: held-out slices (other subjects, or held-out slabs)
+    description: str
+
+
+def square_slices(volume: np.ndarray, axis: int, size: int = INPUT_SIZE) -> torch.Tensor:
+    """(X, Y, Z) -> (N, size, size) slices along ``axis``, zero-padded square and resized."""
+    t = torch.from_numpy(np.ascontiguousarray(np.moveaxis(volume, axis, 0))).float()
+    t = torch.rot90(t, 1, (1, 2))
+    n, a, b = t.shape
+    side = max(a, b)
+    pad = ((side - b) // 2, side - b - (side - b) // 2, (side - a) // 2, side - a - (side - a) // 2)
+    t = F.pad(t[:, None], pad)
+    return F.interpolate(t, (size, size), mode="bilinear", antialias=True)[:, 0].clamp(0, 1)
+
+
+def mni_data() -> FeatureData:
+    """Fallback: real MNI152 T1 templates (brain-only 1 mm and full-head 2 mm), three planes.
+
+    Labels: ``source`` (2), ``plane`` (3), ``level`` (4 bins). Slices with < 5 % foreground are
+    dropped. Held out: the slabs at relative positions [0.30, 0.38) and [0.62, 0.70) of each axis.
+    """
+    from medgen_nb.data.intensity import mr_robust
+    from medgen_nb.data.io import load_nifti
+    from medgen_nb.data.sources import fetch
+
+    names = ("mni152_2009a_t1", "fsl_mni152_t1_2mm")
+    images, source, plane, level, test = [], [], [], [], []
+    for s_id, name in enumerate(names):
+        vol, _ = load_nifti(fetch(name))
+        vol = np.asarray(mr_robust(vol, vol > np.percentile(vol, 50)).forward(vol), np.float32)
+        for axis in range(3):
+            sl = square_slices(vol, axis)
+            pos = (torch.arange(len(sl)) + 0.5) / len(sl)
+            keep = (sl > 0.05).float().mean((1, 2)) > 0.05
+            images.append(sl[keep])
+            source += [s_id] * int(keep.sum())
+            plane += [axis] * int(keep.sum())
+            level.append((pos[keep] * N_LEVELS).long().clamp_max(N_LEVELS - 1))
+            p = pos[keep]
+            test.append(((p >= 0.30) & (p < 0.38)) | ((p >= 0.62) & (p < 0.70)))
+    return FeatureData(
+        images=torch.cat(images)[:, None],
+        labels={
+            "source": torch.tensor(source),
+            "plane": torch.tensor(plane),
+            "level": torch.cat(level),
+        },
+        classes={
+            "source": list(names),
+            "plane": ["sagittal", "coronal", "axial"],
+            "level": [f"bin{i}" for i in range(N_LEVELS)],
+        },
+        test=torch.cat(test),
+        description="real MNI152 T1 templates (nilearn 2009a 1 mm, FSL 2 mm), 3 planes; "
+        "held-out slabs at 30-38 % and 62-70 % of each axis",
+    )
+
+
+def _axial_slices(subject, stride: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Each modality's axial slices with >= 5 % foreground, and their level bin along the mask."""
+    mask = subject.mask if subject.mask is not None else next(iter(subject.images.values())) > 0.05
+    fg = mask.reshape(-1, mask.shape[2]).mean(0)  # foreground fraction per axial slice
+    z_in = np.flatnonzero(fg > 0)
+    z0, z1 = int(z_in.min()), int(z_in.max()) + 1
+    z = np.arange(z0, z1, stride)
+    z = z[fg[z] >= 0.05]
+    level = torch.from_numpy(((z - z0 + 0.5) / (z1 - z0) * N_LEVELS).astype(np.int64))
+    slices = {m: square_slices(vol[:, :, z], axis=2) for m, vol in subject.images.items()}
+    return slices, level.clamp(0, N_LEVELS - 1)
+
+
+def phantom_data(n_brain: int = 8, n_chest: int = 6, seed: int = 0) -> FeatureData:
+    """Simulated brain and chest subjects (all modalities), axial slices, held out by subject.
+
+    Labels: ``modality`` (13 = 8 brain + 5 chest; the head IS/MS use) and ``level`` (4 bins of
+    the slice's position between the lowest and highest foreground slice). A quarter of the
+    subjects of each region (by :func:`split_subjects`) is held out for the accuracy report.
+    """
+    from medgen_nb.data.brain_phantom import BRAIN_MODALITIES, load_brain_subjects
+    from medgen_nb.data.chest_ct import CHEST_MODALITIES, load_chest_subjects
+    from medgen_nb.data.slices import split_subjects
+
+    modality_names = [f"brain_{m}" for m in BRAIN_MODALITIES] + [
+        f"chest_{m}" for m in CHEST_MODALITIES
+    ]
+    groups = (
+        ("brain", load_brain_subjects(n_brain, seed, progress=False), 2),  # 2 mm: every 2nd slice
+        ("chest", load_chest_subjects(n_chest, seed, progress=False), 1),  # 5 mm: every slice
+    )
+    images, modality, level, test = [], [], [], []
+    for region, subjects, stride in groups:
+        held_out = set(split_subjects([s.subject_id for s in subjects], (0.75, 0.0, 0.25))["test"])
+        for subject in subjects:
+            slices, lv = _axial_slices(subject, stride)
+            for name, sl in slices.items():
+                images.append(sl)
+                modality += [modality_names.index(f"{region}_{name}")] * len(sl)
+                level.append(lv)
+                test += [subject.subject_id in held_out] * len(sl)
+    return FeatureData(
+        images=torch.cat(images)[:, None],
+        labels={"modality": torch.tensor(modality), "level": torch.cat(level)},
+        classes={"modality": modality_names, "level": [f"bin{i}" for i in range(N_LEVELS)]},
+        test=torch.tensor(test),
+        description=f"simulated phantoms: {n_brain} brain subjects (8 modalities, every 2nd "
+        f"axial slice) and {n_chest} chest subjects (5 modalities), seed {seed}; a quarter of "
+        "each region's subjects held out",
+    )
+
+
+def training_data() -> FeatureData:
+    """The simulated brain + chest phantoms (:func:`phantom_data`); the real MNI templates
+    (:func:`mni_data`) only if the phantom modules are missing."""
+    try:
+        import medgen_nb.data.brain_phantom  # noqa: F401
+        import medgen_nb.data.chest_ct  # noqa: F401
+    except ImportError:
+        return mni_data()
+    return phantom_data()
+
+
+def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Left-right flips, +-3 px shifts and a mild gamma: anatomy-preserving variety."""
+    b = x.shape[0]
+    flip = torch.rand(b, generator=g) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    dx, dy = (int(v) for v in torch.randint(-3, 4, (2,), generator=g))
+    x = torch.roll(x, (dy, dx), (2, 3))
+    gamma = torch.exp(0.15 * torch.randn(b, 1, 1, 1, generator=g))
+    return x.clamp_min(0) ** gamma
+
+
+def train_feature_net(
+    data: FeatureData,
+    *,
+    epochs: int = 8,
+    batch_size: int = 64,
+    lr: float = 2e-3,
+    seed: int = 0,
+) -> MedicalFeatureNet:
+    """Train all heads jointly (sum of cross-entropies) on the non-held-out slices."""
+    g = seed_everything(seed)
+    net = MedicalFeatureNet({k: len(v) for k, v in data.classes.items()})
+    train_idx = (~data.test).nonzero().flatten()
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    steps = epochs * max(1, len(train_idx) // batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    net.train()
+    for _ in range(epochs):
+        order = train_idx[torch.randperm(len(train_idx), generator=g)]
+        for i in range(0, len(order) - batch_size + 1, batch_size):
+            idx = order[i : i + batch_size]
+            logits = net.logits(augment(data.images[idx], g))
+            loss = sum(F.cross_entropy(logits[k], data.labels[k][idx]) for k in logits)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    return net.eval()
+
+
+@torch.no_grad()
+def held_out_accuracy(net: MedicalFeatureNet, data: FeatureData) -> dict[str, float]:
+    """Accuracy of each head on the held-out slices (and the chance level = majority class)."""
+    idx = data.test.nonzero().flatten()
+    net.eval()
+    logits = net.logits(data.images[idx])
+    out = {}
+    for k, v in logits.items():
+        y = data.labels[k][idx]
+        out[k] = round(float((v.argmax(1) == y).float().mean()), 4)
+        out[f"{k}_chance"] = round(float(torch.bincount(y).max() / len(y)), 4)
+    return out
+
+
+@torch.no_grad()
+def confusion(net: MedicalFeatureNet, data: FeatureData, head: str) -> list[list[int]]:
+    """Held-out confusion matrix of one head: rows = true class, columns = predicted class."""
+    idx = data.test.nonzero().flatten()
+    k = len(data.classes[head])
+    pred = net.eval().logits(data.images[idx])[head].argmax(1)
+    flat = data.labels[head][idx] * k + pred
+    return torch.bincount(flat, minlength=k * k).reshape(k, k).tolist()
+
+
+def train_and_save(out_dir: Path, *, epochs: int | None = None, seed: int = 0) -> dict:
+    """Train, evaluate and write ``feature_net.safetensors`` + ``feature_net.json`` atomically."""
+    from safetensors.torch import save as save_safetensors
+
+    start = time.time()
+    data = training_data()
+    kwargs = {} if epochs is None else {"epochs": epochs}
+    net = train_feature_net(data, seed=seed, **kwargs)
+    accuracy = held_out_accuracy(net, data)
+    out_dir = Path(out_dir)
+    weights = out_dir / "feature_net.safetensors"
+    state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
+    with atomic_write(weights) as fh:
+        fh.write(save_safetensors(state))
+    card = {
+        "sha256": sha256_of(weights),
+        "classes": data.classes,
+        "held_out_accuracy": accuracy,
+        "held_out_confusion": {k: confusion(net, data, k) for k in data.classes},
+        "data": data.description,
+        "n_train": int((~data.test).sum()),
+        "n_held_out": int(data.test.sum()),
+        "seed": seed,
+        "train_seconds": round(time.time() - start, 1),
+        "torch": torch.__version__,
+    }
+    with atomic_write(out_dir / "feature_net.json", "w") as fh:
+        fh.write(json.dumps(card, indent=2) + "\n")
+    return card

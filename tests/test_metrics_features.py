@@ -1,0 +1,137 @@
+"""The medical feature network: shipped weights, checks, torchmetrics interop, retraining."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from torchmetrics.image.fid import FrechetInceptionDistance
+
+from medgen_nb.metrics import fid
+from medgen_nb.metrics.features import (
+    CARD_PATH,
+    WEIGHTS_PATH,
+    MedicalFeatureNet,
+    class_probabilities,
+    extract_features,
+    load_card,
+    load_feature_net,
+)
+from medgen_nb.metrics.features_train import FeatureData, held_out_accuracy, train_and_save
+
+
+def _blobs(n=8, size=48, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.nn.functional.avg_pool2d(torch.rand(n, 1, size + 8, size + 8, generator=g), 9, 1)
+    return (x - x.amin()) / (x.amax() - x.amin())
+
+
+def test_shipped_weights_load_and_report_accuracy():
+    net = load_feature_net()
+    card = load_card()
+    assert net.num_features == 128
+    acc = card["held_out_accuracy"]
+    for head in card["classes"]:
+        assert acc[head] > acc[f"{head}_chance"], (head, acc)  # better than the majority class
+
+
+@pytest.mark.parametrize("size", [32, 64, 100])
+def test_any_size_and_probabilities(size):
+    x = _blobs(size=size)
+    f = extract_features(x)
+    assert f.shape == (8, 128) and torch.isfinite(f).all()
+    p = class_probabilities(x)
+    torch.testing.assert_close(p.sum(1), torch.ones(8, dtype=p.dtype))
+
+
+def test_fid_matches_torchmetrics_with_our_network_as_feature():
+    net = load_feature_net()
+    real, fake = _blobs(40, 64), _blobs(40, 64, seed=1) ** 2
+    tm = FrechetInceptionDistance(feature=net, normalize=True)
+    tm.update(real, real=True)
+    tm.update(fake, real=False)
+    ours = fid(extract_features(real, net), extract_features(fake, net))
+    assert ours == pytest.approx(float(tm.compute()), rel=1e-3, abs=1e-6)
+
+
+def test_retraining_writes_loadable_verified_weights(tmp_path, monkeypatch):
+    # two simulated classes (bright disc vs dark square) that a tiny run must learn
+    yy, xx = torch.meshgrid(torch.arange(64), torch.arange(64), indexing="ij")
+    disc = (((yy - 32) ** 2 + (xx - 32) ** 2) < 15**2).float()
+    square = ((yy - 32).abs() < 12) & ((xx - 32).abs() < 12)
+    g = torch.Generator().manual_seed(0)
+    base = torch.stack([disc * 0.9, square.float() * 0.5] * 64)[:, None]
+    images = (base + 0.05 * torch.rand(base.shape, generator=g)).clamp(0, 1)
+    labels = torch.tensor([0, 1] * 64)
+    data = FeatureData(
+        images,
+        {"shape": labels},
+        {"shape": ["disc", "square"]},
+        torch.arange(128) >= 96,
+        "simulated shapes",
+    )
+    monkeypatch.setattr("medgen_nb.metrics.features_train.training_data", lambda: data)
+    card = train_and_save(tmp_path, epochs=3)
+    net = load_feature_net(tmp_path / "feature_net.safetensors", tmp_path / "feature_net.json")
+    assert card["held_out_accuracy"]["shape"] == 1.0
+    assert held_out_accuracy(net, data)["shape"] == 1.0
+    assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no temporaries
+
+
+# -- bad input: one test per raise ---------------------------------------------------------------
+
+
+def test_sha_mismatch(tmp_path):
+    shutil.copy(WEIGHTS_PATH, tmp_path / "w.safetensors")
+    card = json.loads(CARD_PATH.read_text())
+    card["sha256"] = "0" * 64
+    (tmp_path / "c.json").write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="sha256"):
+        load_feature_net(tmp_path / "w.safetensors", tmp_path / "c.json")
+
+
+def test_missing_card(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--train"):
+        load_card(tmp_path / "nope.json")
+
+
+def test_too_small():
+    with pytest.raises(ValueError, match="at least 32"):
+        extract_features(torch.rand(2, 1, 16, 16))
+
+
+def test_wrong_channels():
+    with pytest.raises(ValueError, match=r"\(B, 1, H, W\)"):
+        extract_features(torch.rand(2, 3, 64, 64))
+
+
+def test_wrong_range():
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        extract_features(torch.rand(2, 1, 64, 64) * 255)
+
+
+def test_nan_images():
+    x = torch.rand(2, 1, 64, 64)
+    x[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        extract_features(x)
+
+
+def test_unknown_head():
+    with pytest.raises(ValueError, match="head must be one of"):
+        class_probabilities(torch.rand(2, 1, 64, 64), head="colour")
+
+
+def test_bad_heads():
+    with pytest.raises(ValueError, match="heads"):
+        MedicalFeatureNet({"modality": 1})
+
+
+def test_empty_images():
+    with pytest.raises(ValueError, match="empty"):
+        extract_features(torch.zeros(0, 1, 64, 64))
+
+
+def test_bad_batch_size():
+    with pytest.raises(ValueError, match="batch_size"):
+        extract_features(torch.rand(2, 1, 64, 64), batch_size=0)

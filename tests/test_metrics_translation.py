@@ -1,0 +1,208 @@
+"""Translation metrics (review Table 5) against scikit-image and torchmetrics."""
+
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from torchmetrics.functional.image import peak_signal_noise_ratio as tm_psnr
+from torchmetrics.functional.image import structural_similarity_index_measure as tm_ssim
+
+from medgen_nb.data.intensity import ct_window
+from medgen_nb.metrics import ct_mae_hu, mae, ms_ssim, mse, psnr, rmse, ssim, translation_report
+
+
+def _smooth_pair(b=3, c=1, s=48, noise=0.08, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.nn.functional.avg_pool2d(torch.rand(b, c, s + 6, s + 6, generator=g), 7, 1)
+    x = (x - x.amin()) / (x.amax() - x.amin())
+    y = (x + noise * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    return x.double(), y.double()
+
+
+def test_pixel_metrics_match_definitions():
+    x, y = _smooth_pair()
+    per = mae(x, y, reduction="none")
+    assert per.shape == (3,)
+    np.testing.assert_allclose(per, (x - y).abs().mean((1, 2, 3)))
+    np.testing.assert_allclose(mse(x, y, reduction="none"), ((x - y) ** 2).mean((1, 2, 3)))
+    np.testing.assert_allclose(rmse(x, y, reduction="none") ** 2, mse(x, y, reduction="none"))
+    assert float(mae(x, y)) == pytest.approx(float(per.mean()))
+
+
+def test_psnr_matches_skimage_and_torchmetrics():
+    x, y = _smooth_pair()
+    per = psnr(y, x, data_range=1.0, reduction="none")
+    for i in range(3):
+        ref = peak_signal_noise_ratio(x[i, 0].numpy(), y[i, 0].numpy(), data_range=1.0)
+        assert float(per[i]) == pytest.approx(ref, rel=1e-10)
+        assert float(per[i]) == pytest.approx(float(tm_psnr(y[i], x[i], data_range=1.0)), rel=1e-6)
+    # data_range is explicit: HU images scored with the window width, not their own max
+    hu = psnr(y * 3000 - 1000, x * 3000 - 1000, data_range=3000.0)
+    assert float(hu) == pytest.approx(float(per.mean()), rel=1e-9)
+
+
+@pytest.mark.parametrize("c", [1, 2])
+def test_ssim_matches_skimage(c):
+    x, y = _smooth_pair(b=2, c=c)
+    per = ssim(y, x, data_range=1.0, reduction="none")
+    for i in range(2):
+        ref = structural_similarity(
+            x[i].numpy(), y[i].numpy(), data_range=1.0, gaussian_weights=True, sigma=1.5,
+            use_sample_covariance=False, channel_axis=0,
+        )  # fmt: skip
+        assert float(per[i]) == pytest.approx(ref, abs=1e-5)  # float32 convolutions
+    scaled = ssim(3000 * y, 3000 * x, data_range=3000.0, reduction="none")  # c1, c2 scale too
+    np.testing.assert_allclose(scaled, per, atol=1e-6)
+
+
+def test_ssim_map_interior_matches_torchmetrics():
+    x, y = _smooth_pair(b=2)
+    # torchmetrics averages over reflect-padded borders too; on the interior the maps agree
+    _, full = tm_ssim(y, x, data_range=1.0, return_full_image=True, reduction="none")
+    ours = ssim(y, x, data_range=1.0, reduction="none")
+    np.testing.assert_allclose(ours, full[..., 5:-5, 5:-5].mean((1, 2, 3)), atol=1e-5)
+    assert float(ssim(x, x, data_range=1.0)) == pytest.approx(1.0)
+
+
+def test_masked_metrics_equal_metrics_on_the_crop():
+    x, y = _smooth_pair(b=2, s=64)
+    mask = torch.zeros(2, 1, 64, 64)
+    mask[:, :, 10:50, 20:60] = 1
+    crop = (slice(None), slice(None), slice(10, 50), slice(20, 60))
+    for fn in (mae, mse, rmse):
+        np.testing.assert_allclose(
+            fn(y, x, mask=mask, reduction="none"), fn(y[crop], x[crop], reduction="none")
+        )
+    for fn in (psnr, ssim):
+        np.testing.assert_allclose(
+            fn(y, x, data_range=1.0, mask=mask, reduction="none"),
+            fn(y[crop], x[crop], data_range=1.0, reduction="none"),
+            rtol=1e-6,
+        )
+
+
+def test_ms_ssim_orders_noise_levels():
+    x, y1 = _smooth_pair(b=1, s=96, noise=0.02)
+    _, y2 = _smooth_pair(b=1, s=96, noise=0.2)
+    betas = (0.0448, 0.2856, 0.3001)
+    assert float(ms_ssim(x, x, data_range=1.0, betas=betas)) == pytest.approx(1.0)
+    assert ms_ssim(y1, x, data_range=1.0, betas=betas) > ms_ssim(y2, x, data_range=1.0, betas=betas)
+
+
+def test_ct_mae_hu_by_tissue():
+    hu = torch.full((1, 1, 8, 8), 40.0, dtype=torch.float64)  # soft tissue
+    hu[..., :2, :] = 1000.0  # bone
+    pred = hu.clone()
+    pred[..., :2, :] += 300.0  # error only in bone
+    pred[..., 4:, :] += 30.0  # and some in soft tissue
+    win = ct_window()
+    out = ct_mae_hu(win.forward(pred), win.forward(hu), intensity=win)
+    assert float(out["bone"][0]) == pytest.approx(300.0)
+    assert float(out["soft_tissue"][0]) == pytest.approx(30.0 * 32 / 48)
+    assert float(out["all"][0]) == pytest.approx((300 * 16 + 30 * 32) / 64)
+    direct = ct_mae_hu(pred, hu)
+    assert float(direct["all"][0]) == pytest.approx(float(out["all"][0]))
+    no_bone = ct_mae_hu(pred[..., 4:, :], hu[..., 4:, :])
+    assert torch.isnan(no_bone["bone"][0])
+
+
+def test_report_keys():
+    x, y = _smooth_pair()
+    rep = translation_report(y, x, data_range=1.0)
+    assert set(rep) == {"mae", "mse", "rmse", "psnr", "ssim"} and all(
+        v.shape == (3,) for v in rep.values()
+    )
+
+
+# -- bad input: one test per raise ---------------------------------------------------------------
+
+
+def test_shape_mismatch():
+    with pytest.raises(ValueError, match="same shape"):
+        mae(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 9))
+
+
+def test_not_bchw():
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        mae(torch.zeros(8, 8), torch.zeros(8, 8))
+
+
+def test_nan_input():
+    x = torch.zeros(1, 1, 8, 8)
+    x[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        mse(x, torch.zeros(1, 1, 8, 8))
+
+
+def test_empty_mask():
+    with pytest.raises(ValueError, match="mask is empty"):
+        mae(torch.zeros(2, 1, 8, 8), torch.zeros(2, 1, 8, 8), mask=torch.zeros(2, 1, 8, 8))
+
+
+def test_non_binary_mask():
+    with pytest.raises(ValueError, match="binary"):
+        mae(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8), mask=torch.full((1, 1, 8, 8), 0.5))
+
+
+def test_mask_shape():
+    with pytest.raises(ValueError, match="mask must be"):
+        mae(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8), mask=torch.ones(1, 1, 4, 4))
+
+
+def test_data_range_required_and_positive():
+    x = torch.zeros(1, 1, 8, 8)
+    with pytest.raises(TypeError):
+        psnr(x, x)  # keyword-only, no default
+    with pytest.raises(ValueError, match="data_range"):
+        psnr(x, x, data_range=0.0)
+
+
+def test_bad_reduction():
+    with pytest.raises(ValueError, match="reduction"):
+        mae(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8), reduction="sum")
+
+
+def test_ssim_image_too_small():
+    with pytest.raises(ValueError, match="too small"):
+        ssim(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8), data_range=1.0)
+
+
+def test_ssim_mask_too_thin():
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., 10:14, :] = 1
+    with pytest.raises(ValueError, match="SSIM window"):
+        ssim(torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32), data_range=1.0, mask=mask)
+
+
+def test_ssim_even_kernel():
+    with pytest.raises(ValueError, match="kernel_size"):
+        ssim(torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32), data_range=1.0, kernel_size=4)
+
+
+def test_ms_ssim_too_small():
+    with pytest.raises(ValueError, match="fewer betas"):
+        ms_ssim(torch.rand(1, 1, 64, 64), torch.rand(1, 1, 64, 64), data_range=1.0)
+
+
+def test_ct_unit_images_without_map():
+    with pytest.raises(ValueError, match="intensity=ct_window"):
+        ct_mae_hu(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8))
+
+
+def test_ct_wrong_range_with_map():
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        ct_mae_hu(torch.full((1, 1, 8, 8), 5.0), torch.rand(1, 1, 8, 8), intensity=ct_window())
+
+
+def test_ct_non_hu_map():
+    from medgen_nb.data.intensity import pet_suv
+
+    with pytest.raises(ValueError, match="HU"):
+        ct_mae_hu(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8), intensity=pet_suv())
+
+
+def test_ct_bad_soft_tissue_range():
+    with pytest.raises(ValueError, match="soft_tissue_hu"):
+        ct_mae_hu(
+            torch.zeros(1, 1, 8, 8) - 500, torch.zeros(1, 1, 8, 8) - 500, soft_tissue_hu=(100, -100)
+        )
