@@ -56,6 +56,7 @@ class GAN(GenerativeModel):
 
     conditional = False
     convolutional = True
+    dcgan_init_critic = True  # N(0, 0.02) weights in D (Radford et al.); WGAN-GP keeps defaults
 
     def __init__(
         self,
@@ -104,7 +105,10 @@ class GAN(GenerativeModel):
         self.trunk = self.build_trunk()
         self.adv_head = linear_head(self.trunk.out_features, 1, spectral_norm)
         if self.convolutional:
-            init_weights(self)
+            init_weights(self.generator)
+            if self.dcgan_init_critic:
+                init_weights(self.trunk)
+                init_weights(self.adv_head)
 
     # --- architecture hooks -------------------------------------------------------------------
     @property

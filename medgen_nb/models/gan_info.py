@@ -119,8 +119,12 @@ class WGANGP(GAN):
     The critic has no batch norm (the penalty is per sample), the loss is fixed to
     ``"wasserstein"``, G is updated once every ``n_critic`` steps and the critic loss adds
     ``gp_weight * gradient_penalty``. Defaults follow the paper: lr 1e-4, betas (0, 0.9),
-    λ = 10, n_critic = 5.
+    λ = 10, n_critic = 5. The critic keeps PyTorch's default (Kaiming-uniform) initialisation:
+    with DCGAN's N(0, 0.02) weights it starts almost flat (gradient norm ~0, penalty ~1) and learns
+    too slowly to guide the generator.
     """
+
+    dcgan_init_critic = False
 
     def __init__(
         self,
