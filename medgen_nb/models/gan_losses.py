@@ -11,6 +11,8 @@ scores (logits for the classifier losses, unbounded critic values for Wasserstei
 * ``"hinge"`` (Lim & Ye 2017; Miyato et al. 2018): ``L_D = relu(1 - D(x)) + relu(1 + D(G(z)))``,
   ``L_G = -D(G(z))``.
 * ``"wasserstein"`` (Arjovsky et al., 2017): ``L_D = D(G(z)) - D(x)``, ``L_G = -D(G(z))``.
+  Only meaningful with a (roughly) 1-Lipschitz critic: use ``"wgan_gp"`` (gradient penalty) or
+  ``spectral_norm=True``; otherwise the critic's scores grow without bound.
 """
 
 from __future__ import annotations
