@@ -167,11 +167,19 @@ class GAN(GenerativeModel):
         return self.adv_head(feats).squeeze(1), feats
 
     def aux_d_loss(
-        self, real_feats, fake_feats, cond_real, cond_fake
+        self,
+        real_feats: torch.Tensor,
+        fake_feats: torch.Tensor,
+        cond_real: dict[str, torch.Tensor],
+        cond_fake: dict[str, torch.Tensor],
     ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Extra D-side loss on trunk features ``(B, F)`` (ACGAN classifier, InfoGAN Q) + logs."""
         return torch.zeros((), device=real_feats.device), {}
 
-    def aux_g_loss(self, fake_feats, cond_fake) -> torch.Tensor:
+    def aux_g_loss(
+        self, fake_feats: torch.Tensor, cond_fake: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """Extra G-side loss on the features of the (non-detached) fakes."""
         return torch.zeros((), device=fake_feats.device)
 
     # --- public API ---------------------------------------------------------------------------
@@ -234,10 +242,14 @@ class GAN(GenerativeModel):
             logs["g_loss"] = g_adv.item()
         return logs
 
-    def critic_extra(self, x_real, x_fake, cond_real) -> tuple[torch.Tensor, dict[str, float]]:
+    def critic_extra(
+        self, x_real: torch.Tensor, x_fake: torch.Tensor, cond_real: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Extra critic loss on images in [-1, 1] (WGAN-GP's gradient penalty) + logs."""
         return torch.zeros((), device=x_real.device), {}
 
     def update_generator(self, step: int) -> bool:
+        """Whether global step ``step`` also updates G (WGAN-GP: every ``n_critic``-th step)."""
         return True
 
     def score_logs(self, s_real: torch.Tensor, s_fake: torch.Tensor) -> dict[str, float]:
