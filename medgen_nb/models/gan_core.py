@@ -10,6 +10,10 @@ Configuration (keyword-only, stored in ``self.config`` so checkpoints can rebuil
 ``channels``, ``size`` (power of two >= 16), ``latent_dim``, ``num_classes``, ``width`` (base
 channel count / MLP hidden scale), ``lr``, ``betas``, ``loss`` (see :mod:`.gan_losses`),
 ``spectral_norm`` (Miyato et al., 2018; the discriminator then drops batch norm).
+
+Practical note (measured, see ``benchmarks/bench_models.py``): at 64x64 on a simulated two-mode
+set, ``spectral_norm=True, lr=5e-4`` learned both modes in 200 steps, while the classic
+batch-norm discriminator at ``lr=2e-4`` overpowered the generator and had not moved it after 300.
 """
 
 from __future__ import annotations
