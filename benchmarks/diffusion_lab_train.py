@@ -5,7 +5,7 @@ slices of the real ICBM152 2009a T1 template (``fetch("mni152_2009a_t1")``, skul
 fixed wall-clock budget, prints loss and steps/s, and saves a grid of DDIM samples next to real
 slices so a person can judge them.
 
-    python benchmarks/diffusion_lab_train.py --size 32 --minutes 5 --out /tmp/ddpm_lab.png
+    python benchmarks/diffusion_lab_train.py --size 32 --minutes 5 --schedule cosine --out /tmp/ddpm_lab.png
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from safetensors.torch import save_file  # noqa: E402
 
 from medgen_nb.data.io import load_nifti  # noqa: E402
 from medgen_nb.data.sources import fetch  # noqa: E402
@@ -41,13 +42,23 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    parser.add_argument("--schedule", default="linear", choices=("linear", "cosine"))
+    parser.add_argument("--prediction", default="epsilon", choices=("epsilon", "v"))
     parser.add_argument("--out", default="ddpm_lab_samples.png")
+    parser.add_argument("--weights", default="", help="save the trained weights here (safetensors)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     data = brain_slices(args.size)
-    model = DiffusionModel(size=args.size, base_channels=32, channel_mults=(1, 2, 2), lr=1e-3)
+    model = DiffusionModel(
+        size=args.size,
+        base_channels=32,
+        channel_mults=(1, 2, 2),
+        schedule=args.schedule,
+        prediction=args.prediction,
+        lr=1e-3,
+    )
     optimizers = model.configure_optimizers()
     print(
         f"{len(data)} real slices at {args.size}x{args.size}; torch threads={torch.get_num_threads()}"
@@ -65,6 +76,8 @@ def main() -> None:
             print(f"step {step}: loss {sum(losses[-100:]) / 100:.4f}, {step / elapsed:.2f} steps/s")
     elapsed = time.perf_counter() - start
     print(f"trained {step} steps in {elapsed:.0f} s ({step / elapsed:.2f} steps/s)")
+    if args.weights:
+        save_file(model.state_dict(), args.weights)
 
     t0 = time.perf_counter()
     samples = model.sample(16, sampler="ddim", steps=50, generator=torch.Generator().manual_seed(1))
