@@ -147,7 +147,9 @@ class CycleGAN(GenerativeModel):
         in_channels, out_channels: channels of domain A (``batch["image"]``) and B (``batch["target"]``).
         size: image side S (power of two).
         generator: "resnet" (the paper's) or "unet".
-        base_channels: first-layer width of generators and discriminators (lab mode: 32).
+        base_channels: first-layer width of generators and discriminators. The paper uses 64;
+            the default 16 keeps a 64x64 batch of 8 near 8 forward GMAC per step, so lab mode
+            trains on a 2-core CPU (see ``benchmarks/bench_translation_models.py``).
         n_res_blocks: residual blocks of the ResNet generator (paper: 6 at 128 px, 9 at 256 px).
         depth: U-Net halvings (``generator="unet"`` only); default log2(size).
         d_layers: PatchGAN stride-2 layers; default from the size (2 at 64 px: 34x34 patches).
@@ -165,7 +167,7 @@ class CycleGAN(GenerativeModel):
         out_channels: int = 1,
         size: int = 64,
         generator: GeneratorKind = "resnet",
-        base_channels: int = 32,
+        base_channels: int = 16,
         n_res_blocks: int = 6,
         depth: int | None = None,
         d_layers: int | None = None,
