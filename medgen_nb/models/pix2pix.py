@@ -176,7 +176,7 @@ class Pix2Pix(GenerativeModel):
 
     Args:
         in_channels, out_channels: channels of the source ``image`` and the ``target``.
-        size: image side S in pixels (power of two >= 4).
+        size: image side S in pixels (power of two >= 8).
         base_channels: width of the first generator / discriminator layer (lab mode: 32).
         depth: U-Net halvings, 2..log2(size); default log2(size) (1x1 bottleneck, as in the paper).
         d_layers: PatchGAN stride-2 layers; default :func:`default_patch_layers`.
@@ -206,7 +206,7 @@ class Pix2Pix(GenerativeModel):
         betas: Sequence[float] = (0.5, 0.999),
     ) -> None:
         super().__init__()
-        check_power_of_two_size(size, 4)
+        check_power_of_two_size(size, 8)
         check_gan_loss(gan_loss)
         depth = int(math.log2(size)) if depth is None else depth
         d_layers = default_patch_layers(size) if d_layers is None else d_layers
