@@ -1,0 +1,294 @@
+"""Pix2Pix (Isola et al., 2017): paired image-to-image translation with a conditional GAN.
+
+A U-Net generator G maps a source image x to a target image; a PatchGAN discriminator D sees the
+pair (x, y) and scores every overlapping patch as real or fake. The generator minimises
+
+    L_G = L_GAN(G, D) + lambda_l1 * || y - G(x) ||_1
+
+and D minimises the usual cross-entropy on (x, y) vs (x, G(x)). Pix2Pix is, with CycleGAN, one of
+the two models most medical translation work builds on (Pang et al. 2025, Sec. 4.2 and Fig. 5f;
+e.g. the MRI and CT entries in their Tables 4-6).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from medgen_nb.models.adversarial import (
+    GanLossKind,
+    adversarial_loss,
+    check_gan_loss,
+    check_images,
+    discriminator_loss,
+    set_requires_grad,
+)
+from medgen_nb.models.base import (
+    Batch,
+    GenerativeModel,
+    Optimizers,
+    StepContext,
+    to_signed,
+    to_unit,
+)
+from medgen_nb.models.blocks import (
+    ConvBlock,
+    NormKind,
+    activation,
+    check_power_of_two_size,
+    init_weights,
+    norm_layer,
+)
+
+
+def check_unet_depth(depth: int, size: int) -> None:
+    """Raise unless a U-Net of ``depth`` halvings fits an image of ``size`` (>= 1x1 bottleneck)."""
+    check_power_of_two_size(size, 4)
+    max_depth = int(math.log2(size))
+    if not isinstance(depth, int) or not 2 <= depth <= max_depth:
+        raise ValueError(
+            f"depth must be an int in [2, log2(size)] = [2, {max_depth}] for size={size} "
+            f"(each level halves H and W), got {depth!r}"
+        )
+
+
+def default_patch_layers(size: int) -> int:
+    """Stride-2 layers of the PatchGAN for ``size``: 3 (70x70 patches, the paper's) from 128 up,
+    2 (34x34) at 64, 1 (16x16) at 32, so a patch covers about half the image or less."""
+    return max(1, min(3, int(math.log2(size)) - 4))
+
+
+class UNetGenerator(nn.Module):
+    """Encoder-decoder with skip connections between mirrored levels (Ronneberger et al., 2015).
+
+    ``depth`` stride-2 convolutions take ``(B, in_channels, S, S)`` down to ``S / 2**depth``; the
+    decoder mirrors them, concatenating the encoder feature of the same resolution. Widths are
+    ``base_channels * 2**level``, capped at 8x. The bottleneck and the first layer have no norm
+    (a 1x1 map cannot be instance-normalised). Dropout on the three innermost decoder levels is
+    Pix2Pix's source of noise.
+
+    Shapes: ``(B, in_channels, S, S)`` in [-1, 1] -> ``(B, out_channels, S, S)`` in [-1, 1] (tanh).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        size: int,
+        base_channels: int = 32,
+        depth: int = 6,
+        norm: NormKind = "batch",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        check_unet_depth(depth, size)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        widths = [base_channels * 2 ** min(level, 3) for level in range(depth)]
+        self.downs = nn.ModuleList()
+        for level, width in enumerate(widths):
+            c_in = in_channels if level == 0 else widths[level - 1]
+            outer_or_inner = level in (0, depth - 1)
+            self.downs.append(
+                ConvBlock(c_in, width, "down", "none" if outer_or_inner else norm, "leaky")
+            )
+        self.ups = nn.ModuleList()
+        for level in range(depth - 1, 0, -1):  # from the bottleneck outwards
+            c_in = widths[level] if level == depth - 1 else 2 * widths[level]
+            block = ConvBlock(c_in, widths[level - 1], "up", norm, "relu")
+            if dropout > 0 and level >= depth - 3:
+                block.append(nn.Dropout(dropout))
+            self.ups.append(block)
+        self.head = nn.Sequential(
+            nn.ConvTranspose2d(2 * widths[0], out_channels, 4, stride=2, padding=1), nn.Tanh()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        h = x
+        for down in self.downs:
+            h = down(h)  # (B, w_level, S / 2**(level+1), same)
+            skips.append(h)
+        skips.pop()  # the bottleneck feeds the decoder directly
+        for up in self.ups:
+            h = torch.cat([up(h), skips.pop()], dim=1)  # (B, 2 * w_level, S', S')
+        return self.head(h)
+
+
+class PatchGANDiscriminator(nn.Module):
+    """Fully convolutional discriminator scoring overlapping patches (Isola et al., 2017, Sec. 3.2.2).
+
+    ``n_layers`` stride-2 4x4 convolutions, then two stride-1 4x4 convolutions; ``n_layers=3`` gives
+    the paper's 70x70 receptive field, 2 gives 34x34 (our 64x64 default), 1 gives 16x16.
+
+    Shapes: ``(B, in_channels, S, S)`` -> raw scores ``(B, 1, S / 2**n_layers - 2, same)``.
+    """
+
+    def __init__(
+        self, in_channels: int, base_channels: int = 32, n_layers: int = 2, norm: NormKind = "batch"
+    ) -> None:
+        super().__init__()
+        if not isinstance(n_layers, int) or n_layers < 1:
+            raise ValueError(f"n_layers must be an int >= 1, got {n_layers!r}")
+        layers: list[nn.Module] = [ConvBlock(in_channels, base_channels, "down", "none", "leaky")]
+        width = base_channels
+        for level in range(1, n_layers):
+            nxt = base_channels * 2 ** min(level, 3)
+            layers.append(ConvBlock(width, nxt, "down", norm, "leaky"))
+            width = nxt
+        nxt = base_channels * 2 ** min(n_layers, 3)
+        layers += [
+            nn.Conv2d(width, nxt, 4, stride=1, padding=1, bias=norm == "none"),
+            norm_layer(norm, nxt),
+            activation("leaky"),
+            nn.Conv2d(nxt, 1, 4, stride=1, padding=1),
+        ]
+        self.net = nn.Sequential(*layers)
+
+    @property
+    def receptive_field(self) -> int:
+        """Side of the input patch (pixels) that one output score sees, from the conv layers."""
+        field = 1
+        convs = [m for m in self.net.modules() if isinstance(m, nn.Conv2d)]
+        for conv in reversed(convs):
+            k, s = conv.kernel_size[0], conv.stride[0]
+            field = field * s + (k - s)
+        return field
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def check_patch_layers(d_layers: int, size: int) -> None:
+    """The two final stride-1 4x4 convs each shrink the map by one pixel: need ``S / 2**n >= 3``."""
+    if not isinstance(d_layers, int) or d_layers < 1 or size // 2**d_layers < 3:
+        raise ValueError(
+            f"d_layers must be an int >= 1 with size / 2**d_layers >= 3 (size={size}), "
+            f"got {d_layers!r}; try d_layers={default_patch_layers(size)}"
+        )
+
+
+class Pix2Pix(GenerativeModel):
+    """Paired translation A -> B: U-Net generator + conditional PatchGAN discriminator.
+
+    Args:
+        in_channels, out_channels: channels of the source ``image`` and the ``target``.
+        size: image side S in pixels (power of two >= 8).
+        base_channels: width of the first generator / discriminator layer (lab mode: 32).
+        depth: U-Net halvings, 2..log2(size); default log2(size) (1x1 bottleneck, as in the paper).
+        d_layers: PatchGAN stride-2 layers; default :func:`default_patch_layers`.
+        norm: normalisation ("batch" as in the paper).
+        dropout: decoder dropout on the three innermost levels (the paper's noise, 0.5).
+        lambda_l1: weight of the L1 term (100 in the paper).
+        gan_loss: "vanilla" (paper) or "lsgan".
+        lr, betas: Adam settings for both networks (2e-4, (0.5, 0.999)).
+
+    The batch is ``{"image": (B, in_channels, S, S), "target": (B, out_channels, S, S)}`` in [0, 1],
+    paired pixel-for-pixel.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        size: int = 64,
+        base_channels: int = 32,
+        depth: int | None = None,
+        d_layers: int | None = None,
+        norm: NormKind = "batch",
+        dropout: float = 0.5,
+        lambda_l1: float = 100.0,
+        gan_loss: GanLossKind = "vanilla",
+        lr: float = 2e-4,
+        betas: Sequence[float] = (0.5, 0.999),
+    ) -> None:
+        super().__init__()
+        check_power_of_two_size(size, 8)
+        check_gan_loss(gan_loss)
+        depth = int(math.log2(size)) if depth is None else depth
+        d_layers = default_patch_layers(size) if d_layers is None else d_layers
+        check_patch_layers(d_layers, size)
+        self.config = dict(
+            in_channels=in_channels, out_channels=out_channels, size=size,
+            base_channels=base_channels, depth=depth, d_layers=d_layers, norm=norm,
+            dropout=dropout, lambda_l1=lambda_l1, gan_loss=gan_loss, lr=lr, betas=tuple(betas),
+        )  # fmt: skip
+        self.generator = init_weights(
+            UNetGenerator(in_channels, out_channels, size, base_channels, depth, norm, dropout)
+        )
+        # Conditional D: sees the source and the (real or generated) target stacked on channels.
+        self.discriminator = init_weights(
+            PatchGANDiscriminator(in_channels + out_channels, base_channels, d_layers, norm)
+        )
+
+    def configure_optimizers(self) -> Optimizers:
+        lr, betas = self.config["lr"], self.config["betas"]
+        return {
+            "g": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas),
+            "d": torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas),
+        }
+
+    def _check_batch(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.config
+        check_images(batch["image"], cfg["in_channels"], cfg["size"], 'batch["image"]')
+        check_images(batch["target"], cfg["out_channels"], cfg["size"], 'batch["target"]')
+        return to_signed(batch["image"]), to_signed(batch["target"])
+
+    def losses(
+        self, x: torch.Tensor, y: torch.Tensor, fake: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Generator terms for source ``x``, target ``y`` and ``fake = G(x)``, all in [-1, 1].
+
+        Returns ``gan`` (fool D on the pair (x, G(x))), ``l1`` (mean |y - G(x)|, in [-1, 1] units)
+        and ``total = gan + lambda_l1 * l1``.
+        """
+        kind = self.config["gan_loss"]
+        loss_gan = adversarial_loss(self.discriminator(torch.cat([x, fake], 1)), True, kind)
+        loss_l1 = (fake - y).abs().mean()
+        return {
+            "gan": loss_gan,
+            "l1": loss_l1,
+            "total": loss_gan + self.config["lambda_l1"] * loss_l1,
+        }
+
+    def train_step(
+        self, batch: Batch, optimizers: Optimizers, ctx: StepContext
+    ) -> dict[str, float]:
+        """One D update then one G update on a paired batch; returns the losses as floats."""
+        x, y = self._check_batch(batch)  # (B, C_src, S, S), (B, C_tgt, S, S) in [-1, 1]
+        fake = self.generator(x)  # (B, C_tgt, S, S)
+
+        # 1. Discriminator: real pairs (x, y) -> 1, generated pairs (x, G(x)) -> 0.
+        set_requires_grad([self.discriminator], True)
+        pred_real = self.discriminator(torch.cat([x, y], 1))
+        pred_fake = self.discriminator(torch.cat([x, fake.detach()], 1))
+        loss_d = discriminator_loss(pred_real, pred_fake, self.config["gan_loss"])
+        ctx.optimize(loss_d, optimizers["d"], name="d")
+
+        # 2. Generator: fool the (frozen) D and stay close to y in L1.
+        set_requires_grad([self.discriminator], False)
+        terms = self.losses(x, y, fake)
+        ctx.optimize(terms["total"], optimizers["g"], name="g")
+        set_requires_grad([self.discriminator], True)
+        return {
+            "loss_d": loss_d.item(),
+            "loss_g_gan": terms["gan"].item(),
+            "loss_l1": terms["l1"].item(),
+            "loss_g": terms["total"].item(),
+        }
+
+    @torch.no_grad()
+    def translate(self, x: torch.Tensor) -> torch.Tensor:
+        """Source ``(B, in_channels, S, S)`` in [0, 1] -> prediction ``(B, out_channels, S, S)`` in [0, 1].
+
+        Uses the current train/eval mode: call ``model.eval()`` first to switch dropout off and
+        use BatchNorm's running statistics.
+        """
+        check_images(x, self.config["in_channels"], self.config["size"], "x")
+        return to_unit(self.generator(to_signed(x)))
+
+
+MODELS: dict[str, type] = {"pix2pix": Pix2Pix}
