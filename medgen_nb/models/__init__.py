@@ -18,13 +18,7 @@ def registry() -> dict[str, type]:
     """Name -> model class, over every family."""
     names: dict[str, type] = {}
     for family in FAMILIES:
-        module_name = f"medgen_nb.models.{family}"
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name != module_name:  # a real import error inside the family: surface it
-                raise
-            continue  # family not built (yet) on this branch
+        module = importlib.import_module(f"medgen_nb.models.{family}")
         for name, cls in module.MODELS.items():
             if name in names:
                 raise RuntimeError(f"model name {name!r} is defined twice")
