@@ -9,7 +9,7 @@ drive them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import ipywidgets as widgets
 import numpy as np
@@ -17,7 +17,7 @@ import torch
 from matplotlib.figure import Figure
 
 from medgen_nb.data.intensity import IntensityMap
-from medgen_nb.viz import figure_to_png, panel
+from medgen_nb.viz import figure_to_png, image_grid, panel
 
 _PLANE_AXIS = {"sagittal": 0, "coronal": 1, "axial": 2}
 
@@ -292,3 +292,128 @@ def latent_traversal_explorer(
 ) -> LatentTraversal:
     """A :class:`LatentTraversal` widget for ``vae`` around ``base`` (see its docstring)."""
     return LatentTraversal(vae, base, value_range=value_range, label=label, title=title)
+
+
+# --- notebook 03 ---
+# Samplers for trained GANs (review §4.2, Fig. 5 b and d): a class-conditional sampler (cGAN,
+# ACGAN) and InfoGAN's latent-code sliders. Both draw z from a CPU generator seeded by the seed
+# slider, so the displayed batch is exactly ``model.sample(...)`` with that seed.
+
+
+def _seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed))
+
+
+class ClassSampler(Explorer):
+    """Class dropdown, seed slider and sample count for a class-conditional GAN.
+
+    ``self.samples`` holds the displayed batch ``(n, C, S, S)`` in [0, 1]: it equals
+    ``model.sample(n, labels=torch.full((n,), label), generator=torch.Generator().manual_seed(seed))``.
+    """
+
+    def __init__(
+        self,
+        model,
+        class_names: Sequence[str],
+        *,
+        max_samples: int = 16,
+        ncols: int = 8,
+        title: str | None = None,
+    ) -> None:
+        num_classes = getattr(model, "num_classes", 0)
+        if not getattr(model, "conditional", False) or not num_classes:
+            raise ValueError(
+                f"model must be a class-conditional GAN ('cgan' or 'acgan'), got {type(model).__name__}"
+            )
+        if len(class_names) != num_classes:
+            raise ValueError(
+                f"class_names must name all {num_classes} classes of the model, got {list(class_names)}"
+            )
+        if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
+            raise ValueError(f"max_samples must be an int >= 1, got {max_samples!r}")
+        self.model, self.class_names, self.ncols = model, list(class_names), ncols
+        self.samples: torch.Tensor | None = None
+        controls = {
+            "label": widgets.Dropdown(
+                options=[(name, k) for k, name in enumerate(self.class_names)],
+                value=0,
+                description="class",
+            ),
+            "seed": widgets.IntSlider(value=0, min=0, max=99, description="seed"),
+            "n": widgets.IntSlider(
+                value=min(8, max_samples), min=1, max=max_samples, description="samples"
+            ),
+        }
+        super().__init__(
+            self._render, controls, title or f"{type(model).__name__}: samples of one class"
+        )
+
+    def _render(self, label: int, seed: int, n: int) -> Figure:
+        labels = torch.full((n,), int(label), dtype=torch.long)
+        self.samples = self.model.sample(n, labels=labels, generator=_seeded(seed)).cpu()
+        return image_grid(
+            self.samples,
+            ncols=self.ncols,
+            suptitle=f"simulated-data GAN samples, class '{self.class_names[label]}' "
+            f"(seed {seed}; intensities in [0, 1])",
+        )
+
+
+def class_sampler_explorer(
+    model, class_names: Sequence[str], *, max_samples: int = 16, ncols: int = 8
+) -> ClassSampler:
+    """Explorer for a trained cGAN/ACGAN: pick a class, a seed and how many samples to draw."""
+    return ClassSampler(model, class_names, max_samples=max_samples, ncols=ncols)
+
+
+class InfoGANCodeExplorer(Explorer):
+    """Categorical-code dropdown, one slider per continuous code, and a seed, for a trained InfoGAN.
+
+    Shows ``n`` samples (``n`` noise vectors z from the seed) that all share the chosen codes, so
+    moving a slider shows what that code controls. ``self.samples`` is the displayed batch
+    ``(n, C, S, S)`` in [0, 1], equal to ``model.sample(n, codes=..., generator=seeded)``.
+    The sliders span [-2, 2], twice the U(-1, 1) prior, to show extrapolation as well.
+    """
+
+    def __init__(self, model, *, n: int = 8, ncols: int = 8, title: str | None = None) -> None:
+        if not hasattr(model, "categorical_dim") or not hasattr(model, "continuous_dim"):
+            raise ValueError(f"model must be an InfoGAN ('infogan'), got {type(model).__name__}")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be an int >= 1, got {n!r}")
+        self.model, self.n, self.ncols = model, n, ncols
+        self.samples: torch.Tensor | None = None
+        controls: dict[str, widgets.ValueWidget] = {
+            "categorical": widgets.Dropdown(
+                options=list(range(model.categorical_dim)), value=0, description="c_cat"
+            )
+        }
+        for k in range(model.continuous_dim):
+            controls[f"continuous_{k}"] = widgets.FloatSlider(
+                value=0.0, min=-2.0, max=2.0, step=0.1, description=f"c_cont {k}"
+            )
+        controls["seed"] = widgets.IntSlider(value=0, min=0, max=99, description="seed")
+        super().__init__(self._render, controls, title or "InfoGAN: what each latent code controls")
+
+    def codes(self, categorical: int, **continuous: float) -> dict[str, torch.Tensor]:
+        """The ``codes`` dict passed to ``model.sample`` for the current control values."""
+        values = [float(continuous[f"continuous_{k}"]) for k in range(self.model.continuous_dim)]
+        return {
+            "categorical": torch.full((self.n,), int(categorical), dtype=torch.long),
+            "continuous": torch.tensor([values] * self.n, dtype=torch.float32),
+        }
+
+    def _render(self, categorical: int, seed: int, **continuous: float) -> Figure:
+        codes = self.codes(categorical, **continuous)
+        self.samples = self.model.sample(self.n, codes=codes, generator=_seeded(seed)).cpu()
+        cont = ", ".join(f"{v:+.1f}" for v in codes["continuous"][0].tolist())
+        return image_grid(
+            self.samples,
+            ncols=self.ncols,
+            suptitle=f"simulated-data InfoGAN samples: c_cat = {categorical}, c_cont = ({cont}) "
+            f"(seed {seed}; intensities in [0, 1])",
+        )
+
+
+def infogan_code_explorer(model, *, n: int = 8, ncols: int = 8) -> InfoGANCodeExplorer:
+    """Explorer for a trained InfoGAN: categorical code, continuous-code sliders and seed."""
+    return InfoGANCodeExplorer(model, n=n, ncols=ncols)
