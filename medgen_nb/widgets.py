@@ -215,7 +215,11 @@ class ForwardProcessExplorer(Explorer):
                 "noise eps": self.noise[0, 0],
             },
             suptitle=f"sqrt(alpha_bar_t) = {sqrt_ab:.3f}, sqrt(1 - alpha_bar_t) = {sqrt_1m:.3f}",
-            ranges={k: (-3.0, 3.0) for k in ("x_0 (simulated)", f"x_t, t = {t}", "noise eps")},
+            ranges={
+                "x_0 (simulated)": (-1.0, 1.0),
+                f"x_t, t = {t}": (-2.5, 2.5),
+                "noise eps": (-2.5, 2.5),
+            },
             units={f"x_t, t = {t}": "model space [-1, 1] + noise"},
             cell_inches=2.4,
         )
