@@ -417,3 +417,221 @@ class InfoGANCodeExplorer(Explorer):
 def infogan_code_explorer(model, *, n: int = 8, ncols: int = 8) -> InfoGANCodeExplorer:
     """Explorer for a trained InfoGAN: categorical code, continuous-code sliders and seed."""
     return InfoGANCodeExplorer(model, n=n, ncols=ncols)
+
+
+# --- notebook 05 ---
+# Diffusion explorers (Pang et al. 2025 §4.3: the forward/reverse processes; §7.1.2: sampling
+# steps vs quality). Each keeps what it last showed (``last_*`` attributes) so tests and learners
+# can check the picture against the package functions.
+
+
+class ForwardProcessExplorer(Explorer):
+    """A t slider over q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I) for one image.
+
+    The noise eps ``(1, C, H, W)`` is drawn once (seeded), so moving t shows one trajectory:
+    ``last_noisy == schedule.add_noise(2 * image - 1, self.noise, t)`` in model space [-1, 1].
+    """
+
+    def __init__(self, schedule, image, seed: int = 0, t: int | None = None) -> None:
+        import torch
+
+        img = torch.as_tensor(image, dtype=torch.float32)
+        if img.ndim == 2:
+            img = img[None]
+        if img.ndim != 3 or float(img.min()) < 0.0 or float(img.max()) > 1.0:
+            raise ValueError(
+                f"image must be (C, H, W) or (H, W) in [0, 1], got shape {tuple(img.shape)} "
+                f"with range [{float(img.min()):.3g}, {float(img.max()):.3g}]"
+            )
+        self.schedule = schedule
+        self.x0 = img[None] * 2.0 - 1.0  # (1, C, H, W) in [-1, 1], the model space of x_0
+        g = torch.Generator().manual_seed(seed)
+        self.noise = torch.randn(self.x0.shape, generator=g)  # eps ~ N(0, I), fixed
+        self.last_noisy = self.x0
+        self.readout = ""
+        T = schedule.timesteps
+        slider = widgets.IntSlider(
+            value=T // 4 if t is None else t, min=0, max=T - 1, description="t",
+            continuous_update=False,
+        )  # fmt: skip
+        super().__init__(self._render, {"t": slider}, "Forward process q(x_t | x_0)")
+
+    def _render(self, t: int) -> Figure:
+        x_t = self.schedule.add_noise(self.x0, self.noise, t)  # (1, C, H, W)
+        self.last_noisy = x_t
+        sqrt_ab = float(self.schedule.sqrt_alphas_cumprod[t])
+        sqrt_1m = float(self.schedule.sqrt_one_minus_alphas_cumprod[t])
+        self.readout = (
+            f"t = {t}: sqrt(alpha_bar_t) = {sqrt_ab:.4f} (signal), "
+            f"sqrt(1 - alpha_bar_t) = {sqrt_1m:.4f} (noise), SNR = {sqrt_ab**2 / sqrt_1m**2:.3g}"
+        )
+        return panel(
+            {
+                "x_0 (simulated)": self.x0[0, 0],
+                f"x_t, t = {t}": x_t[0, 0],
+                "noise eps": self.noise[0, 0],
+            },
+            suptitle=f"sqrt(alpha_bar_t) = {sqrt_ab:.3f}, sqrt(1 - alpha_bar_t) = {sqrt_1m:.3f}",
+            ranges={
+                "x_0 (simulated)": (-1.0, 1.0),
+                f"x_t, t = {t}": (-2.5, 2.5),
+                "noise eps": (-2.5, 2.5),
+            },
+            units={f"x_t, t = {t}": "model space [-1, 1] + noise"},
+            cell_inches=2.4,
+        )
+
+    def update(self) -> None:
+        super().update()  # clears the status line on success; show the readout there instead
+        if not self.status.value:
+            self.status.value = self.readout
+
+
+def forward_process_explorer(
+    schedule, image, seed: int = 0, t: int | None = None
+) -> ForwardProcessExplorer:
+    """t slider -> x_t of ``image`` ``(C, H, W)`` in [0, 1] under ``schedule`` (a NoiseSchedule)."""
+    return ForwardProcessExplorer(schedule, image, seed, t)
+
+
+class DDIMStepsExplorer(Explorer):
+    """Steps slider (and eta, seed) -> a grid of DDIM samples and the wall time it took.
+
+    ``last_samples`` ``(n, C, S, S)`` in [0, 1] and ``last_seconds`` hold the latest draw. With a
+    class-conditional model the samples are unconditional (null class).
+    """
+
+    def __init__(
+        self,
+        model,
+        steps_options: tuple[int, ...] = (5, 10, 25, 50),
+        n: int = 8,
+        seed: int = 0,
+        eta: float = 0.0,
+    ) -> None:
+        T = model.schedule.timesteps
+        bad = [s for s in steps_options if not isinstance(s, int) or not 1 <= s <= T]
+        if not steps_options or bad:
+            raise ValueError(
+                f"steps_options must be ints in [1, timesteps={T}], got {steps_options!r}"
+            )
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        self.model, self.n = model, n
+        self.last_samples = None
+        self.last_seconds = float("nan")
+        options = sorted(set(steps_options))
+        controls = {
+            "steps": widgets.SelectionSlider(
+                options=options, value=options[len(options) // 2], description="DDIM steps",
+                continuous_update=False,
+            ),
+            "eta": widgets.FloatSlider(
+                value=eta, min=0.0, max=1.0, step=0.1, description="eta", continuous_update=False
+            ),
+            "seed": widgets.IntText(value=seed, description="seed"),
+        }  # fmt: skip
+        super().__init__(self._render, controls, "DDIM: fewer steps, faster sampling")
+
+    def _render(self, steps: int, eta: float, seed: int) -> Figure:
+        import time
+
+        import torch
+
+        g = torch.Generator(device=self.model.device).manual_seed(int(seed))
+        start = time.perf_counter()
+        self.last_samples = self.model.sample(
+            self.n, sampler="ddim", steps=steps, eta=float(eta), generator=g
+        )
+        self.last_seconds = time.perf_counter() - start
+        from medgen_nb.viz import image_grid
+
+        return image_grid(
+            self.last_samples,
+            ncols=min(self.n, 8),
+            suptitle=f"DDIM {steps} steps, eta = {eta:.1f}: {self.last_seconds:.2f} s "
+            f"for {self.n} images (samples of a model trained on simulated slices)",
+        )
+
+
+def ddim_steps_explorer(
+    model,
+    steps_options: tuple[int, ...] = (5, 10, 25, 50),
+    n: int = 8,
+    seed: int = 0,
+    eta: float = 0.0,
+) -> DDIMStepsExplorer:
+    """Steps / eta / seed controls -> DDIM samples of ``model`` (a DiffusionModel) and their time."""
+    return DDIMStepsExplorer(model, steps_options, n, seed, eta)
+
+
+class GuidanceExplorer(Explorer):
+    """Class, guidance scale and seed -> class-conditional samples with classifier-free guidance.
+
+    Scale s: 0 = unconditional, 1 = plain conditional, > 1 pushes towards the class (Ho & Salimans
+    2022). The same seed gives the same x_T for every setting, so only s and the class change.
+    """
+
+    def __init__(
+        self,
+        model,
+        class_names: tuple[str, ...] | list[str],
+        n: int = 8,
+        steps: int = 25,
+        seed: int = 0,
+        max_scale: float = 5.0,
+    ) -> None:
+        k = model.config["num_classes"]
+        if k < 1:
+            raise ValueError("guidance_explorer needs a model built with num_classes > 0")
+        if len(class_names) != k:
+            raise ValueError(
+                f"class_names must name the model's {k} classes, got {list(class_names)}"
+            )
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        self.model, self.n, self.steps = model, n, steps
+        self.class_names = list(class_names)
+        self.last_samples = None
+        controls = {
+            "label": widgets.Dropdown(
+                options=[(name, i) for i, name in enumerate(self.class_names)], value=k - 1,
+                description="class",
+            ),
+            "scale": widgets.FloatSlider(
+                value=2.0, min=0.0, max=max_scale, step=0.5, description="guidance s",
+                continuous_update=False,
+            ),
+            "seed": widgets.IntText(value=seed, description="seed"),
+        }  # fmt: skip
+        super().__init__(self._render, controls, "Classifier-free guidance")
+
+    def _render(self, label: int, scale: float, seed: int) -> Figure:
+        import torch
+
+        from medgen_nb.viz import image_grid
+
+        g = torch.Generator(device=self.model.device).manual_seed(int(seed))
+        labels = torch.full((self.n,), int(label), dtype=torch.long)
+        self.last_samples = self.model.sample(
+            self.n, labels=labels, sampler="ddim", steps=self.steps, guidance_scale=float(scale),
+            generator=g,
+        )  # fmt: skip
+        return image_grid(
+            self.last_samples,
+            ncols=min(self.n, 8),
+            suptitle=f"class '{self.class_names[label]}', guidance s = {scale:.1f}, "
+            f"DDIM {self.steps} steps (model trained on simulated slices)",
+        )
+
+
+def guidance_explorer(
+    model,
+    class_names: tuple[str, ...] | list[str],
+    n: int = 8,
+    steps: int = 25,
+    seed: int = 0,
+    max_scale: float = 5.0,
+) -> GuidanceExplorer:
+    """Class / guidance scale / seed -> classifier-free-guided DDIM samples of ``model``."""
+    return GuidanceExplorer(model, class_names, n, steps, seed, max_scale)
