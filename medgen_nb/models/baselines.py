@@ -47,7 +47,7 @@ class IntensityMappingBaseline:
 
     Example::
 
-        base = IntensityMappingBaseline().fit(train["image"], train["target"], mask=train["mask"])
+        base = IntensityMappingBaseline().fit(train["image"], train["target"])
         pred = base.translate(test["image"])  # (B, 1, H, W) in [0, 1]
     """
 
@@ -72,8 +72,9 @@ class IntensityMappingBaseline:
     ) -> IntensityMappingBaseline:
         """Learn ``f`` from paired ``source`` and ``target`` ``(B, 1, H, W)`` in [0, 1].
 
-        ``mask`` ``(B, 1, H, W)`` (e.g. the head mask) restricts fitting to its pixels, so the
-        large background does not dominate the polynomial fit. Returns ``self``.
+        ``mask`` ``(B, 1, H, W)`` restricts fitting to its pixels. For whole-slice translation
+        fit on all pixels: air and CSF are both dark on T1w, so a table fitted on head pixels only
+        maps the background to CSF's bright T2w value. Returns ``self``.
         """
         x = _as_float_tensor(source, "source")
         y = _as_float_tensor(target, "target")
