@@ -31,6 +31,7 @@ from medgen_nb.data.realdata.common import (
     as_path,
     first_n,
     make_subject,
+    modality_subset,
     not_found,
     read_or_skip,
     resolve_missing,
@@ -92,12 +93,7 @@ def load_brats(
         brain), ``mask`` = brain (any contrast non-zero: the data are skull-stripped), and with
         ``with_seg`` ``labels["lesion"]`` = the BraTS label map (0, 1, 2, 3).
     """
-    modalities = [modalities] if isinstance(modalities, str) else list(modalities)
-    bad = [m for m in modalities if m not in BRATS_MODALITIES]
-    if bad or not modalities:
-        raise ValueError(
-            f"modalities must be a non-empty subset of {BRATS_MODALITIES}, got {modalities}"
-        )
+    modalities = modality_subset(modalities, BRATS_MODALITIES)
     root = as_path(root, "brats")
     found = find_brats(root) if root.is_dir() else {}
     if not found:

@@ -49,6 +49,14 @@ def not_found(dataset: str, root: Path, what: str, command: str) -> DataNotFound
     )
 
 
+def modality_subset(modalities: str | Sequence[str], allowed: Sequence[str]) -> list[str]:
+    """``modalities`` as a list, checked to be a non-empty subset of ``allowed``."""
+    chosen = [modalities] if isinstance(modalities, str) else list(modalities)
+    if not chosen or any(m not in allowed for m in chosen):
+        raise ValueError(f"modalities must be a non-empty subset of {tuple(allowed)}, got {chosen}")
+    return chosen
+
+
 def check_missing(missing: str) -> None:
     if missing not in MISSING_CHOICES:
         raise ValueError(f"missing must be one of {MISSING_CHOICES}, got {missing!r}")

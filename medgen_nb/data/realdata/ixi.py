@@ -27,6 +27,7 @@ from medgen_nb.data.realdata.common import (
     first_n,
     foreground_mask,
     make_subject,
+    modality_subset,
     not_found,
     read_or_skip,
     resolve_missing,
@@ -84,12 +85,7 @@ def load_ixi(
         Subjects with ``images[m]`` ``(X, Y, Z)`` float32 in [0, 1] (RAS), a threshold foreground
         ``mask`` and ``meta`` = ``{"site", "files"}``.
     """
-    modalities = [modalities] if isinstance(modalities, str) else list(modalities)
-    bad = [m for m in modalities if m not in IXI_MODALITIES]
-    if bad or not modalities:
-        raise ValueError(
-            f"modalities must be a non-empty subset of {IXI_MODALITIES}, got {modalities}"
-        )
+    modalities = modality_subset(modalities, IXI_MODALITIES)
     root = as_path(root, "ixi")
     found = find_ixi(root) if root.is_dir() else {}
     if not found:
