@@ -28,12 +28,12 @@ from pathlib import Path
 
 from medgen_nb.data.realdata.common import (
     Missing,
+    SubjectParts,
     as_path,
     first_n,
-    make_subject,
     modality_subset,
     not_found,
-    read_or_skip,
+    read_subjects,
     resolve_missing,
 )
 from medgen_nb.data.slices import Subject
@@ -105,25 +105,11 @@ def load_brats(
         )
     wanted = [*modalities, *([BRATS_SEG] if with_seg else [])]
     complete = first_n(resolve_missing("BraTS", found, wanted, missing), subjects)
-    out = []
-    for sid, files in complete.items():
-        loaded = read_or_skip(
-            sid, files, missing, downsample=downsample, fit_side=fit_side, labels=(BRATS_SEG,)
-        )
-        if loaded is None:
-            continue
-        vols, spacing = loaded
+
+    def parts(sid: str, vols: dict) -> SubjectParts:
         seg = vols.pop(BRATS_SEG, None)
-        mask = sum(vols[m] > 0 for m in modalities) > 0
-        out.append(
-            make_subject(
-                sid,
-                vols,
-                {m: "mr" for m in modalities},
-                spacing,
-                mask=mask,
-                labels={"lesion": seg.round()} if seg is not None else None,
-                meta={"files": {k: str(v) for k, v in files.items()}},
-            )
-        )
-    return out
+        brain = sum(vols[m] > 0 for m in modalities) > 0  # skull-stripped: zero outside
+        return vols, brain, {} if seg is None else {"lesion": seg.round()}
+
+    kw = {"downsample": downsample, "fit_side": fit_side, "labels": (BRATS_SEG,)}
+    return read_subjects(complete, {m: "mr" for m in modalities}, parts, missing=missing, **kw)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -156,7 +156,7 @@ def read_volumes(
 
 
 def read_or_skip(
-    subject_id: str, files: dict[str, Path], missing: str, **kwargs
+    subject_id: str, files: dict[str, Path], missing: str, stacklevel: int = 3, **kwargs
 ) -> tuple[dict[str, np.ndarray], tuple[float, float, float]] | None:
     """:func:`read_volumes`, or None with a warning for a mismatched subject when ``missing="skip"``."""
     try:
@@ -166,7 +166,7 @@ def read_or_skip(
             raise GridMismatchError(
                 f"{exc}. Pass missing='skip' to leave such subjects out."
             ) from None
-        warnings.warn(f"{exc}; left out (missing='skip').", stacklevel=3)
+        warnings.warn(f"{exc}; left out (missing='skip').", stacklevel=stacklevel)
         return None
 
 
@@ -206,6 +206,68 @@ def make_subject(
         mask=None if mask is None else mask.astype(bool),
         meta=meta or {},
     )
+
+
+# What a loader makes of one subject's volumes: (images, mask or None, labels), all (X, Y, Z).
+SubjectParts = tuple[dict[str, np.ndarray], np.ndarray | None, dict[str, np.ndarray]]
+PartsRule = Callable[[str, dict[str, np.ndarray]], SubjectParts]
+MetaRule = Callable[[str, dict[str, Path]], dict]
+
+
+def read_subjects(
+    complete: dict[str, dict[str, Path]],
+    kinds: dict[str, str],
+    parts: PartsRule,
+    *,
+    missing: str,
+    downsample: int = 1,
+    fit_side: int | None = None,
+    labels: Sequence[str] = (),
+    meta: MetaRule | None = None,
+) -> list[Subject]:
+    """The loop every NIfTI loader shares: read each subject's files, split, map to [0, 1].
+
+    Args:
+        complete: subject id -> {file key: path}, all on one grid (from :func:`resolve_missing`).
+        kinds: image key -> ``"mr"`` or ``"ct"`` (how :func:`to_unit` maps it).
+        parts: ``(subject_id, volumes) -> (images, mask, labels)``, the layout-specific part:
+            which volumes are images, which is the mask, which are label maps.
+        missing, downsample, fit_side: as in :func:`read_or_skip` / :func:`read_volumes`.
+        labels: file keys read as label maps (shrunk by stride, never averaged).
+        meta: ``(subject_id, files) -> dict`` of extra ``Subject.meta``; ``"files"`` is added.
+
+    Returns:
+        Subjects with ``images`` ``(X, Y, Z)`` float32 in [0, 1]; subjects whose volumes are not on
+        one grid are left out with a warning when ``missing="skip"``.
+    """
+    out = []
+    for sid, files in complete.items():
+        loaded = read_or_skip(
+            sid,
+            files,
+            missing,
+            stacklevel=4,
+            downsample=downsample,
+            fit_side=fit_side,
+            labels=labels,
+        )
+        if loaded is None:
+            continue
+        vols, spacing = loaded
+        images, mask, label_maps = parts(sid, vols)
+        extra = meta(sid, files) if meta is not None else {}
+        out.append(
+            make_subject(
+                sid,
+                images,
+                kinds,
+                spacing,
+                mask=mask,
+                labels=label_maps,
+                meta={**extra, "files": {k: str(v) for k, v in files.items()}},
+            )
+        )
+    return out
 
 
 def slice_splits(
