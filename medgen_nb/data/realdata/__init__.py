@@ -9,6 +9,7 @@
 ``"synthrad"``                  SynthRAD2023 task 1 brain MR -> CT (``task=2``: CBCT -> CT,
                                 ``region="pelvis"``)
 ``"brats"``                     BraTS 2023 T1n -> T2-FLAIR with ``seg`` = tumour labels
+                                (BraTS 2021 naming read as 2023)
 ``"medmnist:pneumoniamnist"``   a MedMNIST 2-D set, official splits, ``image`` + ``label``
 ``"nifti:/path"``               your NIfTI folder paired by subject id (first modality -> second)
 ==============================  =========================================================

@@ -63,13 +63,20 @@ def check_missing(missing: str) -> None:
 
 
 def resolve_missing(
-    dataset: str, found: dict[str, dict[str, Path]], wanted: Sequence[str], missing: str
+    dataset: str,
+    found: dict[str, dict[str, Path]],
+    wanted: Sequence[str],
+    missing: str,
+    describe: Callable[[str, str], str] | None = None,
 ) -> dict[str, dict[str, Path]]:
-    """Keep subjects that have every ``wanted`` file; raise or warn (``missing``) about the others."""
+    """Keep subjects that have every ``wanted`` file; raise or warn (``missing``) about the others.
+
+    ``describe(subject_id, key)`` names a lacking file in the message (default: the key itself).
+    """
     check_missing(missing)
     complete, incomplete = {}, {}
     for sid, files in sorted(found.items()):
-        lacking = [w for w in wanted if w not in files]
+        lacking = [w if describe is None else describe(sid, w) for w in wanted if w not in files]
         if lacking:
             incomplete[sid] = lacking
         else:
