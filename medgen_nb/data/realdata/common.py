@@ -99,16 +99,27 @@ def first_n(found: dict[str, dict[str, Path]], subjects: int | None) -> dict[str
     return {k: found[k] for k in keys}
 
 
+def check_downsample(downsample: int) -> None:
+    if not isinstance(downsample, int) or downsample < 1:
+        raise ValueError(f"downsample must be a positive int, got {downsample!r}")
+
+
 def downsample_volume(volume: np.ndarray, factor: int, label: bool = False) -> np.ndarray:
     """Shrink ``(X, Y, Z)`` by an integer ``factor``: block mean for images, stride for labels."""
-    if not isinstance(factor, int) or factor < 1:
-        raise ValueError(f"downsample must be a positive int, got {factor!r}")
+    check_downsample(factor)
     if factor == 1:
         return volume
     if label:
         return volume[::factor, ::factor, ::factor]
     t = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32))[None, None]
     return F.avg_pool3d(t, factor, ceil_mode=True)[0, 0].numpy()
+
+
+def shrink_factor(shape: Sequence[int], downsample: int, fit_side: int | None) -> int:
+    """``downsample``, or the largest integer factor keeping ``max(shape)`` >= ``fit_side`` if larger."""
+    if fit_side is None:
+        return downsample
+    return max(downsample, max(shape) // fit_side)
 
 
 def foreground_mask(volume: np.ndarray, fraction: float = 0.1) -> np.ndarray:
@@ -154,9 +165,7 @@ def read_volumes(
                 f"subject {subject_id}: {files[name].name} and {files[ref].name} have different "
                 "voxel-to-world affines: they are not on one grid (register/resample them first)"
             )
-    factor = downsample
-    if fit_side is not None:
-        factor = max(factor, max(vols[ref].shape) // fit_side)
+    factor = shrink_factor(vols[ref].shape, downsample, fit_side)
     spacing = np.sqrt((affines[ref][:3, :3] ** 2).sum(0)) * factor
     vols = {k: downsample_volume(v, factor, label=k in labels) for k, v in vols.items()}
     return vols, (float(spacing[0]), float(spacing[1]), float(spacing[2]))
