@@ -100,6 +100,7 @@ def first_n(found: dict[str, dict[str, Path]], subjects: int | None) -> dict[str
 
 
 def check_downsample(downsample: int) -> None:
+    """Raise unless ``downsample`` (the integer shrink factor) is a positive int."""
     if not isinstance(downsample, int) or downsample < 1:
         raise ValueError(f"downsample must be a positive int, got {downsample!r}")
 
