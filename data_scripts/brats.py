@@ -8,7 +8,9 @@ How to get the data:
   3. python data_scripts/brats.py --archive PATH/TO/THAT.zip --subjects 20
   4. In a notebook: DATA = "brats".
 
-Expected layout: BraTS-GLI-00000-000/BraTS-GLI-00000-000-{t1n,t1c,t2w,t2f,seg}.nii.gz
+Expected layout: BraTS-GLI-00000-000/BraTS-GLI-00000-000-{t1n,t1c,t2w,t2f,seg}.nii.gz (2023),
+or BraTS2021_00000/BraTS2021_00000_{t1,t1ce,t2,flair,seg}.nii.gz (2021, loaded under the 2023
+names and labels); keep one release per folder.
 Cite Baid et al. arXiv:2107.02314 (2021), Menze et al. IEEE TMI (2015), Bakas et al. Sci Data (2017).
 
 Examples:
@@ -24,12 +26,12 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from medgen_nb.data.realdata.brats import BRATS_MODALITIES, BRATS_SEG, find_brats
+from medgen_nb.data.realdata.brats import BRATS_MODALITIES, BRATS_NAMINGS, BRATS_SEG, find_brats
 from medgen_nb.data.realdata.cli import base_parser, first_subjects
 from medgen_nb.data.realdata.common import default_root
 from medgen_nb.data.realdata.download import safe_extract
 
-_CASE = re.compile(r"(?:^|/)(BraTS-[A-Z]+-\d{5}-\d{3})/")
+_CASE = re.compile(rf"(?:^|/)({'|'.join(n.case for n in BRATS_NAMINGS)})/")
 
 
 def _case_of(name: str) -> str | None:
@@ -39,7 +41,11 @@ def _case_of(name: str) -> str | None:
 
 def check(root: Path) -> int:
     """Print complete and incomplete cases; exit status 1 if none is complete."""
-    found = find_brats(root) if root.is_dir() else {}
+    try:
+        found = find_brats(root) if root.is_dir() else {}
+    except ValueError as exc:  # a folder mixing the 2021 and 2023 releases
+        print(exc)
+        return 1
     wanted = (*BRATS_MODALITIES, BRATS_SEG)
     complete = [c for c, f in found.items() if all(w in f for w in wanted)]
     print(f"{root}: {len(found)} case folders, {len(complete)} complete")

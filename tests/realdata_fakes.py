@@ -69,20 +69,31 @@ def fake_synthrad(root: Path, task=1, region="brain", n=4, shape=(16, 16, 12), d
     return root
 
 
-def fake_brats(root: Path, n=3, shape=(16, 16, 12), drop=None):
-    """``BraTS-GLI-0000k-000/BraTS-GLI-0000k-000-{t1n,t1c,t2w,t2f,seg}.nii.gz``."""
+def fake_brats(root: Path, n=3, shape=(16, 16, 12), drop=None, release=2023, enhancing=None):
+    """``BraTS-GLI-0000k-000/BraTS-GLI-0000k-000-{t1n,t1c,t2w,t2f,seg}.nii.gz``; ``release=2021``:
+    ``BraTS2021_0000k/BraTS2021_0000k_{t1,t1ce,t2,flair,seg}.nii.gz`` with the same volumes,
+    enhancing tumour labelled 4 (or ``enhancing``) instead of 3. ``drop`` = (case, file key)."""
+    mods = (
+        ("t1n", "t1c", "t2w", "t2f", "seg")
+        if release == 2023
+        else ("t1", "t1ce", "t2", "flair", "seg")
+    )
+    if enhancing is None:
+        enhancing = 3 if release == 2023 else 4
     for k in range(n):
-        case = f"BraTS-GLI-{k:05d}-000"
+        case, sep = (
+            (f"BraTS-GLI-{k:05d}-000", "-") if release == 2023 else (f"BraTS2021_{k:05d}", "_")
+        )
         brain = head(shape, seed=k)
         brain[brain < 100] = 0  # skull-stripped: zero outside the brain
         seg = np.zeros(shape, np.float32)
         seg[6:10, 6:10, 5:8] = 2
-        seg[7:9, 7:9, 6:7] = 3
-        for j, mod in enumerate(("t1n", "t1c", "t2w", "t2f", "seg")):
+        seg[7:9, 7:9, 6:7] = enhancing
+        for j, mod in enumerate(mods):
             if drop == (case, mod):
                 continue
             vol = seg if mod == "seg" else brain * (1 + 0.2 * j)
-            save_nifti(vol, AFFINE, root / case / f"{case}-{mod}.nii.gz")
+            save_nifti(vol, AFFINE, root / case / f"{case}{sep}{mod}.nii.gz")
     return root
 
 

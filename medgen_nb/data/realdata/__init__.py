@@ -9,8 +9,12 @@
 ``"synthrad"``                  SynthRAD2023 task 1 brain MR -> CT (``task=2``: CBCT -> CT,
                                 ``region="pelvis"``)
 ``"brats"``                     BraTS 2023 T1n -> T2-FLAIR with ``seg`` = tumour labels
+                                (BraTS 2021 naming read as 2023)
 ``"medmnist:pneumoniamnist"``   a MedMNIST 2-D set, official splits, ``image`` + ``label``
 ``"nifti:/path"``               your NIfTI folder paired by subject id (first modality -> second)
+``"dicom:/path"``               your DICOM series, one per sub-folder (one subject each):
+                                image creation (no ``target``); ``unpaired=True,
+                                sources="mr", target="ct"`` between two modalities
 ==============================  =========================================================
 
 Each returns ``{"train", "val", "test"} -> Dataset`` split by subject. A missing data set raises
@@ -31,7 +35,7 @@ from medgen_nb.data.realdata.common import (
     slice_splits,
     unpaired_splits,
 )
-from medgen_nb.data.realdata.dicom import dicom_subject, load_dicom_series
+from medgen_nb.data.realdata.dicom import dicom_subject, load_dicom_folder, load_dicom_series
 from medgen_nb.data.realdata.download import (
     DownloadError,
     UnsafeArchiveError,
@@ -48,8 +52,16 @@ from medgen_nb.data.realdata.medmnist import (
     load_medmnist,
 )
 from medgen_nb.data.realdata.synthrad import find_synthrad, load_synthrad, synthrad_modalities
+from medgen_nb.data.slices import Subject
 
-DATASETS: tuple[str, ...] = ("ixi", "synthrad", "brats", "medmnist:<flag>", "nifti:<path>")
+DATASETS: tuple[str, ...] = (
+    "ixi",
+    "synthrad",
+    "brats",
+    "medmnist:<flag>",
+    "nifti:<path>",
+    "dicom:<path>",
+)
 _DEFAULT_TASK = {"ixi": (["t2"], "pd"), "brats": (["t1n"], "t2f")}
 
 __all__ = [
@@ -71,6 +83,7 @@ __all__ = [
     "ixi_unpaired",
     "load_brats",
     "load_dataset",
+    "load_dicom_folder",
     "load_dicom_series",
     "load_ixi",
     "load_medmnist",
@@ -102,7 +115,8 @@ def load_dataset(
     """Load a real data set by its notebook name; returns ``{"train", "val", "test"} -> Dataset``.
 
     Args:
-        name: ``"ixi"``, ``"synthrad"``, ``"brats"``, ``"medmnist:<flag>"`` or ``"nifti:<path>"``.
+        name: ``"ixi"``, ``"synthrad"``, ``"brats"``, ``"medmnist:<flag>"``, ``"nifti:<path>"`` or
+            ``"dicom:<path>"``.
         root: folder of the data (default: where its ``data_scripts`` command puts it).
         sources, target: modalities for ``image`` and ``target`` (default: the set's natural task);
             ``target=None`` gives no ``target`` (image creation, as in :class:`SliceDataset`).
@@ -166,6 +180,11 @@ def load_dataset(
         subj = load_nifti_folder(arg, **common, **loader_kwargs)
         found = list(subj[0].images)
         src, tgt = _task(sources, target, found[:1], found[1] if len(found) > 1 else None)
+    elif kind == "dicom":
+        if not arg:
+            raise ValueError("name 'dicom' needs a folder, e.g. 'dicom:/data/my_series'")
+        subj = load_dicom_folder(arg, **common, **loader_kwargs)
+        return _dicom_splits(name, subj, sources, target, unpaired, fractions, slice_kw)
     else:
         raise ValueError(f"unknown data set {name!r}; choose one of {DATASETS}")
     if unpaired:
@@ -190,3 +209,40 @@ def _task(
 ) -> tuple[list[str], str | None]:
     src = [sources] if isinstance(sources, str) else list(sources or default_src)
     return src, default_tgt if target == "default" else target
+
+
+def _dicom_splits(
+    name: str,
+    subj: list[Subject],
+    sources: Sequence[str] | str | None,
+    target: str | None,
+    unpaired: bool,
+    fractions: tuple[float, float, float],
+    slice_kw: dict,
+) -> dict[str, Dataset]:
+    """Splits of one-series subjects: one modality alone, or unpaired between two (no pairs)."""
+    by_modality: dict[str, list[Subject]] = {}
+    for s in subj:
+        by_modality.setdefault(next(iter(s.images)), []).append(s)
+    found = {m: len(v) for m, v in by_modality.items()}
+    src, tgt = _task(sources, target, [next(iter(found))], None)
+    if unpaired:
+        if tgt is None or tgt not in found or src[0] not in found:
+            raise ValueError(
+                f"unpaired=True on {name!r} needs sources= and target= two of its modalities "
+                f"(series per modality: {found}), got sources={src}, target={tgt!r}"
+            )
+        a, b = by_modality[src[0]], by_modality[tgt]
+        return unpaired_splits(a, b, src[0], tgt, fractions=fractions, **slice_kw)
+    if (
+        tgt is not None
+        or len(src) > 1
+        or src[0] not in found
+        or (sources is None and len(found) > 1)
+    ):
+        raise ValueError(
+            f"{name!r} holds one series per subject, so it gives one modality and no paired "
+            f"target: pass sources= one of {found} (series per modality) and target=None, or "
+            f"unpaired=True with target=; got sources={sources!r}, target={target!r}"
+        )
+    return slice_splits(by_modality[src[0]], src, None, fractions=fractions, **slice_kw)

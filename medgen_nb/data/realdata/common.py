@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -63,13 +63,20 @@ def check_missing(missing: str) -> None:
 
 
 def resolve_missing(
-    dataset: str, found: dict[str, dict[str, Path]], wanted: Sequence[str], missing: str
+    dataset: str,
+    found: dict[str, dict[str, Path]],
+    wanted: Sequence[str],
+    missing: str,
+    describe: Callable[[str, str], str] | None = None,
 ) -> dict[str, dict[str, Path]]:
-    """Keep subjects that have every ``wanted`` file; raise or warn (``missing``) about the others."""
+    """Keep subjects that have every ``wanted`` file; raise or warn (``missing``) about the others.
+
+    ``describe(subject_id, key)`` names a lacking file in the message (default: the key itself).
+    """
     check_missing(missing)
     complete, incomplete = {}, {}
     for sid, files in sorted(found.items()):
-        lacking = [w for w in wanted if w not in files]
+        lacking = [w if describe is None else describe(sid, w) for w in wanted if w not in files]
         if lacking:
             incomplete[sid] = lacking
         else:
@@ -92,16 +99,28 @@ def first_n(found: dict[str, dict[str, Path]], subjects: int | None) -> dict[str
     return {k: found[k] for k in keys}
 
 
+def check_downsample(downsample: int) -> None:
+    """Raise unless ``downsample`` (the integer shrink factor) is a positive int."""
+    if not isinstance(downsample, int) or downsample < 1:
+        raise ValueError(f"downsample must be a positive int, got {downsample!r}")
+
+
 def downsample_volume(volume: np.ndarray, factor: int, label: bool = False) -> np.ndarray:
     """Shrink ``(X, Y, Z)`` by an integer ``factor``: block mean for images, stride for labels."""
-    if not isinstance(factor, int) or factor < 1:
-        raise ValueError(f"downsample must be a positive int, got {factor!r}")
+    check_downsample(factor)
     if factor == 1:
         return volume
     if label:
         return volume[::factor, ::factor, ::factor]
     t = torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32))[None, None]
     return F.avg_pool3d(t, factor, ceil_mode=True)[0, 0].numpy()
+
+
+def shrink_factor(shape: Sequence[int], downsample: int, fit_side: int | None) -> int:
+    """``downsample``, or the largest integer factor keeping ``max(shape)`` >= ``fit_side`` if larger."""
+    if fit_side is None:
+        return downsample
+    return max(downsample, max(shape) // fit_side)
 
 
 def foreground_mask(volume: np.ndarray, fraction: float = 0.1) -> np.ndarray:
@@ -147,16 +166,14 @@ def read_volumes(
                 f"subject {subject_id}: {files[name].name} and {files[ref].name} have different "
                 "voxel-to-world affines: they are not on one grid (register/resample them first)"
             )
-    factor = downsample
-    if fit_side is not None:
-        factor = max(factor, max(vols[ref].shape) // fit_side)
+    factor = shrink_factor(vols[ref].shape, downsample, fit_side)
     spacing = np.sqrt((affines[ref][:3, :3] ** 2).sum(0)) * factor
     vols = {k: downsample_volume(v, factor, label=k in labels) for k, v in vols.items()}
     return vols, (float(spacing[0]), float(spacing[1]), float(spacing[2]))
 
 
 def read_or_skip(
-    subject_id: str, files: dict[str, Path], missing: str, **kwargs
+    subject_id: str, files: dict[str, Path], missing: str, stacklevel: int = 3, **kwargs
 ) -> tuple[dict[str, np.ndarray], tuple[float, float, float]] | None:
     """:func:`read_volumes`, or None with a warning for a mismatched subject when ``missing="skip"``."""
     try:
@@ -166,7 +183,7 @@ def read_or_skip(
             raise GridMismatchError(
                 f"{exc}. Pass missing='skip' to leave such subjects out."
             ) from None
-        warnings.warn(f"{exc}; left out (missing='skip').", stacklevel=3)
+        warnings.warn(f"{exc}; left out (missing='skip').", stacklevel=stacklevel)
         return None
 
 
@@ -206,6 +223,68 @@ def make_subject(
         mask=None if mask is None else mask.astype(bool),
         meta=meta or {},
     )
+
+
+# What a loader makes of one subject's volumes: (images, mask or None, labels), all (X, Y, Z).
+SubjectParts = tuple[dict[str, np.ndarray], np.ndarray | None, dict[str, np.ndarray]]
+PartsRule = Callable[[str, dict[str, np.ndarray]], SubjectParts]
+MetaRule = Callable[[str, dict[str, Path]], dict]
+
+
+def read_subjects(
+    complete: dict[str, dict[str, Path]],
+    kinds: dict[str, str],
+    parts: PartsRule,
+    *,
+    missing: str,
+    downsample: int = 1,
+    fit_side: int | None = None,
+    labels: Sequence[str] = (),
+    meta: MetaRule | None = None,
+) -> list[Subject]:
+    """The loop every NIfTI loader shares: read each subject's files, split, map to [0, 1].
+
+    Args:
+        complete: subject id -> {file key: path}, all on one grid (from :func:`resolve_missing`).
+        kinds: image key -> ``"mr"`` or ``"ct"`` (how :func:`to_unit` maps it).
+        parts: ``(subject_id, volumes) -> (images, mask, labels)``, the layout-specific part:
+            which volumes are images, which is the mask, which are label maps.
+        missing, downsample, fit_side: as in :func:`read_or_skip` / :func:`read_volumes`.
+        labels: file keys read as label maps (shrunk by stride, never averaged).
+        meta: ``(subject_id, files) -> dict`` of extra ``Subject.meta``; ``"files"`` is added.
+
+    Returns:
+        Subjects with ``images`` ``(X, Y, Z)`` float32 in [0, 1]; subjects whose volumes are not on
+        one grid are left out with a warning when ``missing="skip"``.
+    """
+    out = []
+    for sid, files in complete.items():
+        loaded = read_or_skip(
+            sid,
+            files,
+            missing,
+            stacklevel=4,
+            downsample=downsample,
+            fit_side=fit_side,
+            labels=labels,
+        )
+        if loaded is None:
+            continue
+        vols, spacing = loaded
+        images, mask, label_maps = parts(sid, vols)
+        extra = meta(sid, files) if meta is not None else {}
+        out.append(
+            make_subject(
+                sid,
+                images,
+                kinds,
+                spacing,
+                mask=mask,
+                labels=label_maps,
+                meta={**extra, "files": {k: str(v) for k, v in files.items()}},
+            )
+        )
+    return out
 
 
 def slice_splits(

@@ -15,15 +15,27 @@ What the DICOM standard (PS3.3 C.7.6.2, Image Plane module) needs us to do:
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
-from medgen_nb.data.realdata.common import foreground_mask, make_subject
+from medgen_nb.data.realdata.common import (
+    Missing,
+    check_downsample,
+    check_missing,
+    downsample_volume,
+    first_n,
+    foreground_mask,
+    make_subject,
+    not_found,
+    shrink_factor,
+)
 from medgen_nb.data.slices import Subject
 
 _SPACING_TOL = 0.01  # relative spread of slice gaps accepted as uniform
+_LAYOUT_FIX = "put each DICOM series in its own sub-folder: ROOT/<subject>/*.dcm"
 
 
 def _read_series(folder: Path, series_uid: str | None) -> list:
@@ -116,21 +128,78 @@ def load_dicom_series(
 
 
 def dicom_subject(
-    folder: str | os.PathLike, subject_id: str | None = None, series_uid: str | None = None
+    folder: str | os.PathLike,
+    subject_id: str | None = None,
+    series_uid: str | None = None,
+    *,
+    downsample: int = 1,
+    fit_side: int | None = None,
 ) -> Subject:
     """A one-modality :class:`Subject` from a DICOM series: CT by the HU window, MR by percentiles.
 
-    The image key is the DICOM ``Modality`` in lower case (``"ct"``, ``"mr"``...).
+    The image key is the DICOM ``Modality`` in lower case (``"ct"``, ``"mr"``...); the image is
+    ``(X, Y, Z)`` float32 in [0, 1] (``ct_window`` from HU for CT, ``mr_robust`` inside a
+    threshold mask otherwise). ``downsample`` and ``fit_side`` shrink it as in
+    :func:`~.common.read_volumes`; ``spacing_mm`` is the spacing after shrinking.
     """
     volume, _, meta = load_dicom_series(folder, series_uid)
+    factor = shrink_factor(volume.shape, downsample, fit_side)
+    volume = downsample_volume(volume, factor)
     name = meta["modality"].lower() or "image"
     kind = "ct" if name in ("ct", "cbct") else "mr"
     mask = None if kind == "ct" else foreground_mask(volume)
+    if factor > 1:  # meta["spacing_mm"] stays the series' own spacing
+        meta = meta | {"downsample": factor}
+    spacing = tuple(s * factor for s in meta["spacing_mm"])
     return make_subject(
-        subject_id or Path(folder).name,
-        {name: volume},
-        {name: kind},
-        meta["spacing_mm"],
-        mask=mask,
-        meta=meta,
+        subject_id or Path(folder).name, {name: volume}, {name: kind}, spacing, mask=mask, meta=meta
     )
+
+
+def load_dicom_folder(
+    root: str | os.PathLike,
+    *,
+    subjects: int | None = None,
+    missing: Missing = "error",
+    downsample: int = 1,
+    fit_side: int | None = None,
+) -> list[Subject]:
+    """One :class:`Subject` per sub-folder of ``root``, each sub-folder holding one DICOM series.
+
+    Layout: ``ROOT/<subject>/**/*.dcm`` (any file names; non-DICOM files are ignored). The subject
+    id is the sub-folder name, the image key the series' ``Modality`` (see :func:`dicom_subject`).
+
+    Args:
+        root: the folder of sub-folders.
+        subjects: load only the first N sub-folders (by name).
+        missing: ``"error"`` or ``"skip"`` (with a warning) sub-folders that hold no readable
+            series, several series, or an irregular one.
+        downsample, fit_side: as in :func:`~.ixi.load_ixi`.
+
+    Returns:
+        Subjects with one image ``(X, Y, Z)`` float32 in [0, 1] (RAS+).
+    """
+    root = Path(root).expanduser()
+    check_missing(missing)
+    check_downsample(downsample)  # before the loop, which turns reading errors into skips
+    folders = (
+        {p.name: p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")}
+        if root.is_dir()
+        else {}
+    )
+    if not folders:
+        raise not_found("DICOM folder", root, "no sub-folders", _LAYOUT_FIX)
+    out = []
+    for sid in first_n({k: {} for k in folders}, subjects):
+        try:
+            out.append(dicom_subject(folders[sid], sid, downsample=downsample, fit_side=fit_side))
+        except ValueError as exc:
+            msg = f"DICOM folder {root}: sub-folder {sid!r}: {exc}"
+            if missing == "error":
+                raise ValueError(
+                    f"{msg}. Pass missing='skip' to leave such sub-folders out."
+                ) from None
+            warnings.warn(f"{msg}; left out (missing='skip').", stacklevel=2)
+    if not out:
+        raise not_found("DICOM folder", root, "no sub-folder holds a DICOM series", _LAYOUT_FIX)
+    return out

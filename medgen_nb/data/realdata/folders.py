@@ -20,11 +20,11 @@ from pathlib import Path
 from medgen_nb.data.realdata.common import (
     MODALITY_KINDS,
     Missing,
+    SubjectParts,
     first_n,
     foreground_mask,
-    make_subject,
     not_found,
-    read_or_skip,
+    read_subjects,
     resolve_missing,
 )
 from medgen_nb.data.slices import Subject
@@ -107,33 +107,17 @@ def load_nifti_folder(
     complete = first_n(
         resolve_missing(f"NIfTI folder {root}", found, modalities, missing), subjects
     )
-    out = []
-    for sid, files in complete.items():
-        files = files | {e: found[sid][e] for e in extras if e in found[sid]}
-        loaded = read_or_skip(
-            sid,
-            files,
-            missing,
-            downsample=downsample,
-            fit_side=fit_side,
-            labels=(MASK_NAME, *LABEL_NAMES),
-        )
-        if loaded is None:
-            continue
-        vols, spacing = loaded
+    complete = {
+        sid: files | {e: found[sid][e] for e in extras if e in found[sid]}
+        for sid, files in complete.items()
+    }
+
+    def parts(sid: str, vols: dict) -> SubjectParts:
         mask = vols.pop(MASK_NAME) > 0 if MASK_NAME in vols else None
         labels = {n: vols.pop(n).round() for n in LABEL_NAMES if n in vols}
         if mask is None and kinds[modalities[0]] == "mr":
             mask = foreground_mask(vols[modalities[0]])
-        out.append(
-            make_subject(
-                sid,
-                vols,
-                {m: kinds[m] for m in modalities},
-                spacing,
-                mask=mask,
-                labels=labels,
-                meta={"files": {k: str(v) for k, v in files.items()}},
-            )
-        )
-    return out
+        return vols, mask, labels
+
+    kw = {"downsample": downsample, "fit_side": fit_side, "labels": (MASK_NAME, *LABEL_NAMES)}
+    return read_subjects(complete, kinds, parts, missing=missing, **kw)

@@ -23,13 +23,13 @@ from pathlib import Path
 
 from medgen_nb.data.realdata.common import (
     Missing,
+    SubjectParts,
     as_path,
     first_n,
     foreground_mask,
-    make_subject,
     modality_subset,
     not_found,
-    read_or_skip,
+    read_subjects,
     resolve_missing,
     unpaired_splits,
 )
@@ -103,25 +103,15 @@ def load_ixi(
             f"no subject has all of {modalities}",
             f"python data_scripts/ixi.py --modalities {' '.join(modalities)} --dest {root}",
         )
-    out = []
-    for sid, files in complete.items():
-        loaded = read_or_skip(sid, files, missing, downsample=downsample, fit_side=fit_side)
-        if loaded is None:
-            continue
-        vols, spacing = loaded
-        mask = foreground_mask(vols[modalities[0]])
-        site = IXI_NAME.match(files[modalities[0]].name).group(2)
-        out.append(
-            make_subject(
-                sid,
-                vols,
-                {m: "mr" for m in modalities},
-                spacing,
-                mask=mask,
-                meta={"site": site, "files": {k: str(v) for k, v in files.items()}},
-            )
-        )
-    return out
+
+    def parts(sid: str, vols: dict) -> SubjectParts:
+        return vols, foreground_mask(vols[modalities[0]]), {}
+
+    def meta(sid: str, files: dict[str, Path]) -> dict:
+        return {"site": IXI_NAME.match(files[modalities[0]].name).group(2)}
+
+    kw = {"downsample": downsample, "fit_side": fit_side, "meta": meta}
+    return read_subjects(complete, {m: "mr" for m in modalities}, parts, missing=missing, **kw)
 
 
 def ixi_unpaired(

@@ -25,11 +25,11 @@ from typing import Literal
 
 from medgen_nb.data.realdata.common import (
     Missing,
+    SubjectParts,
     as_path,
     first_n,
-    make_subject,
     not_found,
-    read_or_skip,
+    read_subjects,
     resolve_missing,
 )
 from medgen_nb.data.slices import Subject
@@ -113,28 +113,14 @@ def load_synthrad(
         )
     wanted = (source, target, "mask")
     complete = first_n(resolve_missing("SynthRAD2023", found, wanted, missing), subjects)
-    out = []
-    for sid, files in complete.items():
-        loaded = read_or_skip(
-            sid, files, missing, downsample=downsample, fit_side=fit_side, labels=("mask",)
-        )
-        if loaded is None:
-            continue
-        vols, spacing = loaded
+
+    def parts(sid: str, vols: dict) -> SubjectParts:
         mask = vols.pop("mask") > 0
-        out.append(
-            make_subject(
-                sid,
-                vols,
-                {source: "ct" if source == "cbct" else "mr", target: "ct"},
-                spacing,
-                mask=mask,
-                meta={
-                    "centre": _ID.match(sid).group(3),
-                    "task": task,
-                    "region": region,
-                    "files": {k: str(v) for k, v in files.items()},
-                },
-            )
-        )
-    return out
+        return vols, mask, {}
+
+    def meta(sid: str, files: dict[str, Path]) -> dict:
+        return {"centre": _ID.match(sid).group(3), "task": task, "region": region}
+
+    kinds = {source: "ct" if source == "cbct" else "mr", target: "ct"}
+    kw = {"downsample": downsample, "fit_side": fit_side, "labels": ("mask",), "meta": meta}
+    return read_subjects(complete, kinds, parts, missing=missing, **kw)
