@@ -8,6 +8,7 @@ drive them.
 
 * :mod:`~medgen_nb.widgets.base`: :class:`Explorer`, :class:`SliceViewer` (notebook 00) and the
   scaffolding the others share;
+* :mod:`~medgen_nb.widgets.metrics` (notebook 01): :func:`metric_response_explorer`;
 * :mod:`~medgen_nb.widgets.latent` (notebook 02): :func:`latent_traversal_explorer`;
 * :mod:`~medgen_nb.widgets.gan` (notebook 03): :func:`class_sampler_explorer`,
   :func:`infogan_code_explorer`;
@@ -32,6 +33,7 @@ from medgen_nb.widgets.gan import (
     infogan_code_explorer,
 )
 from medgen_nb.widgets.latent import LatentTraversal, latent_traversal_explorer
+from medgen_nb.widgets.metrics import MetricResponseExplorer, metric_response_explorer
 from medgen_nb.widgets.translation import TranslationExplorer, translate_explorer
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "GuidanceExplorer",
     "InfoGANCodeExplorer",
     "LatentTraversal",
+    "MetricResponseExplorer",
     "SliceViewer",
     "TranslationExplorer",
     "class_sampler_explorer",
@@ -50,5 +53,6 @@ __all__ = [
     "guidance_explorer",
     "infogan_code_explorer",
     "latent_traversal_explorer",
+    "metric_response_explorer",
     "translate_explorer",
 ]
