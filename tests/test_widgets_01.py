@@ -91,6 +91,20 @@ def test_data_range_changes_psnr_but_not_mae(explorer):
     assert explorer.image.value != png
 
 
+def test_image_dropdown_switches_the_target_and_its_own_range():
+    target, mask = _head()
+    dim = target * 0.5  # like a PET slice that fills half of its fixed SUV window
+    ex = metric_response_explorer({"T1w": target, "PET": dim}, mask)
+    fixed = _set(ex, image="PET", kind="noise", strength=0.3, data_range="fixed")
+    torch.testing.assert_close(ex.target[0, 0], dim.double())
+    png = ex.image.value
+    own = _set(ex, data_range="per-image")
+    assert own["psnr"] - fixed["psnr"] == pytest.approx(20 * math.log10(float(dim.max())))
+    assert own["mae"] == fixed["mae"] and ex.image.value != png
+    _set(ex, image="T1w")
+    torch.testing.assert_close(ex.target[0, 0], target.double())
+
+
 def test_zero_strength_is_a_perfect_score(explorer):
     scores = _set(explorer, kind="blur", strength=0.0)
     assert (
@@ -119,8 +133,20 @@ def test_failure_level_rejects_strength_outside_unit_interval():
 
 def test_rejects_a_batch_as_target():
     target, mask = _head()
-    with pytest.raises(ValueError, match=r"target must be one slice"):
+    with pytest.raises(ValueError, match=r"target 'target' must be one slice"):
         MetricResponseExplorer(torch.stack([target, target])[:, None], mask)
+
+
+def test_rejects_empty_mapping():
+    _, mask = _head()
+    with pytest.raises(ValueError, match="at least one slice, got an empty mapping"):
+        MetricResponseExplorer({}, mask)
+
+
+def test_rejects_slices_on_different_grids():
+    target, mask = _head()
+    with pytest.raises(ValueError, match="share one grid"):
+        MetricResponseExplorer({"a": target, "b": target[:20, :20]}, mask)
 
 
 def test_rejects_mask_of_other_shape():
@@ -137,7 +163,7 @@ def test_rejects_empty_mask():
 
 def test_rejects_target_outside_unit_range():
     target, mask = _head()
-    with pytest.raises(ValueError, match=r"target must lie in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"target 'target' must lie in \[0, 1\]"):
         MetricResponseExplorer(target * 2, mask)
 
 

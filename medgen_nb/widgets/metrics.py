@@ -8,6 +8,8 @@ head mask changes, and how far PSNR moves when ``data_range`` is taken from the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import ipywidgets as widgets
 import torch
 from matplotlib.figure import Figure
@@ -33,6 +35,19 @@ _LEVEL_TITLES = {
 _ERROR_TITLE = "|degraded - target|"
 
 
+def _as_slice(image: torch.Tensor, name: str) -> torch.Tensor:
+    """One slice ``(H, W)``, ``(1, H, W)`` or ``(1, 1, H, W)`` in [0, 1] as float64 ``(1, 1, H, W)``."""
+    t = torch.as_tensor(image, dtype=torch.float64)
+    if t.ndim not in (2, 3, 4) or t.numel() != t.shape[-1] * t.shape[-2]:
+        raise ValueError(
+            f"target {name!r} must be one slice (H, W), (1, H, W) or (1, 1, H, W), "
+            f"got shape {tuple(t.shape)}"
+        )
+    t = t.reshape(1, 1, *t.shape[-2:])
+    check_unit_range(t, f"target {name!r}")
+    return t
+
+
 def failure_level(kind: str, strength: float) -> float:
     """Map a control ``strength`` in [0, 1] to the ``level`` of :func:`apply_failure` for ``kind``.
 
@@ -53,30 +68,39 @@ class MetricResponseExplorer(Explorer):
     """Failure kind, strength, head mask and data range -> a degraded slice and its four scores.
 
     Args:
-        target: one slice in [0, 1], ``(H, W)``, ``(1, H, W)`` or ``(1, 1, H, W)``.
-        mask: the head (foreground) mask of ``target``, same spatial shape, nonzero = inside.
+        target: one slice in [0, 1], ``(H, W)``, ``(1, H, W)`` or ``(1, 1, H, W)``, or a mapping
+            name -> such slice (co-registered modalities, e.g. ``{"T1w": ..., "PET": ...}``) to
+            choose from with an ``image`` dropdown. A PET slice, whose [0, 1] scale is a fixed SUV
+            window it rarely fills, shows the data-range pitfall best.
+        mask: the head (foreground) mask shared by the slices, same spatial shape, nonzero = inside.
         seed: seeds the noise, so changing the strength scales one fixed noise pattern.
         title: defaults to a reminder that the slice is simulated.
 
-    Controls: ``kind`` (noise / blur / shift / intensity scaling), ``strength`` (0 = none, 1 =
-    strongest, see :func:`failure_level`), ``masked`` (score only inside ``mask``) and
-    ``data_range`` (``"fixed"``: 1.0, the width of the [0, 1] scale; ``"per-image"``: the
-    target's own max - min, the pitfall of review Table 5's PSNR). After each render
-    ``self.scores`` holds ``mae``, ``rmse`` ([0, 1] units), ``psnr`` (dB) and ``ssim``, computed
-    with :mod:`medgen_nb.metrics`, and ``self.degraded`` the degraded slice ``(1, 1, H, W)``; the
-    status line shows the same numbers as a table.
+    Controls: ``image`` (only for a mapping), ``kind`` (noise / blur / shift / intensity scaling),
+    ``strength`` (0 = none, 1 = strongest, see :func:`failure_level`), ``masked`` (score only
+    inside ``mask``) and ``data_range`` (``"fixed"``: 1.0, the width of the [0, 1] scale;
+    ``"per-image"``: the target's own max - min, the pitfall of review Table 5's PSNR). After each
+    render ``self.target`` is the shown target ``(1, 1, H, W)``, ``self.degraded`` its degraded
+    copy, and ``self.scores`` holds ``mae``, ``rmse`` ([0, 1] units), ``psnr`` (dB) and ``ssim``,
+    computed with :mod:`medgen_nb.metrics`; the status line shows the same numbers as a table.
     """
 
     def __init__(
-        self, target: torch.Tensor, mask: torch.Tensor, *, seed: int = 0, title: str | None = None
+        self,
+        target: torch.Tensor | Mapping[str, torch.Tensor],
+        mask: torch.Tensor,
+        *,
+        seed: int = 0,
+        title: str | None = None,
     ) -> None:
-        t = torch.as_tensor(target, dtype=torch.float64)
-        if t.ndim not in (2, 3, 4) or t.numel() != t.shape[-1] * t.shape[-2]:
-            raise ValueError(
-                f"target must be one slice (H, W), (1, H, W) or (1, 1, H, W), got shape {tuple(t.shape)}"
-            )
-        self.target = t.reshape(1, 1, *t.shape[-2:])  # (1, 1, H, W)
-        check_unit_range(self.target, "target")
+        named = dict(target) if isinstance(target, Mapping) else {"target": target}
+        if not named:
+            raise ValueError("target must name at least one slice, got an empty mapping")
+        self.targets = {name: _as_slice(image, name) for name, image in named.items()}
+        shapes = {name: tuple(t.shape[-2:]) for name, t in self.targets.items()}
+        if len(set(shapes.values())) != 1:
+            raise ValueError(f"the target slices must share one grid, got {shapes}")
+        self.target = next(iter(self.targets.values()))  # (1, 1, H, W), the one shown
         m = torch.as_tensor(mask)
         if m.numel() != self.target.numel() or m.shape[-2:] != self.target.shape[-2:]:
             raise ValueError(
@@ -88,7 +112,12 @@ class MetricResponseExplorer(Explorer):
         self.seed = seed
         self.scores: dict[str, float] = {}
         self.degraded = self.target
-        controls = {
+        controls: dict[str, widgets.ValueWidget] = {}
+        if isinstance(target, Mapping):
+            controls["image"] = widgets.Dropdown(
+                options=list(self.targets), value=next(iter(self.targets)), description="image"
+            )
+        controls |= {
             "kind": widgets.Dropdown(
                 options=[(label, kind) for kind, label in _KIND_LABELS.items()],
                 value="noise",
@@ -110,7 +139,7 @@ class MetricResponseExplorer(Explorer):
         )
 
     def data_range(self, choice: str) -> float:
-        """``data_range`` for PSNR and SSIM: 1.0 (``"fixed"``) or the target's max - min."""
+        """``data_range`` for PSNR and SSIM: 1.0 (``"fixed"``) or the shown target's max - min."""
         if choice not in DATA_RANGES:
             raise ValueError(f"data_range must be one of {DATA_RANGES}, got {choice!r}")
         if choice == "fixed":
@@ -130,7 +159,11 @@ class MetricResponseExplorer(Explorer):
             "ssim": float(ssim(self.degraded, self.target, data_range=dr, mask=m)),
         }
 
-    def _render(self, kind: str, strength: float, masked: bool, data_range: str) -> Figure:
+    def _render(
+        self, kind: str, strength: float, masked: bool, data_range: str, image: str | None = None
+    ) -> Figure:
+        if image is not None:
+            self.target = self.targets[image]
         self.scores = self.score(kind, strength, masked, data_range)
         level = failure_level(kind, strength)
         error = (self.degraded - self.target).abs()
@@ -148,21 +181,26 @@ class MetricResponseExplorer(Explorer):
         error_title = f"{_ERROR_TITLE} ({'head mask' if masked else 'whole slice'})"
         return panel(
             {
-                "target (simulated)": self.target[0, 0],
+                f"{image or 'target'} (simulated)": self.target[0, 0],
                 _LEVEL_TITLES[kind].format(level): self.degraded[0, 0],
                 error_title: error[0, 0],
             },
             suptitle=f"{region}: MAE {s['mae']:.4f}, RMSE {s['rmse']:.4f}, "
             f"PSNR {s['psnr']:.2f} dB, SSIM {s['ssim']:.3f} (data_range {dr:.3f})",
             cmaps={error_title: "magma"},
-            ranges={error_title: (0.0, 0.5)},
+            ranges={error_title: (0.0, 0.25)},  # saturates above, so small errors stay visible
             units={error_title: "absolute error, [0, 1] units"},
             cell_inches=2.8,
         )
 
 
 def metric_response_explorer(
-    target: torch.Tensor, mask: torch.Tensor, *, seed: int = 0, title: str | None = None
+    target: torch.Tensor | Mapping[str, torch.Tensor],
+    mask: torch.Tensor,
+    *,
+    seed: int = 0,
+    title: str | None = None,
 ) -> MetricResponseExplorer:
-    """A :class:`MetricResponseExplorer` for one ``target`` slice in [0, 1] and its head ``mask``."""
+    """A :class:`MetricResponseExplorer` for one ``target`` slice in [0, 1] (or a mapping name ->
+    co-registered slice) and its head ``mask``."""
     return MetricResponseExplorer(target, mask, seed=seed, title=title)
