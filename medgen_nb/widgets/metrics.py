@@ -1,9 +1,10 @@
 """Notebook 01: the metric response explorer (review §6.1 and Table 5; the data-range pitfall).
 
-One target slice is degraded by one typical translation failure (:func:`~medgen_nb.metrics.
-apply_failure`) and scored against itself with :mod:`medgen_nb.metrics`, so a learner sees which
-of MAE, RMSE, PSNR and SSIM reacts to noise, blur, a shift or an intensity-scaling error, what a
-head mask changes, and how far PSNR moves when ``data_range`` is taken from the image.
+One target slice is degraded by one typical translation failure
+(:func:`medgen_nb.metrics.apply_failure`) and scored against the original with
+:mod:`medgen_nb.metrics`, so a learner sees which of MAE, RMSE, PSNR and SSIM reacts to noise,
+blur, a shift or an intensity-scaling error, what a head mask changes, and how far PSNR moves when
+``data_range`` is taken from the image.
 """
 
 from __future__ import annotations
