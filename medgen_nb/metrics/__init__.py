@@ -12,7 +12,9 @@ Every notebook scores its models with these functions, so numbers are comparable
   :func:`class_probabilities`; everything at once: :func:`creation_report`;
 * uncertainty: :func:`bootstrap_ci`, :func:`mean_ci`, :func:`fid_vs_n`;
 * downstream: :func:`accuracy`, :func:`balanced_accuracy`, :func:`binary_auc`, :func:`macro_auc`,
-  :func:`dice`, :func:`iou`.
+  :func:`dice`, :func:`iou`;
+* test degradations: :func:`degrade`, :func:`gaussian_blur`, :func:`apply_failure` (noise, blur,
+  shift or intensity scaling at a chosen strength).
 """
 
 from medgen_nb.metrics.bootstrap import Interval, bootstrap_ci, fid_vs_n, mean_ci
@@ -61,6 +63,7 @@ _LAZY = {
     "class_probabilities": "features",
     "extract_features": "features",
     "load_feature_net": "features",
+    "apply_failure": "report",
     "creation_report": "report",
     "degrade": "report",
     "gaussian_blur": "report",
@@ -80,6 +83,7 @@ __all__ = [
     "MedicalFeatureNet",
     "Memorisation",
     "accuracy",
+    "apply_failure",
     "balanced_accuracy",
     "binary_auc",
     "bootstrap_ci",

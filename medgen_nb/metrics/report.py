@@ -3,10 +3,14 @@
 :func:`creation_report` embeds real and generated ``(N, 1, H, W)`` images with the medical feature
 network and returns every review Table 1 metric with the fidelity/diversity split.
 :func:`degrade` makes controlled bad "generators" (blur + noise) to show that the metrics rank
-real < mildly degraded < badly degraded images.
+real < mildly degraded < badly degraded images; :func:`apply_failure` applies one typical failure
+of a translation model (noise, blur, misregistration, intensity scaling) at a chosen strength, to
+show how each paired metric of Table 5 reacts.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +30,15 @@ from medgen_nb.metrics.fidelity import density_coverage, precision_recall
 
 # Lower is better for these; higher is better for the others in the report.
 LOWER_IS_BETTER: tuple[str, ...] = ("fid", "kid", "mmd", "sliced_wd", "intensity_wd")
+
+FailureKind = Literal["noise", "blur", "shift", "scale"]
+# What ``level`` means for each kind of failure (units in brackets).
+FAILURE_LEVELS: dict[str, str] = {
+    "noise": "noise std ([0, 1] units)",
+    "blur": "Gaussian blur sigma (px)",
+    "shift": "shift to the right (whole px)",
+    "scale": "intensity factor",
+}
 
 
 def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -55,6 +68,44 @@ def degrade(
     g = torch.Generator().manual_seed(seed)
     noise = torch.randn(images.shape, generator=g, dtype=images.dtype)
     return (gaussian_blur(images, blur_sigma) + noise_std * noise).clamp(0, 1)
+
+
+def apply_failure(
+    images: torch.Tensor, kind: FailureKind, level: float, *, seed: int = 0
+) -> torch.Tensor:
+    """``images`` ``(B, C, H, W)`` in [0, 1] with one typical translation failure of strength ``level``.
+
+    The failure modes of review §6.1 / Table 5 that pixel metrics weigh differently:
+
+    * ``"noise"``: add Gaussian noise of std ``level`` ([0, 1] units; seeded by ``seed``), clip;
+    * ``"blur"``: Gaussian blur with std ``level`` px (:func:`gaussian_blur`, reflect borders);
+    * ``"shift"``: move the image ``level`` whole pixels to the right, wrapping around (a
+      misregistration; the wrap only moves background when the object is surrounded by zeros);
+    * ``"scale"``: multiply intensities by ``level`` (an intensity-scaling error), clip to [0, 1].
+
+    ``level`` 0 (1 for ``"scale"``) returns the images unchanged. Returns ``(B, C, H, W)`` in [0, 1]
+    with the dtype of ``images``.
+
+    Raises:
+        ValueError: unknown ``kind``, negative ``level``, a ``"shift"`` by a fraction of a pixel,
+            or ``images`` not ``(B, C, H, W)`` in [0, 1].
+    """
+    if kind not in FAILURE_LEVELS:
+        raise ValueError(f"kind must be one of {tuple(FAILURE_LEVELS)}, got {kind!r}")
+    if not level >= 0:
+        raise ValueError(f"level ({FAILURE_LEVELS[kind]}) must be >= 0, got {level!r}")
+    if kind == "shift" and level != int(level):
+        raise ValueError(f"level for kind 'shift' must be a whole number of pixels, got {level!r}")
+    if images.ndim != 4:
+        raise ValueError(f"images must be (B, C, H, W), got shape {tuple(images.shape)}")
+    check_unit_range(images, "images")
+    if kind == "noise":
+        return degrade(images, blur_sigma=0.0, noise_std=level, seed=seed)
+    if kind == "blur":
+        return gaussian_blur(images, level)
+    if kind == "shift":
+        return torch.roll(images, shifts=int(level), dims=-1)
+    return (images * level).clamp(0, 1)
 
 
 def creation_report(
