@@ -52,7 +52,7 @@ def _softplus(v: float) -> float:
             (_softplus(-2) + _softplus(1)) / 2 + (_softplus(0.5) + _softplus(-3)) / 2,
             (_softplus(-0.5) + _softplus(3)) / 2,
         ),
-        ("lsgan", 0.5 * ((1 + 4) / 2) + 0.5 * ((0.25 + 9) / 2), 0.5 * ((0.25 + 16) / 2)),
+        ("lsgan", (1 + 4) / 2 + (0.25 + 9) / 2, (0.25 + 16) / 2),  # plain form, no 1/2
         ("hinge", (0 + 2) / 2 + (1.5 + 0) / 2, -(0.5 - 3) / 2),
         ("wasserstein", (0.5 - 3) / 2 - (2 - 1) / 2, -(0.5 - 3) / 2),
     ],
@@ -61,6 +61,17 @@ def test_losses_match_hand_computation(name, d_expected, g_expected):
     loss = get_gan_loss(name)
     assert loss.d(REAL, FAKE).item() == pytest.approx(d_expected, rel=1e-6)
     assert loss.g(FAKE).item() == pytest.approx(g_expected, rel=1e-6)
+
+
+def test_gan_family_lsgan_keeps_mao_half():
+    # The GAN family halves both LSGAN objectives (Mao et al. 2017, Eq. 2); other losses are plain.
+    loss = DCGAN(**TINY, loss="lsgan").gan_loss
+    assert loss.d(REAL, FAKE).item() == pytest.approx(
+        0.5 * ((1 + 4) / 2) + 0.5 * ((0.25 + 9) / 2), rel=1e-6
+    )
+    assert loss.g(FAKE).item() == pytest.approx(0.5 * ((0.25 + 16) / 2), rel=1e-6)
+    plain = DCGAN(**TINY).gan_loss  # "nonsaturating"
+    assert (plain.d_scale, plain.g_scale) == (1.0, 1.0)
 
 
 def test_unknown_loss_name_raises():

@@ -1,4 +1,4 @@
-"""Input checks shared by the VAE and GAN families (clear ``ValueError`` messages, never ``assert``)."""
+"""Input checks shared by the model families (clear ``ValueError`` messages, never ``assert``)."""
 
 from __future__ import annotations
 
@@ -49,3 +49,17 @@ def check_positive_int(value: object, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return value
+
+
+def check_images(x: torch.Tensor, channels: int, size: int, name: str) -> None:
+    """Raise a clear ``ValueError`` unless ``x`` has shape ``(B, channels, size, size)``.
+
+    Used by the translation models, whose source and target have separate channel counts
+    (``in_channels`` / ``out_channels``), so the message names the shape rather than one keyword.
+    """
+    if x.ndim != 4 or x.shape[1] != channels or tuple(x.shape[2:]) != (size, size):
+        raise ValueError(
+            f"{name} must have shape (B, {channels}, {size}, {size}) to match the model's "
+            f"configuration, got {tuple(x.shape)}; rebuild the model with matching "
+            f"in_channels/out_channels/size or fix the data"
+        )

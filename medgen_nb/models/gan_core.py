@@ -38,6 +38,11 @@ from medgen_nb.models.blocks import check_power_of_two_size, init_weights
 from medgen_nb.models.gan_losses import get_gan_loss
 from medgen_nb.models.gan_nets import ConvGenerator, ConvTrunk, linear_head
 
+# The GAN family uses Mao et al.'s (2017, Eq. 2) LSGAN objectives, both halved; the other losses
+# carry no factor. Kept explicit here so ``d_loss`` / ``g_loss`` match the plain forms of
+# :mod:`.gan_losses` times these scales (and earlier training runs are unchanged).
+LOSS_SCALES: dict[str, float] = {"lsgan": 0.5}
+
 
 @contextlib.contextmanager
 def frozen(module: nn.Module) -> Iterator[None]:
@@ -98,7 +103,8 @@ class GAN(GenerativeModel):
             channels=channels, size=size, latent_dim=latent_dim, num_classes=num_classes,
             width=width, lr=lr, betas=tuple(betas), loss=loss, spectral_norm=spectral_norm,
         )  # fmt: skip
-        self.gan_loss = get_gan_loss(loss)
+        scale = LOSS_SCALES.get(loss, 1.0)
+        self.gan_loss = get_gan_loss(loss, d_scale=scale, g_scale=scale)
         self.channels, self.size, self.latent_dim, self.num_classes = (
             channels,
             size,
