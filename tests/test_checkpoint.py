@@ -17,7 +17,7 @@ from medgen_nb.checkpoint import (
 from medgen_nb.models import create
 from medgen_nb.models.base import GenerativeModel, StepContext
 
-TINY = dict(size=16, width=8, latent_dim=8)
+TINY = dict(size=16, base_channels=8, latent_dim=8)
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -13,7 +13,7 @@ from medgen_nb.models.gan_losses import get_gan_loss, gradient_penalty
 from medgen_nb.train import fit
 from medgen_nb.utils import seed_everything
 
-TINY = dict(size=16, width=8, latent_dim=16)
+TINY = dict(size=16, base_channels=8, latent_dim=16)
 EXTRA = {"cgan": {"num_classes": 2}, "acgan": {"num_classes": 2}}
 
 
@@ -124,7 +124,7 @@ def test_every_gan_samples_in_unit_range_and_steps(name):
 
 
 def test_dcgan_64_shapes():
-    s = create("dcgan", size=64, width=4, latent_dim=8).sample(2)
+    s = create("dcgan", size=64, base_channels=4, latent_dim=8).sample(2)
     assert s.shape == (2, 1, 64, 64)
 
 
@@ -253,7 +253,7 @@ def test_wgan_gp_rejects_other_loss():
 
 def test_channel_mismatch_raises():
     model = DCGAN(**TINY)
-    with pytest.raises(ValueError, match="3 channels but the model was built with channels=1"):
+    with pytest.raises(ValueError, match="3 channels but the model was built with in_channels=1"):
         model.train_step(
             {"image": torch.rand(2, 3, 16, 16)}, model.configure_optimizers(), StepContext()
         )
@@ -301,5 +301,5 @@ def test_infogan_labels_raise():
 
 
 def test_non_positive_width_raises():
-    with pytest.raises(ValueError, match="width must be an int >= 1"):
-        DCGAN(size=16, width=0)
+    with pytest.raises(ValueError, match="base_channels must be an int >= 1"):
+        DCGAN(size=16, base_channels=0)

@@ -8,14 +8,16 @@ import torch
 def check_image_batch(
     x: torch.Tensor, channels: int, size: int, name: str = "batch['image']"
 ) -> None:
-    """Raise if ``x`` is not a ``(B, channels, size, size)`` float batch."""
+    """Raise if ``x`` is not a ``(B, channels, size, size)`` batch (``channels`` is the model's
+    ``in_channels``)."""
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"{name} must be a (B, C, H, W) tensor, got {shape}")
     if x.shape[1] != channels:
         raise ValueError(
-            f"{name} has {x.shape[1]} channels but the model was built with channels={channels}; "
-            f"rebuild the model with channels={x.shape[1]} or select matching images"
+            f"{name} has {x.shape[1]} channels but the model was built with "
+            f"in_channels={channels}; rebuild the model with in_channels={x.shape[1]} or select "
+            "matching images"
         )
     if tuple(x.shape[2:]) != (size, size):
         raise ValueError(
