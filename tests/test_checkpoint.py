@@ -167,6 +167,16 @@ def test_missing_tensor_file_raises(tmp_path):
         load_checkpoint(path)
 
 
+def test_config_with_old_keyword_raises(tmp_path):
+    model, opt, _ = _trained("vae", steps=0)
+    path = save_checkpoint(tmp_path, model, opt, step=0)
+    record = json.loads(path.read_text())
+    record["config"]["width"] = record["config"].pop("base_channels")  # pre-rename checkpoint
+    path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="no longer accepts .*unexpected keyword argument 'width'"):
+        load_checkpoint(path)
+
+
 def test_unregistered_model_raises(tmp_path):
     class Stray(GenerativeModel):
         def __init__(self):
