@@ -117,7 +117,7 @@ def check_power_of_two_size(size: int, min_size: int, name: str = "size") -> Non
 
 
 def set_requires_grad(modules: Iterable[nn.Module], flag: bool) -> None:
-    """Switch gradients of every parameter in ``modules`` on or off (D is frozen during G's step)."""
+    """Switch gradients of all parameters in ``modules`` on or off (D is frozen in G's step)."""
     for module in modules:
         for p in module.parameters():
             p.requires_grad_(flag)

@@ -7,9 +7,10 @@ and ``sample(n, labels=None, codes=None, generator=None)`` returns ``(n, C, S, S
 Internally images live in [-1, 1] (tanh output).
 
 Configuration (keyword-only, stored in ``self.config`` so checkpoints can rebuild the model):
-``in_channels``, ``size`` (power of two >= 16), ``latent_dim``, ``num_classes``, ``base_channels``
-(first-layer channel count; the MLP GAN uses ``8 * base_channels`` hidden units), ``lr``, ``betas``, ``loss`` (see :mod:`.gan_losses`),
-``spectral_norm`` (Miyato et al., 2018; the discriminator then drops batch norm).
+``in_channels``, ``size`` (power of two >= 16), ``latent_dim``, ``num_classes``,
+``base_channels`` (first-layer channel count; the MLP GAN uses ``8 * base_channels`` hidden
+units), ``lr``, ``betas``, ``loss`` (see :mod:`.gan_losses`), ``spectral_norm`` (Miyato et al.,
+2018; the discriminator then drops batch norm).
 
 Practical note (measured, see ``benchmarks/bench_models.py``): at 64x64 on a simulated two-mode
 set, ``spectral_norm=True, lr=5e-4`` learned both modes in 200 steps, while the classic
@@ -101,7 +102,8 @@ class GAN(GenerativeModel):
             raise ValueError(f"lr must be > 0, got {lr!r}")
         self.config = dict(
             in_channels=in_channels, size=size, latent_dim=latent_dim, num_classes=num_classes,
-            base_channels=base_channels, lr=lr, betas=tuple(betas), loss=loss, spectral_norm=spectral_norm,
+            base_channels=base_channels, lr=lr, betas=tuple(betas), loss=loss,
+            spectral_norm=spectral_norm,
         )  # fmt: skip
         scale = LOSS_SCALES.get(loss, 1.0)
         self.gan_loss = get_gan_loss(loss, d_scale=scale, g_scale=scale)

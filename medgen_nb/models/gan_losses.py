@@ -74,7 +74,7 @@ _PLAIN: dict[str, tuple[Callable, Callable]] = {
 
 @dataclass(frozen=True)
 class GANLoss:
-    """A named pair ``d(real_scores, fake_scores) = d_scale * L_D`` and ``g(fake_scores) = g_scale * L_G``.
+    """A named loss pair: ``d(real, fake) = d_scale * L_D`` and ``g(fake) = g_scale * L_G``.
 
     ``L_D`` and ``L_G`` are the plain forms of the module docstring; the scales are the papers'
     constant factors, kept explicit so that no model changes a loss silently:

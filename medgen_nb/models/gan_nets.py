@@ -62,7 +62,7 @@ class MLPTrunk(nn.Module):
 
 
 class ConvGenerator(nn.Module):
-    """DCGAN generator: ``z (B, latent_in)`` -> 4x4 -> ... -> ``(B, out_channels, size, size)`` in [-1, 1]."""
+    """DCGAN generator: ``z (B, latent_in)`` -> 4x4 -> ... -> ``(B, out_channels, S, S)`` in [-1, 1]."""
 
     def __init__(self, latent_in: int, out_channels: int, size: int, base_channels: int) -> None:
         super().__init__()
@@ -84,7 +84,7 @@ class ConvGenerator(nn.Module):
 
 
 class ConvTrunk(nn.Module):
-    """DCGAN discriminator trunk: ``(B, in_channels, S, S)`` -> features ``(B, c_last * 16)`` at 4x4."""
+    """DCGAN discriminator trunk: ``(B, in_channels, S, S)`` -> features ``(B, c_last * 16)``."""
 
     def __init__(
         self,

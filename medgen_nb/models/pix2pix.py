@@ -5,9 +5,9 @@ pair (x, y) and scores every overlapping patch as real or fake. The generator mi
 
     L_G = L_GAN(G, D) + lambda_l1 * || y - G(x) ||_1
 
-and D minimises half the usual cross-entropy on (x, y) vs (x, G(x)) (losses: :mod:`.gan_losses`). Pix2Pix is, with CycleGAN, one of
-the two models most medical translation work builds on (Pang et al. 2025, Sec. 4.2 and Fig. 5f;
-e.g. the MRI and CT entries in their Tables 4-6).
+and D minimises half the usual cross-entropy on (x, y) vs (x, G(x)) (losses: :mod:`.gan_losses`).
+Pix2Pix is, with CycleGAN, one of the two models most medical translation work builds on
+(Pang et al. 2025, Sec. 4.2 and Fig. 5f; e.g. the MRI and CT entries in their Tables 4-6).
 """
 
 from __future__ import annotations

@@ -64,7 +64,8 @@ class ConvVAE(GenerativeModel):
     """Convolutional VAE with the reparameterisation trick.
 
     Config: ``in_channels``, ``size`` (power of two >= 16), ``latent_dim``, ``base_channels``
-    (first-layer channels; doubled per halving, capped at 8x), ``beta``, ``lr``, ``recon`` (``"bce"`` or ``"mse"``).
+    (first-layer channels; doubled per halving, capped at 8x), ``beta``, ``lr``, ``recon``
+    (``"bce"`` or ``"mse"``).
     """
 
     conditional = False
