@@ -31,28 +31,16 @@ SIZE, CHANNELS = 64, 1
 # Spectral-norm discriminators at lr 5e-4: on a simulated two-mode 64x64 set DCGAN reached both
 # modes (median nearest-mode MSE 0.006) in 200 steps, while the batch-norm D at lr 2e-4 had
 # overpowered G and not moved it after 300 steps.
+_SN_GAN = dict(in_channels=1, size=64, latent_dim=64, base_channels=32, spectral_norm=True, lr=5e-4)
 LAB_CONFIGS: dict[str, dict] = {
-    "vae": dict(channels=1, size=64, latent_dim=32, width=32),
-    "cvae": dict(channels=1, size=64, latent_dim=32, width=32, num_classes=2),
-    "gan": dict(channels=1, size=64, latent_dim=64, width=16),
-    "dcgan": dict(channels=1, size=64, latent_dim=64, width=32, spectral_norm=True, lr=5e-4),
-    "cgan": dict(
-        channels=1, size=64, latent_dim=64, width=32, spectral_norm=True, lr=5e-4, num_classes=2
-    ),
-    "acgan": dict(
-        channels=1, size=64, latent_dim=64, width=32, spectral_norm=True, lr=5e-4, num_classes=2
-    ),
-    "infogan": dict(
-        channels=1,
-        size=64,
-        latent_dim=62,
-        width=32,
-        categorical_dim=4,
-        continuous_dim=2,
-        spectral_norm=True,
-        lr=5e-4,
-    ),
-    "wgan_gp": dict(channels=1, size=64, latent_dim=64, width=32, n_critic=2),
+    "vae": dict(in_channels=1, size=64, latent_dim=32, base_channels=32),
+    "cvae": dict(in_channels=1, size=64, latent_dim=32, base_channels=32, num_classes=2),
+    "gan": dict(in_channels=1, size=64, latent_dim=64, base_channels=16),
+    "dcgan": dict(_SN_GAN),
+    "cgan": dict(_SN_GAN, num_classes=2),
+    "acgan": dict(_SN_GAN, num_classes=2),
+    "infogan": dict(_SN_GAN, latent_dim=62, categorical_dim=4, continuous_dim=2),
+    "wgan_gp": dict(in_channels=1, size=64, latent_dim=64, base_channels=32, n_critic=2),
     "pix2pix": dict(in_channels=1, out_channels=1, size=64),
     "cyclegan": dict(in_channels=1, out_channels=1, size=64),
     "unit": dict(in_channels=1, out_channels=1, size=64),

@@ -244,7 +244,15 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Gen
     """Rebuild a model from a checkpoint directory (newest) or a ``ckpt-*.json`` / ``.safetensors``
     path, via :func:`medgen_nb.models.create`; returned in eval mode on ``device``."""
     record, tensors = _read_record(_resolve(path))
-    model = create(record["model"], **record["config"])
+    try:
+        model = create(record["model"], **record["config"])
+    except TypeError as err:  # a keyword the constructor no longer takes
+        raise ValueError(
+            f"checkpoint {path} stores a config that {record['model']!r} no longer accepts "
+            f"({err}); it was probably written by an older medgen_nb (e.g. channels=/width= "
+            "before they became in_channels=/base_channels=): rename the keys under 'config' in "
+            "the JSON record, or retrain"
+        ) from err
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     return model.to(device).eval()
 

@@ -17,7 +17,7 @@ from medgen_nb.checkpoint import (
 from medgen_nb.models import create
 from medgen_nb.models.base import GenerativeModel, StepContext
 
-TINY = dict(size=16, width=8, latent_dim=8)
+TINY = dict(size=16, base_channels=8, latent_dim=8)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -164,6 +164,16 @@ def test_missing_tensor_file_raises(tmp_path):
     path = save_checkpoint(tmp_path, model, opt, step=1)
     (tmp_path / "ckpt-00000001.safetensors").unlink()
     with pytest.raises(ValueError, match="which is missing"):
+        load_checkpoint(path)
+
+
+def test_config_with_old_keyword_raises(tmp_path):
+    model, opt, _ = _trained("vae", steps=0)
+    path = save_checkpoint(tmp_path, model, opt, step=0)
+    record = json.loads(path.read_text())
+    record["config"]["width"] = record["config"].pop("base_channels")  # pre-rename checkpoint
+    path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="no longer accepts .*unexpected keyword argument 'width'"):
         load_checkpoint(path)
 
 

@@ -13,7 +13,7 @@ from medgen_nb.models.gan_losses import get_gan_loss, gradient_penalty
 from medgen_nb.train import fit
 from medgen_nb.utils import seed_everything
 
-TINY = dict(size=16, width=8, latent_dim=16)
+TINY = dict(size=16, base_channels=8, latent_dim=16)
 EXTRA = {"cgan": {"num_classes": 2}, "acgan": {"num_classes": 2}}
 
 
@@ -52,7 +52,7 @@ def _softplus(v: float) -> float:
             (_softplus(-2) + _softplus(1)) / 2 + (_softplus(0.5) + _softplus(-3)) / 2,
             (_softplus(-0.5) + _softplus(3)) / 2,
         ),
-        ("lsgan", 0.5 * ((1 + 4) / 2) + 0.5 * ((0.25 + 9) / 2), 0.5 * ((0.25 + 16) / 2)),
+        ("lsgan", (1 + 4) / 2 + (0.25 + 9) / 2, (0.25 + 16) / 2),  # plain form, no 1/2
         ("hinge", (0 + 2) / 2 + (1.5 + 0) / 2, -(0.5 - 3) / 2),
         ("wasserstein", (0.5 - 3) / 2 - (2 - 1) / 2, -(0.5 - 3) / 2),
     ],
@@ -61,6 +61,17 @@ def test_losses_match_hand_computation(name, d_expected, g_expected):
     loss = get_gan_loss(name)
     assert loss.d(REAL, FAKE).item() == pytest.approx(d_expected, rel=1e-6)
     assert loss.g(FAKE).item() == pytest.approx(g_expected, rel=1e-6)
+
+
+def test_gan_family_lsgan_keeps_mao_half():
+    # The GAN family halves both LSGAN objectives (Mao et al. 2017, Eq. 2); other losses are plain.
+    loss = DCGAN(**TINY, loss="lsgan").gan_loss
+    assert loss.d(REAL, FAKE).item() == pytest.approx(
+        0.5 * ((1 + 4) / 2) + 0.5 * ((0.25 + 9) / 2), rel=1e-6
+    )
+    assert loss.g(FAKE).item() == pytest.approx(0.5 * ((0.25 + 16) / 2), rel=1e-6)
+    plain = DCGAN(**TINY).gan_loss  # "nonsaturating"
+    assert (plain.d_scale, plain.g_scale) == (1.0, 1.0)
 
 
 def test_unknown_loss_name_raises():
@@ -113,7 +124,7 @@ def test_every_gan_samples_in_unit_range_and_steps(name):
 
 
 def test_dcgan_64_shapes():
-    s = create("dcgan", size=64, width=4, latent_dim=8).sample(2)
+    s = create("dcgan", size=64, base_channels=4, latent_dim=8).sample(2)
     assert s.shape == (2, 1, 64, 64)
 
 
@@ -242,7 +253,7 @@ def test_wgan_gp_rejects_other_loss():
 
 def test_channel_mismatch_raises():
     model = DCGAN(**TINY)
-    with pytest.raises(ValueError, match="3 channels but the model was built with channels=1"):
+    with pytest.raises(ValueError, match="3 channels but the model was built with in_channels=1"):
         model.train_step(
             {"image": torch.rand(2, 3, 16, 16)}, model.configure_optimizers(), StepContext()
         )
@@ -290,5 +301,5 @@ def test_infogan_labels_raise():
 
 
 def test_non_positive_width_raises():
-    with pytest.raises(ValueError, match="width must be an int >= 1"):
-        DCGAN(size=16, width=0)
+    with pytest.raises(ValueError, match="base_channels must be an int >= 1"):
+        DCGAN(size=16, base_channels=0)

@@ -5,12 +5,7 @@ import math
 import pytest
 import torch
 
-from medgen_nb.models.adversarial import (
-    adversarial_loss,
-    check_gan_loss,
-    check_images,
-    discriminator_loss,
-)
+from medgen_nb.models._validate import check_images
 from medgen_nb.models.base import StepContext
 from medgen_nb.models.pix2pix import (
     MODELS,
@@ -19,6 +14,7 @@ from medgen_nb.models.pix2pix import (
     UNetGenerator,
     check_patch_layers,
     default_patch_layers,
+    translation_gan_loss,
 )
 
 
@@ -73,20 +69,23 @@ def test_l1_term_by_hand():
 
 
 def test_lsgan_loss_of_known_scores():
+    loss = translation_gan_loss("lsgan")
     scores = torch.tensor([0.5, 1.5])
-    assert adversarial_loss(scores, True, "lsgan").item() == pytest.approx((0.25 + 0.25) / 2)
-    assert adversarial_loss(scores, False, "lsgan").item() == pytest.approx((0.25 + 2.25) / 2)
-    d = discriminator_loss(torch.ones(4), torch.zeros(4), "lsgan")
-    assert d.item() == 0.0  # a perfect LSGAN discriminator has zero loss
+    assert loss.g(scores).item() == pytest.approx((0.25 + 0.25) / 2)  # mean (D - 1)^2, no 1/2
+    d = loss.d(scores, torch.tensor([0.5, 1.5]))  # 0.5 * (mean (D_r - 1)^2 + mean D_f^2)
+    assert d.item() == pytest.approx(0.5 * ((0.25 + 0.25) / 2 + (0.25 + 2.25) / 2))
+    assert loss.d(torch.ones(4), torch.zeros(4)).item() == 0.0  # a perfect D has zero loss
 
 
-def test_vanilla_loss_of_known_logits():
+def test_nonsaturating_loss_of_known_logits():
+    loss = translation_gan_loss("nonsaturating")
     # logit 0 -> p = 1/2 -> cross-entropy log 2 against either label.
-    assert adversarial_loss(torch.zeros(3), True, "vanilla").item() == pytest.approx(math.log(2))
+    assert loss.g(torch.zeros(3)).item() == pytest.approx(math.log(2))
     logit = torch.tensor([2.0])
-    expected = -math.log(1 - 1 / (1 + math.exp(-2.0)))
-    assert adversarial_loss(logit, False, "vanilla").item() == pytest.approx(expected, rel=1e-5)
-    both = discriminator_loss(torch.zeros(2), torch.zeros(2), "vanilla")
+    expected = -math.log(1 - 1 / (1 + math.exp(-2.0)))  # fake scored 2 -> -log(1 - sigma(2))
+    d = loss.d(torch.tensor([100.0]), logit)  # real term ~0 at a confident logit of 100
+    assert d.item() == pytest.approx(0.5 * expected, rel=1e-5)
+    both = loss.d(torch.zeros(2), torch.zeros(2))
     assert both.item() == pytest.approx(math.log(2))  # 0.5 * (log 2 + log 2)
 
 
@@ -135,9 +134,9 @@ def test_patchgan_n_layers_raises():
 
 def test_unknown_gan_loss_raises():
     with pytest.raises(
-        ValueError, match=r"gan_loss must be one of \('lsgan', 'vanilla'\), got 'wgan'"
+        ValueError, match=r"gan_loss must be one of \('lsgan', 'nonsaturating'\), got 'vanilla'"
     ):
-        check_gan_loss("wgan")
+        Pix2Pix(size=32, base_channels=4, gan_loss="vanilla")  # the old name of "nonsaturating"
 
 
 def test_batch_channels_mismatch_raises():

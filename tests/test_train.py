@@ -11,7 +11,7 @@ from medgen_nb.models.base import GenerativeModel
 from medgen_nb.train import EpochBatchSampler, History, as_batch, fit, resolve_precision
 from medgen_nb.utils import seed_everything
 
-TINY = dict(size=16, width=8, latent_dim=8)
+TINY = dict(size=16, base_channels=8, latent_dim=8)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -242,5 +242,5 @@ def test_bad_batch_item_raises():
 
 def test_channel_mismatch_between_data_and_model_raises():
     data = TensorDataset(torch.rand(4, 3, 16, 16))
-    with pytest.raises(ValueError, match="3 channels but the model was built with channels=1"):
+    with pytest.raises(ValueError, match="3 channels but the model was built with in_channels=1"):
         fit(_vae(), data, steps=1, batch_size=4, progress=False)

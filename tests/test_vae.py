@@ -12,7 +12,7 @@ from medgen_nb.models.vae import ConditionalVAE, ConvVAE, kl_divergence_normal
 from medgen_nb.train import fit
 from medgen_nb.utils import seed_everything
 
-TINY = dict(size=16, width=8, latent_dim=8)
+TINY = dict(size=16, base_channels=8, latent_dim=8)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -131,7 +131,7 @@ def test_cvae_needs_two_classes():
 
 def test_channel_mismatch_raises():
     model = ConvVAE(**TINY)
-    with pytest.raises(ValueError, match="3 channels but the model was built with channels=1"):
+    with pytest.raises(ValueError, match="3 channels but the model was built with in_channels=1"):
         model.train_step(
             {"image": torch.rand(2, 3, 16, 16)}, model.configure_optimizers(), StepContext()
         )

@@ -9,7 +9,7 @@ from medgen_nb.widgets import LatentTraversal, latent_traversal_explorer
 
 def _vae(**kw):
     torch.manual_seed(0)
-    return ConvVAE(size=16, latent_dim=4, width=4, **kw).eval()
+    return ConvVAE(size=16, latent_dim=4, base_channels=4, **kw).eval()
 
 
 class _BrightnessDecoder(torch.nn.Module):
@@ -66,7 +66,7 @@ def test_seed_control_draws_a_new_prior_base():
 
 def test_conditional_vae_has_a_class_control():
     torch.manual_seed(0)
-    cvae = ConditionalVAE(size=16, latent_dim=4, width=4, num_classes=2).eval()
+    cvae = ConditionalVAE(size=16, latent_dim=4, base_channels=4, num_classes=2).eval()
     explorer = latent_traversal_explorer(cvae, torch.zeros(4))
     before = explorer.image.value
     explorer.controls["label"].value = 1
@@ -84,7 +84,7 @@ def test_rejects_bad_value_range():
 
 def test_rejects_bad_label():
     torch.manual_seed(0)
-    cvae = ConditionalVAE(size=16, latent_dim=4, width=4, num_classes=2)
+    cvae = ConditionalVAE(size=16, latent_dim=4, base_channels=4, num_classes=2)
     with pytest.raises(ValueError, match=r"label must be in 0\.\.1, got 5"):
         latent_traversal_explorer(cvae, label=5)
 

@@ -6,7 +6,7 @@ import torch
 from medgen_nb.models import create
 from medgen_nb.widgets import class_sampler_explorer, infogan_code_explorer
 
-TINY = dict(channels=1, size=16, latent_dim=8, width=4)
+TINY = dict(in_channels=1, size=16, latent_dim=8, base_channels=4)
 
 
 @pytest.fixture(scope="module")

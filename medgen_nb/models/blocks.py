@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 import torch
@@ -113,3 +114,10 @@ def check_power_of_two_size(size: int, min_size: int, name: str = "size") -> Non
     """Raise a clear error if ``size`` is not a power of two of at least ``min_size``."""
     if not isinstance(size, int) or size < min_size or size & (size - 1):
         raise ValueError(f"{name} must be a power of two >= {min_size}, got {size!r}")
+
+
+def set_requires_grad(modules: Iterable[nn.Module], flag: bool) -> None:
+    """Switch gradients of all parameters in ``modules`` on or off (D is frozen in G's step)."""
+    for module in modules:
+        for p in module.parameters():
+            p.requires_grad_(flag)

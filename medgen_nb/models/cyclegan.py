@@ -25,14 +25,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from medgen_nb.models.adversarial import (
-    GanLossKind,
-    adversarial_loss,
-    check_gan_loss,
-    check_images,
-    discriminator_loss,
-    set_requires_grad,
-)
+from medgen_nb.models._validate import check_images
 from medgen_nb.models.base import (
     Batch,
     GenerativeModel,
@@ -49,13 +42,16 @@ from medgen_nb.models.blocks import (
     check_power_of_two_size,
     init_weights,
     norm_layer,
+    set_requires_grad,
 )
 from medgen_nb.models.pix2pix import (
     PatchGANDiscriminator,
+    TranslationGanLoss,
     UNetGenerator,
     check_patch_layers,
     check_unet_depth,
     default_patch_layers,
+    translation_gan_loss,
 )
 
 GeneratorKind = Literal["resnet", "unet"]
@@ -157,7 +153,7 @@ class CycleGAN(GenerativeModel):
         lambda_cycle: weight of the cycle loss (10).
         lambda_identity: identity weight relative to ``lambda_cycle`` (0.5); needs in == out channels.
         pool_size: image-pool capacity per domain (50); ``seed`` seeds the pools' draws.
-        gan_loss: "lsgan" (paper) or "vanilla".
+        gan_loss: "lsgan" (paper) or "nonsaturating".
         lr, betas: Adam settings (2e-4, (0.5, 0.999)).
     """
 
@@ -176,13 +172,13 @@ class CycleGAN(GenerativeModel):
         lambda_identity: float = 0.5,
         pool_size: int = 50,
         seed: int = 0,
-        gan_loss: GanLossKind = "lsgan",
+        gan_loss: TranslationGanLoss = "lsgan",
         lr: float = 2e-4,
         betas: Sequence[float] = (0.5, 0.999),
     ) -> None:
         super().__init__()
         check_power_of_two_size(size, 8)
-        check_gan_loss(gan_loss)
+        self.gan_loss = translation_gan_loss(gan_loss)
         if generator not in GENERATORS:
             raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
         if lambda_identity > 0 and in_channels != out_channels:
@@ -235,8 +231,8 @@ class CycleGAN(GenerativeModel):
         cfg = self.config
         fake_b = self.g_ab(real_a)  # (B, C_B, S, S)
         fake_a = self.g_ba(real_b)  # (B, C_A, S, S)
-        loss_gan_ab = adversarial_loss(self.d_b(fake_b), True, cfg["gan_loss"])
-        loss_gan_ba = adversarial_loss(self.d_a(fake_a), True, cfg["gan_loss"])
+        loss_gan_ab = self.gan_loss.g(self.d_b(fake_b))
+        loss_gan_ba = self.gan_loss.g(self.d_a(fake_a))
         # Cycle consistency, forward a -> b -> a and backward b -> a -> b (paper eq. 2).
         loss_cycle = (self.g_ba(fake_b) - real_a).abs().mean() + (
             self.g_ab(fake_a) - real_b
@@ -275,8 +271,8 @@ class CycleGAN(GenerativeModel):
         set_requires_grad([self.d_a, self.d_b], True)
         fake_a = self.pool_a.query(terms["fake_a"])
         fake_b = self.pool_b.query(terms["fake_b"])
-        loss_d_a = discriminator_loss(self.d_a(real_a), self.d_a(fake_a), cfg["gan_loss"])
-        loss_d_b = discriminator_loss(self.d_b(real_b), self.d_b(fake_b), cfg["gan_loss"])
+        loss_d_a = self.gan_loss.d(self.d_a(real_a), self.d_a(fake_a))
+        loss_d_b = self.gan_loss.d(self.d_b(real_b), self.d_b(fake_b))
         ctx.optimize(loss_d_a + loss_d_b, optimizers["d"], name="d")
         return {
             "loss_d_a": loss_d_a.item(),

@@ -19,16 +19,21 @@ from medgen_nb.models.gan_nets import MLPGenerator, MLPTrunk, linear_head
 
 
 class VanillaGAN(GAN):
-    """Fully connected GAN (Goodfellow et al., 2014); hidden units ``8 * width``."""
+    """Fully connected GAN (Goodfellow et al., 2014); hidden units ``8 * base_channels``."""
 
     convolutional = False
 
     def build_generator(self, latent_in: int) -> nn.Module:
-        return MLPGenerator(latent_in, self.channels, self.size, 8 * self.config["width"])
+        return MLPGenerator(
+            latent_in, self.in_channels, self.size, 8 * self.config["base_channels"]
+        )
 
     def build_trunk(self) -> nn.Module:
         return MLPTrunk(
-            self.channels, self.size, 8 * self.config["width"], self.config["spectral_norm"]
+            self.in_channels,
+            self.size,
+            8 * self.config["base_channels"],
+            self.config["spectral_norm"],
         )
 
 
@@ -43,7 +48,7 @@ class ConditionalGAN(GAN):
 
     @property
     def d_in_channels(self) -> int:
-        return self.channels + self.num_classes
+        return self.in_channels + self.num_classes
 
     def discriminate(self, x, cond):
         onehot = F.one_hot(cond["labels"], self.num_classes).to(x.dtype)  # (B, K)

@@ -7,9 +7,10 @@ and ``sample(n, labels=None, codes=None, generator=None)`` returns ``(n, C, S, S
 Internally images live in [-1, 1] (tanh output).
 
 Configuration (keyword-only, stored in ``self.config`` so checkpoints can rebuild the model):
-``channels``, ``size`` (power of two >= 16), ``latent_dim``, ``num_classes``, ``width`` (base
-channel count / MLP hidden scale), ``lr``, ``betas``, ``loss`` (see :mod:`.gan_losses`),
-``spectral_norm`` (Miyato et al., 2018; the discriminator then drops batch norm).
+``in_channels``, ``size`` (power of two >= 16), ``latent_dim``, ``num_classes``,
+``base_channels`` (first-layer channel count; the MLP GAN uses ``8 * base_channels`` hidden
+units), ``lr``, ``betas``, ``loss`` (see :mod:`.gan_losses`), ``spectral_norm`` (Miyato et al.,
+2018; the discriminator then drops batch norm).
 
 Practical note (measured, see ``benchmarks/bench_models.py``): at 64x64 on a simulated two-mode
 set, ``spectral_norm=True, lr=5e-4`` learned both modes in 200 steps, while the classic
@@ -38,6 +39,11 @@ from medgen_nb.models.blocks import check_power_of_two_size, init_weights
 from medgen_nb.models.gan_losses import get_gan_loss
 from medgen_nb.models.gan_nets import ConvGenerator, ConvTrunk, linear_head
 
+# The GAN family uses Mao et al.'s (2017, Eq. 2) LSGAN objectives, both halved; the other losses
+# carry no factor. Kept explicit here so ``d_loss`` / ``g_loss`` match the plain forms of
+# :mod:`.gan_losses` times these scales (and earlier training runs are unchanged).
+LOSS_SCALES: dict[str, float] = {"lsgan": 0.5}
+
 
 @contextlib.contextmanager
 def frozen(module: nn.Module) -> Iterator[None]:
@@ -65,21 +71,21 @@ class GAN(GenerativeModel):
     def __init__(
         self,
         *,
-        channels: int = 1,
+        in_channels: int = 1,
         size: int = 64,
         latent_dim: int = 64,
         num_classes: int = 0,
-        width: int = 32,
+        base_channels: int = 32,
         lr: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
         loss: str = "nonsaturating",
         spectral_norm: bool = False,
     ) -> None:
         super().__init__()
-        check_positive_int(channels, "channels")
+        check_positive_int(in_channels, "in_channels")
         check_power_of_two_size(size, 16)
         check_positive_int(latent_dim, "latent_dim")
-        check_positive_int(width, "width")
+        check_positive_int(base_channels, "base_channels")
         get_gan_loss(loss)  # validates the name
         if self.conditional and (
             isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2
@@ -95,12 +101,14 @@ class GAN(GenerativeModel):
         if lr <= 0:
             raise ValueError(f"lr must be > 0, got {lr!r}")
         self.config = dict(
-            channels=channels, size=size, latent_dim=latent_dim, num_classes=num_classes,
-            width=width, lr=lr, betas=tuple(betas), loss=loss, spectral_norm=spectral_norm,
+            in_channels=in_channels, size=size, latent_dim=latent_dim, num_classes=num_classes,
+            base_channels=base_channels, lr=lr, betas=tuple(betas), loss=loss,
+            spectral_norm=spectral_norm,
         )  # fmt: skip
-        self.gan_loss = get_gan_loss(loss)
-        self.channels, self.size, self.latent_dim, self.num_classes = (
-            channels,
+        scale = LOSS_SCALES.get(loss, 1.0)
+        self.gan_loss = get_gan_loss(loss, d_scale=scale, g_scale=scale)
+        self.in_channels, self.size, self.latent_dim, self.num_classes = (
+            in_channels,
             size,
             latent_dim,
             num_classes,
@@ -121,17 +129,21 @@ class GAN(GenerativeModel):
         return self.latent_dim + (self.num_classes if self.conditional else 0)
 
     def build_generator(self, latent_in: int) -> nn.Module:
-        return ConvGenerator(latent_in, self.channels, self.size, self.config["width"])
+        return ConvGenerator(latent_in, self.in_channels, self.size, self.config["base_channels"])
 
     def build_trunk(self) -> nn.Module:
         norm = "none" if self.config["spectral_norm"] else "batch"
         return ConvTrunk(
-            self.d_in_channels, self.size, self.config["width"], norm, self.config["spectral_norm"]
+            self.d_in_channels,
+            self.size,
+            self.config["base_channels"],
+            norm,
+            self.config["spectral_norm"],
         )
 
     @property
     def d_in_channels(self) -> int:
-        return self.channels
+        return self.in_channels
 
     def discriminator_params(self) -> list[nn.Parameter]:
         return [p for n, p in self.named_parameters() if not n.startswith("generator.")]
@@ -216,7 +228,7 @@ class GAN(GenerativeModel):
         self, batch: Batch, optimizers: Optimizers, ctx: StepContext
     ) -> dict[str, float]:
         images = batch["image"]
-        check_image_batch(images, self.channels, self.size)
+        check_image_batch(images, self.in_channels, self.size)
         x_real = to_signed(images.to(self.device))  # (B, C, S, S) in [-1, 1]
         n = x_real.shape[0]
         labels = batch.get("label") if self.conditional else None

@@ -148,7 +148,11 @@ class WGANGP(GAN):
 
     def build_trunk(self) -> nn.Module:
         return ConvTrunk(
-            self.channels, self.size, self.config["width"], "none", self.config["spectral_norm"]
+            self.in_channels,
+            self.size,
+            self.config["base_channels"],
+            "none",
+            self.config["spectral_norm"],
         )
 
     def critic_extra(self, x_real, x_fake, cond_real):

@@ -5,27 +5,21 @@ pair (x, y) and scores every overlapping patch as real or fake. The generator mi
 
     L_G = L_GAN(G, D) + lambda_l1 * || y - G(x) ||_1
 
-and D minimises the usual cross-entropy on (x, y) vs (x, G(x)). Pix2Pix is, with CycleGAN, one of
-the two models most medical translation work builds on (Pang et al. 2025, Sec. 4.2 and Fig. 5f;
-e.g. the MRI and CT entries in their Tables 4-6).
+and D minimises half the usual cross-entropy on (x, y) vs (x, G(x)) (losses: :mod:`.gan_losses`).
+Pix2Pix is, with CycleGAN, one of the two models most medical translation work builds on
+(Pang et al. 2025, Sec. 4.2 and Fig. 5f; e.g. the MRI and CT entries in their Tables 4-6).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn
 
-from medgen_nb.models.adversarial import (
-    GanLossKind,
-    adversarial_loss,
-    check_gan_loss,
-    check_images,
-    discriminator_loss,
-    set_requires_grad,
-)
+from medgen_nb.models._validate import check_images
 from medgen_nb.models.base import (
     Batch,
     GenerativeModel,
@@ -41,7 +35,29 @@ from medgen_nb.models.blocks import (
     check_power_of_two_size,
     init_weights,
     norm_layer,
+    set_requires_grad,
 )
+from medgen_nb.models.gan_losses import GANLoss, get_gan_loss
+
+# Adversarial losses of the translation models: the two their papers use (Pix2Pix: nonsaturating
+# cross-entropy; CycleGAN, UNIT: least squares). Their PatchGANs have no Lipschitz constraint, so
+# "wasserstein" is not offered.
+TranslationGanLoss = Literal["lsgan", "nonsaturating"]
+TRANSLATION_GAN_LOSSES: tuple[str, ...] = ("lsgan", "nonsaturating")
+# Isola et al. (2017, Sec. 3.3) halve D's objective so D learns more slowly than G; CycleGAN and
+# UNIT train their discriminators the same way.
+TRANSLATION_D_SCALE = 0.5
+
+
+def translation_gan_loss(name: str) -> GANLoss:
+    """The loss pair for ``gan_loss=name`` of Pix2Pix, CycleGAN and UNIT (D's loss halved).
+
+    ``d(real, fake) = 0.5 * L_D`` and ``g(fake) = L_G`` with the plain forms of
+    :mod:`.gan_losses`. Raises ``ValueError`` unless ``name`` is in :data:`TRANSLATION_GAN_LOSSES`.
+    """
+    return get_gan_loss(
+        name, d_scale=TRANSLATION_D_SCALE, allowed=TRANSLATION_GAN_LOSSES, argument="gan_loss"
+    )
 
 
 def check_unet_depth(depth: int, size: int) -> None:
@@ -183,7 +199,7 @@ class Pix2Pix(GenerativeModel):
         norm: normalisation ("batch" as in the paper).
         dropout: decoder dropout on the three innermost levels (the paper's noise, 0.5).
         lambda_l1: weight of the L1 term (100 in the paper).
-        gan_loss: "vanilla" (paper) or "lsgan".
+        gan_loss: "nonsaturating" (the paper's cross-entropy) or "lsgan".
         lr, betas: Adam settings for both networks (2e-4, (0.5, 0.999)).
 
     The batch is ``{"image": (B, in_channels, S, S), "target": (B, out_channels, S, S)}`` in [0, 1],
@@ -201,13 +217,13 @@ class Pix2Pix(GenerativeModel):
         norm: NormKind = "batch",
         dropout: float = 0.5,
         lambda_l1: float = 100.0,
-        gan_loss: GanLossKind = "vanilla",
+        gan_loss: TranslationGanLoss = "nonsaturating",
         lr: float = 2e-4,
         betas: Sequence[float] = (0.5, 0.999),
     ) -> None:
         super().__init__()
         check_power_of_two_size(size, 8)
-        check_gan_loss(gan_loss)
+        self.gan_loss = translation_gan_loss(gan_loss)
         depth = int(math.log2(size)) if depth is None else depth
         d_layers = default_patch_layers(size) if d_layers is None else d_layers
         check_patch_layers(d_layers, size)
@@ -245,8 +261,7 @@ class Pix2Pix(GenerativeModel):
         Returns ``gan`` (fool D on the pair (x, G(x))), ``l1`` (mean |y - G(x)|, in [-1, 1] units)
         and ``total = gan + lambda_l1 * l1``.
         """
-        kind = self.config["gan_loss"]
-        loss_gan = adversarial_loss(self.discriminator(torch.cat([x, fake], 1)), True, kind)
+        loss_gan = self.gan_loss.g(self.discriminator(torch.cat([x, fake], 1)))
         loss_l1 = (fake - y).abs().mean()
         return {
             "gan": loss_gan,
@@ -265,7 +280,7 @@ class Pix2Pix(GenerativeModel):
         set_requires_grad([self.discriminator], True)
         pred_real = self.discriminator(torch.cat([x, y], 1))
         pred_fake = self.discriminator(torch.cat([x, fake.detach()], 1))
-        loss_d = discriminator_loss(pred_real, pred_fake, self.config["gan_loss"])
+        loss_d = self.gan_loss.d(pred_real, pred_fake)
         ctx.optimize(loss_d, optimizers["d"], name="d")
 
         # 2. Generator: fool the (frozen) D and stay close to y in L1.

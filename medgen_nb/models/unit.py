@@ -27,14 +27,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from medgen_nb.models.adversarial import (
-    GanLossKind,
-    adversarial_loss,
-    check_gan_loss,
-    check_images,
-    discriminator_loss,
-    set_requires_grad,
-)
+from medgen_nb.models._validate import check_images
 from medgen_nb.models.base import (
     Batch,
     GenerativeModel,
@@ -51,8 +44,15 @@ from medgen_nb.models.blocks import (
     check_power_of_two_size,
     init_weights,
     norm_layer,
+    set_requires_grad,
 )
-from medgen_nb.models.pix2pix import PatchGANDiscriminator, check_patch_layers, default_patch_layers
+from medgen_nb.models.pix2pix import (
+    PatchGANDiscriminator,
+    TranslationGanLoss,
+    check_patch_layers,
+    default_patch_layers,
+    translation_gan_loss,
+)
 
 DOMAINS: tuple[str, ...] = ("a", "b")
 N_DOWN = 2  # halvings between image and latent map: z is (B, 4 * width, S / 4, S / 4)
@@ -111,7 +111,7 @@ class UNIT(GenerativeModel):
         d_layers: PatchGAN stride-2 layers; default from the size.
         norm: normalisation ("instance").
         lambda_gan, lambda_kl, lambda_recon, lambda_cycle: loss weights (1, 0.01, 10, 10).
-        gan_loss: "lsgan" or "vanilla".
+        gan_loss: "lsgan" or "nonsaturating".
         lr, betas: Adam settings (2e-4, (0.5, 0.999)).
     """
 
@@ -129,13 +129,13 @@ class UNIT(GenerativeModel):
         lambda_kl: float = 0.01,
         lambda_recon: float = 10.0,
         lambda_cycle: float = 10.0,
-        gan_loss: GanLossKind = "lsgan",
+        gan_loss: TranslationGanLoss = "lsgan",
         lr: float = 2e-4,
         betas: Sequence[float] = (0.5, 0.999),
     ) -> None:
         super().__init__()
         check_power_of_two_size(size, 8)
-        check_gan_loss(gan_loss)
+        self.gan_loss = translation_gan_loss(gan_loss)
         for name, value in (("n_res_blocks", n_res_blocks), ("n_shared_blocks", n_shared_blocks)):
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an int >= 0, got {value!r}")
@@ -208,9 +208,7 @@ class UNIT(GenerativeModel):
 
         loss_kl = kl_unit_variance(mu_a) + kl_unit_variance(mu_b)
         loss_recon = (recon_a - a).abs().mean() + (recon_b - b).abs().mean()
-        loss_gan = adversarial_loss(self.d_a(fake_a), True, cfg["gan_loss"]) + adversarial_loss(
-            self.d_b(fake_b), True, cfg["gan_loss"]
-        )
+        loss_gan = self.gan_loss.g(self.d_a(fake_a)) + self.gan_loss.g(self.d_b(fake_b))
         loss_cycle_kl = kl_unit_variance(mu_ab) + kl_unit_variance(mu_ba)
         loss_cycle = (cycle_a - a).abs().mean() + (cycle_b - b).abs().mean()
         total = (
@@ -238,12 +236,8 @@ class UNIT(GenerativeModel):
         ctx.optimize(terms["total"], optimizers["g"], name="g")
 
         set_requires_grad([self.d_a, self.d_b], True)
-        loss_d_a = discriminator_loss(
-            self.d_a(a), self.d_a(terms["fake_a"].detach()), cfg["gan_loss"]
-        )
-        loss_d_b = discriminator_loss(
-            self.d_b(b), self.d_b(terms["fake_b"].detach()), cfg["gan_loss"]
-        )
+        loss_d_a = self.gan_loss.d(self.d_a(a), self.d_a(terms["fake_a"].detach()))
+        loss_d_b = self.gan_loss.d(self.d_b(b), self.d_b(terms["fake_b"].detach()))
         ctx.optimize(loss_d_a + loss_d_b, optimizers["d"], name="d")
         out = {f"loss_{k}": terms[k].item() for k in ("kl", "recon", "gan", "cycle_kl", "cycle")}
         return {**out, "loss_g": terms["total"].item(), "loss_d": (loss_d_a + loss_d_b).item()}

@@ -63,8 +63,9 @@ class ELBOTerms:
 class ConvVAE(GenerativeModel):
     """Convolutional VAE with the reparameterisation trick.
 
-    Config: ``channels``, ``size`` (power of two >= 16), ``latent_dim``, ``width`` (base channels;
-    doubled per halving, capped at 8x), ``beta``, ``lr``, ``recon`` (``"bce"`` or ``"mse"``).
+    Config: ``in_channels``, ``size`` (power of two >= 16), ``latent_dim``, ``base_channels``
+    (first-layer channels; doubled per halving, capped at 8x), ``beta``, ``lr``, ``recon``
+    (``"bce"`` or ``"mse"``).
     """
 
     conditional = False
@@ -72,20 +73,20 @@ class ConvVAE(GenerativeModel):
     def __init__(
         self,
         *,
-        channels: int = 1,
+        in_channels: int = 1,
         size: int = 64,
         latent_dim: int = 32,
-        width: int = 32,
+        base_channels: int = 32,
         beta: float = 1.0,
         lr: float = 1e-3,
         recon: str = "bce",
         num_classes: int = 0,
     ) -> None:
         super().__init__()
-        check_positive_int(channels, "channels")
+        check_positive_int(in_channels, "in_channels")
         check_power_of_two_size(size, 16)
         check_positive_int(latent_dim, "latent_dim")
-        check_positive_int(width, "width")
+        check_positive_int(base_channels, "base_channels")
         if recon not in RECON_KINDS:
             raise ValueError(f"recon must be one of {RECON_KINDS}, got {recon!r}")
         if not beta >= 0:
@@ -103,18 +104,20 @@ class ConvVAE(GenerativeModel):
                 f"ConvVAE is unconditional: num_classes must be 0, got {num_classes!r}; use 'cvae'"
             )
         self.config = dict(
-            channels=channels, size=size, latent_dim=latent_dim, width=width, beta=beta, lr=lr,
-            recon=recon, num_classes=num_classes,
+            in_channels=in_channels, size=size, latent_dim=latent_dim, base_channels=base_channels,
+            beta=beta, lr=lr, recon=recon, num_classes=num_classes,
         )  # fmt: skip
-        self.channels, self.size, self.latent_dim, self.num_classes = (
-            channels,
+        self.in_channels, self.size, self.latent_dim, self.num_classes = (
+            in_channels,
             size,
             latent_dim,
             num_classes,
         )
-        chans = pyramid_channels(size, width)  # e.g. 64 -> [32, 64, 128, 256] at 32, 16, 8, 4 px
+        chans = pyramid_channels(
+            size, base_channels
+        )  # e.g. 64 -> [32, 64, 128, 256] at 32, 16, 8, 4 px
         enc: list[nn.Module] = [
-            ConvBlock(channels + num_classes, chans[0], "down", "group", "leaky")
+            ConvBlock(in_channels + num_classes, chans[0], "down", "group", "leaky")
         ]
         enc += [
             ConvBlock(a, b, "down", "group", "leaky")
@@ -128,7 +131,7 @@ class ConvVAE(GenerativeModel):
             ConvBlock(a, b, "up", "group", "silu")
             for a, b in zip(chans[:0:-1], chans[-2::-1], strict=True)
         ]
-        dec.append(nn.ConvTranspose2d(chans[0], channels, 4, 2, 1))  # logits (B, C, S, S)
+        dec.append(nn.ConvTranspose2d(chans[0], in_channels, 4, 2, 1))  # logits (B, C, S, S)
         self.decoder = nn.Sequential(*dec)
 
     # --- conditioning helpers -----------------------------------------------------------------
@@ -147,7 +150,7 @@ class ConvVAE(GenerativeModel):
         self, x: torch.Tensor, labels: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``x (B, C, S, S)`` in [0, 1] -> ``(μ, log σ²)``, each ``(B, latent_dim)``."""
-        check_image_batch(x, self.channels, self.size, "x")
+        check_image_batch(x, self.in_channels, self.size, "x")
         x = x.to(self.device)
         onehot = self._onehot(self._labels(labels, x.shape[0]), x.dtype)
         if onehot is not None:  # label as constant maps: (B, K, S, S)
@@ -195,7 +198,7 @@ class ConvVAE(GenerativeModel):
         self, batch: Batch, optimizers: Optimizers, ctx: StepContext
     ) -> dict[str, float]:
         x = batch["image"]
-        check_image_batch(x, self.channels, self.size)
+        check_image_batch(x, self.in_channels, self.size)
         labels = batch.get("label") if self.conditional else None
         terms = self.elbo_terms(x, labels)
         loss = terms.recon + self.config["beta"] * terms.kl  # negative (β-)ELBO, nats per image
