@@ -2,7 +2,7 @@
 
 ``python -m medgen_nb.course --out build`` executes every notebook in lab mode (``--smoke`` for
 the quick mode) with papermill, renders each to HTML and writes an index with each notebook's
-runtime and the headline metrics it reported through :func:`headline`.
+runtime, the kernel's peak memory and the headline metrics it reported through :func:`headline`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import argparse
 import html
 import json
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,50 @@ class NotebookRun:
     output: Path
     error: str | None = None
     headlines: dict[str, object] = field(default_factory=dict)
+    peak_mb: float | None = None
+
+
+class PeakChildMemory:
+    """Peak resident memory (MB) of this process's child processes, sampled in a thread.
+
+    papermill runs each notebook in a kernel started as a child process, so the peak over the
+    children while a notebook runs is that notebook's memory footprint (what must fit in Binder's
+    RAM). Sampling every ``interval_s`` can miss spikes shorter than the interval. ``peak_mb`` is
+    ``None`` where psutil is missing.
+    """
+
+    def __init__(self, interval_s: float = 0.25) -> None:
+        self.interval_s = interval_s
+        self.peak_mb: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        try:
+            import psutil
+        except ImportError:
+            return
+        me = psutil.Process()
+        peak = 0
+        while True:
+            total = 0
+            for child in me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:  # the child ended between listing and reading it
+                    pass
+            peak = max(peak, total)
+            self.peak_mb = peak / 2**20
+            if self._stop.wait(self.interval_s):
+                return
+
+    def __enter__(self) -> PeakChildMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def course_notebooks(directory: Path = NOTEBOOK_DIR) -> list[Path]:
@@ -72,22 +117,23 @@ def run_notebook(
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     error = None
+    memory = PeakChildMemory()
     try:
-        papermill.execute_notebook(
-            str(path),
-            str(output),
-            parameters=params,
-            cwd=str(path.parent),
-            kernel_name="python3",
-            execution_timeout=notebook_timeout(path, smoke),
-            progress_bar=False,
-        )
+        with memory:
+            papermill.execute_notebook(
+                str(path),
+                str(output),
+                parameters=params,
+                cwd=str(path.parent),
+                kernel_name="python3",
+                execution_timeout=notebook_timeout(path, smoke),
+                progress_bar=False,
+            )
     except Exception as exc:  # papermill wraps cell errors in its own exception types
         error = f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - start
-    return NotebookRun(
-        path.stem, seconds, output, error, collect_headlines(output) if output.exists() else {}
-    )
+    headlines = collect_headlines(output) if output.exists() else {}
+    return NotebookRun(path.stem, seconds, output, error, headlines, memory.peak_mb)
 
 
 def collect_headlines(executed: Path) -> dict[str, object]:
@@ -124,8 +170,10 @@ def write_index(runs: list[NotebookRun], out_dir: Path, smoke: bool) -> Path:
             f"{html.escape(str(k))} = {html.escape(str(v))}" for k, v in run.headlines.items()
         )
         err = f"<pre>{html.escape(run.error[:2000])}</pre>" if run.error else ""
+        peak = "" if run.peak_mb is None else f"{run.peak_mb:.0f}"
         rows.append(
-            f"<tr><td>{link}</td><td>{status}</td><td>{run.seconds:.1f}</td><td>{metrics}{err}</td></tr>"
+            f"<tr><td>{link}</td><td>{status}</td><td>{run.seconds:.1f}</td><td>{peak}</td>"
+            f"<td>{metrics}{err}</td></tr>"
         )
     mode = "SMOKE" if smoke else "lab"
     page = f"""<!doctype html>
@@ -134,7 +182,7 @@ def write_index(runs: list[NotebookRun], out_dir: Path, smoke: bool) -> Path:
 </head><body>
 <h1>medgen_nb course, executed in {mode} mode</h1>
 <p>Generated {time.strftime("%Y-%m-%d %H:%M")}. Images are simulated or come from the files listed in each notebook; none are clinically validated.</p>
-<table><tr><th>notebook</th><th>status</th><th>runtime (s)</th><th>headline metrics</th></tr>
+<table><tr><th>notebook</th><th>status</th><th>runtime (s)</th><th>kernel peak memory (MB)</th><th>headline metrics</th></tr>
 {"".join(rows)}
 </table></body></html>
 """
@@ -143,7 +191,13 @@ def write_index(runs: list[NotebookRun], out_dir: Path, smoke: bool) -> Path:
     (out_dir / "summary.json").write_text(
         json.dumps(
             [
-                {"name": r.name, "seconds": r.seconds, "error": r.error, "headlines": r.headlines}
+                {
+                    "name": r.name,
+                    "seconds": r.seconds,
+                    "peak_mb": r.peak_mb,
+                    "error": r.error,
+                    "headlines": r.headlines,
+                }
                 for r in runs
             ],
             indent=2,
@@ -179,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         if run.output.exists():
             render_html(run.output)
         print(
-            f"  {'ok' if run.error is None else 'FAILED'} in {run.seconds:.1f} s {run.headlines}",
+            f"  {'ok' if run.error is None else 'FAILED'} in {run.seconds:.1f} s, "
+            f"kernel peak {run.peak_mb or 0:.0f} MB, {run.headlines}",
             flush=True,
         )
         runs.append(run)
