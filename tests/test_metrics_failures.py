@@ -88,3 +88,13 @@ def test_wrong_shape_rejected():
 def test_out_of_range_images_rejected():
     with pytest.raises(ValueError, match=r"images must lie in \[0, 1\]"):
         apply_failure(_ramp() * 2, "noise", 0.1)
+
+
+def test_gaussian_blur_in_chunks_equals_blurring_each_image_alone():
+    from medgen_nb.metrics.report import BLUR_CHUNK
+
+    images = torch.rand(2 * BLUR_CHUNK + 3, 1, 20, 20, generator=torch.Generator().manual_seed(1))
+    together = gaussian_blur(images, 1.3)
+    alone = torch.cat([gaussian_blur(images[i : i + 1], 1.3) for i in range(len(images))])
+    torch.testing.assert_close(together, alone)
+    assert together.shape == images.shape
