@@ -14,14 +14,7 @@ from medgen_nb.models.unet_time import TimeUNet, sinusoidal_embedding
 TINY = dict(size=16, base_channels=8, channel_mults=(1, 2), timesteps=20)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors gain nothing from threads; on a busy 2-core machine two threads per process
-    spin against each other (measured: 1.6 s vs 0.06 s per training step)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _gen(seed=0):

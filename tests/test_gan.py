@@ -17,13 +17,7 @@ TINY = dict(size=16, base_channels=8, latent_dim=16)
 EXTRA = {"cgan": {"num_classes": 2}, "acgan": {"num_classes": 2}}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors run faster on one thread, and the shared CI/dev machine is busy."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def half_bright_set(n_per_class: int = 16, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:

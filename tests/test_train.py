@@ -14,12 +14,7 @@ from medgen_nb.utils import seed_everything
 TINY = dict(size=16, base_channels=8, latent_dim=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _data(n: int = 12) -> TensorDataset:
