@@ -1,18 +1,41 @@
 """Throughput of the metrics on CPU: SSIM at 128 x 128 and FID (feature net) on 2,000 images.
 
-Run: ``python benchmarks/bench_metrics.py [--threads 2]``. Prints images per second. Inputs are
-simulated smooth random fields in [0, 1] (content does not change the cost).
+Run: ``python benchmarks/bench_metrics.py [--threads 2]``. Prints images per second, and the extra
+memory ``gaussian_blur`` needs for notebook 01's 850 held-out slices of 128 px, as a ratio to the
+input's size. Inputs are simulated smooth random fields in [0, 1] (content does not change the cost).
 """
 
 from __future__ import annotations
 
 import argparse
+import threading
 import time
 
 import torch
 import torch.nn.functional as F
 
-from medgen_nb.metrics import extract_features, fid, load_feature_net, psnr, ssim
+from medgen_nb.metrics import extract_features, fid, gaussian_blur, load_feature_net, psnr, ssim
+
+
+def peak_extra_mb(fn) -> float:
+    """Peak resident memory above the starting level while ``fn()`` runs (MB, sampled every 5 ms)."""
+    import psutil
+
+    me = psutil.Process()
+    start = me.memory_info().rss
+    peak, done = [start], threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], me.memory_info().rss)
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=poll)
+    thread.start()
+    fn()
+    done.set()
+    thread.join()
+    return (peak[0] - start) / 2**20
 
 
 def smooth_fields(n: int, size: int, seed: int) -> torch.Tensor:
@@ -55,6 +78,14 @@ def main() -> None:
     print(
         f"FID on {args.n_fid} vs {args.n_fid} images:      {total:8.2f} s total "
         f"({2 * args.n_fid / total:.0f} images/s; Frechet step {t_fid * 1000:.0f} ms)"
+    )
+
+    heldout = smooth_fields(850, 128, 4)  # notebook 01's held-out set: 850 slices of 128 px
+    extra = peak_extra_mb(lambda: gaussian_blur(heldout, 2.0))
+    size_mb = heldout.numel() * heldout.element_size() / 2**20
+    print(
+        f"gaussian_blur, 850 x 128x128, sigma 2: {extra:6.0f} MB extra at peak "
+        f"({extra / size_mb:.1f}x the {size_mb:.0f} MB input)"
     )
 
 
