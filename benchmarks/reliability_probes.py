@@ -90,7 +90,11 @@ def classify(probe: Probe, tmp: Path) -> tuple[str, str]:
                 return "crash", text
             if probe.expect == "result":
                 return "unclear error", text
-            if isinstance(exc, CLEAR_TYPES) and _deliberate(exc) and _has_hint(str(exc), probe.hint):
+            if (
+                isinstance(exc, CLEAR_TYPES)
+                and _deliberate(exc)
+                and _has_hint(str(exc), probe.hint)
+            ):
                 return "clear error", text
             return "unclear error", text
     loud = [w for w in caught if _has_hint(str(w.message), probe.hint)]
@@ -105,6 +109,23 @@ def classify(probe: Probe, tmp: Path) -> tuple[str, str]:
     if probe.expect == "error" and probe.warning_ok and loud:
         return "clear error", f"warning: {loud[0].message}"
     return "silent wrong", repr(value)[:120]
+
+
+def run_probe(probe: Probe) -> tuple[str, str]:
+    """:func:`classify` ``probe`` in a fresh temporary folder that is also its cwd and its cache."""
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        old_cache, old_cwd = os.environ.get("MEDGEN_NB_CACHE"), os.getcwd()
+        os.environ["MEDGEN_NB_CACHE"] = str(tmp / "cache")
+        os.chdir(tmp)
+        try:
+            return classify(probe, tmp)
+        finally:
+            os.chdir(old_cwd)
+            if old_cache is None:
+                os.environ.pop("MEDGEN_NB_CACHE", None)
+            else:
+                os.environ["MEDGEN_NB_CACHE"] = old_cache
 
 
 def load_probes(only: str | None = None) -> list[Probe]:
@@ -134,20 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     tally: Counter[str] = Counter()
     for probe in probes:
-        with tempfile.TemporaryDirectory() as d:
-            tmp = Path(d)
-            old_cache, old_cwd = os.environ.get("MEDGEN_NB_CACHE"), os.getcwd()
-            os.environ["MEDGEN_NB_CACHE"] = str(tmp / "cache")
-            os.chdir(tmp)
-            try:
-                with contextlib.redirect_stdout(sys.stderr):
-                    verdict, detail = classify(probe, tmp)
-            finally:
-                os.chdir(old_cwd)
-                if old_cache is None:
-                    os.environ.pop("MEDGEN_NB_CACHE", None)
-                else:
-                    os.environ["MEDGEN_NB_CACHE"] = old_cache
+        with contextlib.redirect_stdout(sys.stderr):
+            verdict, detail = run_probe(probe)
         tally[verdict] += 1
         if not args.quiet:
             print(f"{verdict:13s} {probe.item:6s} {probe.name}  |  {detail[:140]}")
