@@ -33,6 +33,7 @@ from medgen_nb.utils import atomic_write
 
 FORMAT_VERSION = 1
 _NAME = re.compile(r"^ckpt-(\d{8})\.json$")
+_FILE = re.compile(r"^ckpt-(\d{8})\.(json|safetensors)$")
 
 
 @dataclass
@@ -146,7 +147,11 @@ def save_checkpoint(
     history: dict[str, Any] | None = None,
     keep: int = 2,
 ) -> Path:
-    """Write checkpoint ``ckpt-<step>`` into ``directory`` and keep only the newest ``keep``.
+    """Write checkpoint ``ckpt-<step>`` into ``directory`` and prune older ones.
+
+    Pruning keeps the newest ``keep`` checkpoints up to ``step`` (this one always among them) and
+    deletes older ones; checkpoints of a *later* step are left alone (they belong to another run,
+    see ``fit(..., resume=False, overwrite=True)``).
 
     Returns the path of the JSON record. The model must carry ``model.config`` (its constructor
     keywords) and be registered, so :func:`load_checkpoint` can rebuild it.
@@ -181,7 +186,7 @@ def save_checkpoint(
     }
     json_path = directory / f"{stem}.json"
     _write_json(json_path, record)  # the commit point
-    _prune(directory, keep)
+    _prune(directory, keep, step)
     return json_path
 
 
@@ -190,13 +195,38 @@ def _write_json(path: Path, record: dict[str, Any]) -> None:
         json.dump(record, fh)
 
 
-def _prune(directory: Path, keep: int) -> None:
-    steps = sorted(int(m.group(1)) for p in directory.iterdir() if (m := _NAME.match(p.name)))
-    kept = set(steps[-keep:])
-    for p in directory.glob("ckpt-*"):
-        m = re.match(r"^ckpt-(\d{8})\.(json|safetensors)$", p.name)
-        if m and int(m.group(1)) not in kept and int(m.group(1)) < max(kept):
-            p.unlink(missing_ok=True)
+def _step_files(directory: Path) -> dict[int, list[Path]]:
+    """``step -> [ckpt-<step>.json, ckpt-<step>.safetensors]`` (those present) in ``directory``."""
+    found: dict[int, list[Path]] = {}
+    if directory.is_dir():
+        for p in directory.iterdir():
+            if m := _FILE.match(p.name):
+                found.setdefault(int(m.group(1)), []).append(p)
+    return found
+
+
+def checkpoint_files(directory: str | Path) -> list[Path]:
+    """The checkpoint files (``ckpt-<step>.json`` / ``.safetensors``) in ``directory``, sorted.
+
+    Other files in the folder are not checkpoints and are never listed (or deleted) here.
+    """
+    return sorted(p for paths in _step_files(Path(directory)).values() for p in paths)
+
+
+def _prune(directory: Path, keep: int, written: int) -> None:
+    """Delete checkpoints older than step ``written`` beyond the newest ``keep`` (``written``
+    included). The checkpoint just written and any newer one are never deleted."""
+    files = _step_files(directory)
+    recorded = sorted(s for s, paths in files.items() if s <= written and _has_json(paths))
+    kept = set(recorded[-keep:]) | {written}
+    for step, paths in files.items():
+        if step < written and step not in kept:
+            for p in paths:
+                p.unlink(missing_ok=True)
+
+
+def _has_json(paths: list[Path]) -> bool:
+    return any(p.suffix == ".json" for p in paths)
 
 
 def _read_record(json_path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -270,7 +300,9 @@ def load_training_state(
     if record["model"] != name or record["config"] != config:
         raise ValueError(
             f"checkpoint {path} holds model {record['model']!r} with config {record['config']}, "
-            f"but fit() got {name!r} with config {config}; use a new checkpoint_dir or resume=False"
+            f"but fit() got {name!r} with config {config}. To keep that run, use a new "
+            "checkpoint_dir; to continue it, build the model with the stored config; to discard "
+            "it, fit(..., resume=False, overwrite=True) deletes its checkpoints first"
         )
     device = model.device
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from medgen_nb.checkpoint import (
+    checkpoint_files,
     latest_checkpoint,
     load_training_state,
     restore_rng,
@@ -203,6 +204,7 @@ def fit(
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int | None = None,
     resume: bool = True,
+    overwrite: bool = False,
     grad_clip: float | None = None,
     precision: Precision = "auto",
     progress: bool = True,
@@ -224,7 +226,12 @@ def fit(
         checkpoint_dir: where checkpoints go (none if None). A final checkpoint is always written
             there, also when the run is interrupted (``KeyboardInterrupt``).
         checkpoint_every: steps between periodic checkpoints.
-        resume: continue from the newest checkpoint in ``checkpoint_dir`` if there is one.
+        resume: continue from the newest checkpoint in ``checkpoint_dir`` if there is one. With
+            ``resume=False`` a ``checkpoint_dir`` that already holds checkpoints is refused
+            (``ValueError``), so a new run never mixes with, or prunes, an earlier one.
+        overwrite: with ``resume=False``, delete the checkpoint files (``ckpt-*.json`` /
+            ``.safetensors``; nothing else) already in ``checkpoint_dir`` before training, i.e.
+            start that folder afresh. Only on request: the earlier run is lost.
         grad_clip: max global gradient norm per optimizer (None: no clipping).
         precision: ``"auto"`` (CUDA: bf16 if supported else fp16 + GradScaler; CPU: bf16 autocast
             where the CPU has native bf16, else fp32), ``"fp32"``, ``"bf16"``, ``"fp16"`` (CUDA).
@@ -248,6 +255,22 @@ def fit(
         raise ValueError(f"grad_clip must be > 0 or None, got {grad_clip!r}")
     if not isinstance(data, Dataset | DataLoader):
         raise ValueError(f"data must be a torch Dataset or DataLoader, got {type(data).__name__}")
+    for name, flag in (("resume", resume), ("overwrite", overwrite)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
+    if overwrite and resume:
+        raise ValueError(
+            "overwrite=True needs resume=False: it deletes the checkpoints in checkpoint_dir, "
+            "which resume=True would continue from"
+        )
+    stale = checkpoint_files(checkpoint_dir) if checkpoint_dir is not None and not resume else []
+    if stale and not overwrite:
+        raise ValueError(
+            f"checkpoint_dir {checkpoint_dir} already holds {len(stale)} checkpoint files "
+            f"(newest {stale[-1].name}) and resume=False would write a new run among them. Use a new "
+            "checkpoint_dir to keep them, resume=True to continue that run, or resume=False, "
+            "overwrite=True to delete them first"
+        )
 
     dev = pick_device(device)
     prec = resolve_precision(precision, dev)
@@ -256,6 +279,8 @@ def fit(
     optimizers = model.configure_optimizers()
     scaler = torch.amp.GradScaler("cuda") if prec == "fp16" else None
 
+    for path in stale:  # overwrite=True (checked above): the user asked to start afresh
+        path.unlink(missing_ok=True)
     history, start = History(), 0
     found = latest_checkpoint(checkpoint_dir) if (checkpoint_dir is not None and resume) else None
     if found is not None:

@@ -198,7 +198,7 @@ def test_resume_into_other_config_raises(tmp_path):
     model, opt, _ = _trained("vae", steps=0)
     save_checkpoint(tmp_path, model, opt, step=0)
     other = create("vae", **{**TINY, "latent_dim": 4})
-    with pytest.raises(ValueError, match="use a new checkpoint_dir or resume=False"):
+    with pytest.raises(ValueError, match="holds model 'vae' with config .* but fit.. got 'vae'"):
         load_training_state(tmp_path, other, other.configure_optimizers())
 
 
@@ -207,3 +207,31 @@ def test_resume_with_other_optimizers_raises(tmp_path):
     save_checkpoint(tmp_path, model, opt, step=0)
     with pytest.raises(ValueError, match="checkpoint has optimizers"):
         load_training_state(tmp_path, model, {"adam": opt["vae"]})
+
+
+# --- issue 12: what pruning may delete, and resume advice that loses nothing ---------------------
+@pytest.mark.parametrize(
+    "existing,step,kept",
+    [
+        ((20, 30), 5, (5, 20, 30)),  # an older step: the file just written survives, newer ones too
+        ((1, 2, 3, 9), 4, (3, 4, 9)),  # keep=2 among steps <= 4; the newer 9 is not this run's
+    ],
+)
+def test_pruning_never_deletes_the_file_just_written_or_newer_ones(tmp_path, existing, step, kept):
+    model, opt, _ = _trained("vae", steps=0)
+    for s in existing:
+        save_checkpoint(tmp_path, model, opt, step=s, keep=len(existing))
+    written = save_checkpoint(tmp_path, model, opt, step=step, keep=2)
+    assert written.exists() and written.with_suffix(".safetensors").exists()
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == [f"ckpt-{k:08d}.json" for k in kept]
+    assert len(list(tmp_path.glob("*.safetensors"))) == len(kept)
+
+
+def test_config_mismatch_advice_is_safe(tmp_path):
+    model, opt, _ = _trained("vae", steps=0)
+    save_checkpoint(tmp_path, model, opt, step=0)
+    other = create("vae", **{**TINY, "latent_dim": 4})
+    with pytest.raises(ValueError, match="new checkpoint_dir") as info:
+        load_training_state(tmp_path, other, other.configure_optimizers())
+    message = str(info.value)
+    assert "resume=False, overwrite=True" in message and "deletes" in message
