@@ -38,6 +38,7 @@ from medgen_nb.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from medgen_nb.models._validate import check_batch_keys
 from medgen_nb.models.base import Batch, GenerativeModel, StepContext
 from medgen_nb.utils import pick_device, seed_everything
 
@@ -260,7 +261,9 @@ def fit(
         model: any registered :class:`GenerativeModel`.
         data: a ``Dataset`` (batched here, reproducible order) or a ready ``DataLoader``.
             Items: dicts with ``"image"`` ``(C, S, S)`` in [0, 1] (plus ``"label"``, ...), tensors,
-            or ``(image, label)`` pairs.
+            or ``(image, label)`` pairs. Images must be floating point in [0, 1], and each batch
+            must carry the model's ``batch_keys`` (e.g. ``"target"`` for translation); otherwise
+            a ``ValueError`` says what to change.
         steps: target total number of steps; a resumed run continues from its checkpoint's step.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"``.
         batch_size: images per step when ``data`` is a ``Dataset``.
@@ -367,6 +370,7 @@ def fit(
             for step in range(start, steps):
                 in_step = step
                 batch = _to_device(next(batches), dev)
+                check_batch_keys(batch, model)
                 ctx = StepContext(step=step, grad_clip=grad_clip, scaler=scaler)
                 with _autocast(prec, dev):
                     logs = dict(model.train_step(batch, optimizers, ctx))

@@ -25,7 +25,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from medgen_nb.models._validate import check_images
+from medgen_nb.models._validate import check_images, check_paired_batch
 from medgen_nb.models.base import (
     Batch,
     GenerativeModel,
@@ -157,6 +157,8 @@ class CycleGAN(GenerativeModel):
         lr, betas: Adam settings (2e-4, (0.5, 0.999)).
     """
 
+    batch_keys = ("image", "target")
+
     def __init__(
         self,
         in_channels: int = 1,
@@ -257,9 +259,7 @@ class CycleGAN(GenerativeModel):
         self, batch: Batch, optimizers: Optimizers, ctx: StepContext
     ) -> dict[str, float]:
         """One G update (both generators) then one D update (both discriminators, pooled fakes)."""
-        cfg = self.config
-        check_images(batch["image"], cfg["in_channels"], cfg["size"], 'batch["image"]')
-        check_images(batch["target"], cfg["out_channels"], cfg["size"], 'batch["target"]')
+        check_paired_batch(batch, self.config)
         real_a, real_b = to_signed(batch["image"]), to_signed(batch["target"])
 
         # 1. Generators, with both discriminators frozen.

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from medgen_nb.models._validate import check_unit_images
 from medgen_nb.models.base import (
     Batch,
     GenerativeModel,
@@ -166,6 +167,11 @@ class DiffusionModel(GenerativeModel):
         # EMA copy of the weights (Ho et al. 2020 App. B); a frozen module, saved in state_dict
         self.ema_network = copy.deepcopy(self.network).requires_grad_(False)
 
+    @property
+    def batch_keys(self) -> tuple[str, ...]:  # type: ignore[override]
+        keys = ("target", "image") if self.config["cond_channels"] else ("image",)
+        return keys + (("label",) if self.config["num_classes"] else ())
+
     # ------------------------------------------------------------------ training
     def configure_optimizers(self) -> Optimizers:
         return {"net": torch.optim.Adam(self.network.parameters(), lr=self.config["lr"])}
@@ -186,6 +192,7 @@ class DiffusionModel(GenerativeModel):
         x0 = batch[key]
         if x0.ndim != 4 or x0.shape[1:] != (c, s, s):
             raise ValueError(f"batch[{key!r}] must be (B, {c}, {s}, {s}), got {tuple(x0.shape)}")
+        check_unit_images(x0, f"batch[{key!r}]")
         cond = None
         if cc:
             cond = batch["image"]
@@ -193,6 +200,7 @@ class DiffusionModel(GenerativeModel):
                 raise ValueError(
                     f"batch['image'] (condition) must be (B, {cc}, {s}, {s}), got {tuple(cond.shape)}"
                 )
+            check_unit_images(cond, "batch['image']")
             cond = to_signed(cond.to(self.device))
         labels = None
         if self.config["num_classes"]:
@@ -314,6 +322,7 @@ class DiffusionModel(GenerativeModel):
             if condition is None or condition.shape != (n, cc, s, s):
                 got = None if condition is None else tuple(condition.shape)
                 raise ValueError(f"condition must be ({n}, {cc}, {s}, {s}) in [0, 1], got {got}")
+            check_unit_images(condition, "condition")
             condition = to_signed(condition.to(self.device))
         elif condition is not None:
             raise ValueError("condition was given but this model has cond_channels=0")

@@ -65,6 +65,7 @@ class GAN(GenerativeModel):
     """
 
     conditional = False
+    batch_keys = ("image",)
     convolutional = True
     dcgan_init_critic = True  # N(0, 0.02) weights in D (Radford et al.); WGAN-GP keeps defaults
 

@@ -19,7 +19,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from medgen_nb.models._validate import check_images
+from medgen_nb.models._validate import check_images, check_paired_batch
 from medgen_nb.models.base import (
     Batch,
     GenerativeModel,
@@ -206,6 +206,8 @@ class Pix2Pix(GenerativeModel):
     paired pixel-for-pixel.
     """
 
+    batch_keys = ("image", "target")
+
     def __init__(
         self,
         in_channels: int = 1,
@@ -248,9 +250,7 @@ class Pix2Pix(GenerativeModel):
         }
 
     def _check_batch(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        cfg = self.config
-        check_images(batch["image"], cfg["in_channels"], cfg["size"], 'batch["image"]')
-        check_images(batch["target"], cfg["out_channels"], cfg["size"], 'batch["target"]')
+        check_paired_batch(batch, self.config)
         return to_signed(batch["image"]), to_signed(batch["target"])
 
     def losses(

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from medgen_nb.models._validate import check_images
+from medgen_nb.models._validate import check_images, check_paired_batch
 from medgen_nb.models.base import (
     Batch,
     GenerativeModel,
@@ -114,6 +114,8 @@ class UNIT(GenerativeModel):
         gan_loss: "lsgan" or "nonsaturating".
         lr, betas: Adam settings (2e-4, (0.5, 0.999)).
     """
+
+    batch_keys = ("image", "target")
 
     def __init__(
         self,
@@ -226,9 +228,7 @@ class UNIT(GenerativeModel):
         self, batch: Batch, optimizers: Optimizers, ctx: StepContext
     ) -> dict[str, float]:
         """One update of the encoders/generators, then one of both discriminators."""
-        cfg = self.config
-        check_images(batch["image"], cfg["in_channels"], cfg["size"], 'batch["image"]')
-        check_images(batch["target"], cfg["out_channels"], cfg["size"], 'batch["target"]')
+        check_paired_batch(batch, self.config)
         a, b = to_signed(batch["image"]), to_signed(batch["target"])
 
         set_requires_grad([self.d_a, self.d_b], False)

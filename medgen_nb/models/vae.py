@@ -69,6 +69,7 @@ class ConvVAE(GenerativeModel):
     """
 
     conditional = False
+    batch_keys = ("image",)
 
     def __init__(
         self,
@@ -276,6 +277,7 @@ class ConditionalVAE(ConvVAE):
     """Class-conditional VAE: ``num_classes >= 2``; ``labels`` are required everywhere."""
 
     conditional = True
+    batch_keys = ("image", "label")
 
     def __init__(self, *, num_classes: int = 2, **config) -> None:
         super().__init__(num_classes=num_classes, **config)
