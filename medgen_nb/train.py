@@ -38,7 +38,7 @@ from medgen_nb.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from medgen_nb.models._validate import check_batch_keys
+from medgen_nb.models._validate import check_batch_keys, check_positive_int
 from medgen_nb.models.base import Batch, GenerativeModel, StepContext
 from medgen_nb.utils import pick_device, seed_everything
 
@@ -267,7 +267,10 @@ def fit(
         steps: target total number of steps; a resumed run continues from its checkpoint's step.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"``.
         batch_size: images per step when ``data`` is a ``Dataset``.
-        seed: seeds Python/NumPy/torch and the batch order.
+        seed: seeds Python/NumPy/torch and the batch order. It does not touch the weights
+            ``model`` already has: they were drawn when it was created. For repeatable initial
+            weights, seed before building it: ``seed_everything(seed); model = create(...)``
+            (:func:`medgen_nb.utils.seed_everything`).
         log_every: steps between progress-bar updates and callback calls.
         callbacks: ``callback(steps_done, recent_mean_logs, model)`` every ``log_every`` steps
             (e.g. a live loss plot in a notebook).
@@ -295,11 +298,13 @@ def fit(
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be an int >= 0, got {steps!r}")
-    for name, value in (("batch_size", batch_size), ("log_every", log_every)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    check_positive_int(batch_size, "batch_size")
+    check_positive_int(log_every, "log_every")
+    check_positive_int(seed, "seed", minimum=0)
     if checkpoint_every is not None and (
-        not isinstance(checkpoint_every, int) or checkpoint_every < 1
+        isinstance(checkpoint_every, bool)
+        or not isinstance(checkpoint_every, int)
+        or checkpoint_every < 1
     ):
         raise ValueError(f"checkpoint_every must be an int >= 1 or None, got {checkpoint_every!r}")
     if checkpoint_every is not None and checkpoint_dir is None:

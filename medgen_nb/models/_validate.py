@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 
 import torch
@@ -113,10 +114,57 @@ def check_labels(
 
 
 def check_positive_int(value: object, name: str, minimum: int = 1) -> int:
-    """Raise unless ``value`` is an int >= ``minimum``."""
+    """Raise unless ``value`` is an int >= ``minimum`` (a bool is not a count)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return value
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_learning_rate(value: object, name: str = "lr") -> None:
+    """Raise unless ``value`` is a finite number > 0 (``inf`` or NaN would only fail steps later,
+    as a NaN loss)."""
+    if not _is_number(value) or not math.isfinite(value) or value <= 0:  # type: ignore[arg-type]
+        raise ValueError(f"{name} must be a finite number > 0, e.g. 2e-4, got {value!r}")
+
+
+def check_betas(value: object, name: str = "betas") -> tuple[float, float]:
+    """Return Adam's ``(beta1, beta2)`` as a tuple; raise unless they are two numbers in [0, 1)."""
+    items = tuple(value) if isinstance(value, list | tuple) else ()
+    if len(items) != 2 or not all(_is_number(b) and 0 <= b < 1 for b in items):
+        raise ValueError(
+            f"{name} must be two numbers in [0, 1) (Adam's beta1, beta2, e.g. (0.5, 0.999)), "
+            f"got {value!r}"
+        )
+    return items  # type: ignore[return-value]
+
+
+def check_weight(value: object, name: str) -> None:
+    """Raise unless ``value`` (a loss weight) is a finite number >= 0."""
+    if not _is_number(value) or not math.isfinite(value) or value < 0:  # type: ignore[arg-type]
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def check_translation_settings(
+    *, lr: object, betas: object, weights: Mapping[str, object], **channels: object
+) -> tuple[float, float]:
+    """The settings Pix2Pix, CycleGAN and UNIT share: channel counts (keywords) >= 1, Adam's
+    ``lr`` and ``betas``, and finite loss ``weights`` >= 0. Returns ``betas`` as a tuple."""
+    for name, value in channels.items():
+        check_positive_int(value, name)
+    for name, value in weights.items():
+        check_weight(value, name)
+    check_learning_rate(lr)
+    return check_betas(betas)
+
+
+def check_flag(value: object, name: str) -> None:
+    """Raise unless ``value`` is ``True`` or ``False``."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
 
 
 def check_paired_batch(batch: Mapping[str, torch.Tensor], config: Mapping[str, object]) -> None:

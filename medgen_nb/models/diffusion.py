@@ -27,7 +27,12 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from medgen_nb.models._validate import check_unit_images
+from medgen_nb.models._validate import (
+    check_flag,
+    check_learning_rate,
+    check_positive_int,
+    check_unit_images,
+)
 from medgen_nb.models.base import (
     Batch,
     GenerativeModel,
@@ -150,8 +155,8 @@ class DiffusionModel(GenerativeModel):
             raise ValueError(f"p_uncond must be in [0, 1), got {p_uncond!r}")
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay!r}")
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr!r}")
+        check_learning_rate(lr)
+        check_flag(attention, "attention")
         self.config = dict(
             in_channels=in_channels, size=size, base_channels=base_channels,
             channel_mults=list(channel_mults), num_res_blocks=num_res_blocks, attention=attention,
@@ -304,10 +309,11 @@ class DiffusionModel(GenerativeModel):
         """
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
+        check_positive_int(n, "n")
         T = self.schedule.timesteps
-        if steps is not None and (not isinstance(steps, int) or not 1 <= steps <= T):
+        if steps is not None and (
+            isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= T
+        ):
             raise ValueError(f"steps must be None or an int in [1, timesteps={T}], got {steps!r}")
         if labels is not None:
             if not self.config["num_classes"]:
