@@ -8,13 +8,19 @@ progress, live-plot callbacks, checkpoints and resuming; the model supplies only
 Reproducibility: with a ``Dataset`` (not a ready ``DataLoader``) the batch order is a pure
 function of ``(seed, epoch)``, and checkpoints carry every RNG state, so on one CPU the same seed
 gives the same weights and an interrupted-and-resumed run gives the same weights as an
-uninterrupted one.
+uninterrupted one. Ctrl-C during :func:`fit` is deferred to the end of the current step
+(:class:`DeferredInterrupt`), so the checkpoint it writes never holds half a step (for a GAN: D
+updated, G not) or an RNG state from the middle of one.
 """
 
 from __future__ import annotations
 
 import math
+import signal
+import sys
+import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -26,11 +32,13 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from medgen_nb.checkpoint import (
+    checkpoint_files,
     latest_checkpoint,
     load_training_state,
     restore_rng,
     save_checkpoint,
 )
+from medgen_nb.models._validate import check_batch_keys, check_positive_int
 from medgen_nb.models.base import Batch, GenerativeModel, StepContext
 from medgen_nb.utils import pick_device, seed_everything
 
@@ -190,6 +198,45 @@ def _to_device(batch: Batch, device: torch.device) -> Batch:
     }
 
 
+class DeferredInterrupt:
+    """While active, the first Ctrl-C (SIGINT) only sets :attr:`requested`; the second one acts
+    at once, as it would have without this (usually ``KeyboardInterrupt``).
+
+    :func:`fit` reads :attr:`requested` at the end of each step, so an interrupted run stops on a
+    step boundary, where weights, optimizer states, RNG states and step count agree, and its
+    checkpoint resumes to exactly the uninterrupted result. The handler is installed only in the
+    main thread (Python delivers signals there alone) and only over a Python-level handler, which
+    is restored on exit; elsewhere this does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> DeferredInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+            if callable(previous):  # not SIG_IGN / SIG_DFL / a handler set outside Python
+                self._previous = previous
+                signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            self._previous(signum, frame)
+            return
+        self.requested = True
+        sys.stderr.write(
+            "\nfit: Ctrl-C received; stopping after this step and saving a checkpoint "
+            "(press Ctrl-C again to stop at once, without one)\n"
+        )
+
+
 def fit(
     model: GenerativeModel,
     data: Dataset | DataLoader,
@@ -203,6 +250,7 @@ def fit(
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int | None = None,
     resume: bool = True,
+    overwrite: bool = False,
     grad_clip: float | None = None,
     precision: Precision = "auto",
     progress: bool = True,
@@ -213,18 +261,33 @@ def fit(
         model: any registered :class:`GenerativeModel`.
         data: a ``Dataset`` (batched here, reproducible order) or a ready ``DataLoader``.
             Items: dicts with ``"image"`` ``(C, S, S)`` in [0, 1] (plus ``"label"``, ...), tensors,
-            or ``(image, label)`` pairs.
+            or ``(image, label)`` pairs. Images must be floating point in [0, 1], and each batch
+            must carry the model's ``batch_keys`` (e.g. ``"target"`` for translation); otherwise
+            a ``ValueError`` says what to change.
         steps: target total number of steps; a resumed run continues from its checkpoint's step.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"``.
         batch_size: images per step when ``data`` is a ``Dataset``.
-        seed: seeds Python/NumPy/torch and the batch order.
+        seed: seeds Python/NumPy/torch and the batch order. It does not touch the weights
+            ``model`` already has: they were drawn when it was created. For repeatable initial
+            weights, seed before building it: ``seed_everything(seed); model = create(...)``
+            (:func:`medgen_nb.utils.seed_everything`).
         log_every: steps between progress-bar updates and callback calls.
         callbacks: ``callback(steps_done, recent_mean_logs, model)`` every ``log_every`` steps
             (e.g. a live loss plot in a notebook).
         checkpoint_dir: where checkpoints go (none if None). A final checkpoint is always written
-            there, also when the run is interrupted (``KeyboardInterrupt``).
+            there. Ctrl-C (SIGINT, also a notebook's interrupt button) lets the current step
+            finish, writes a checkpoint of that step boundary and then raises
+            ``KeyboardInterrupt``; resuming from it gives the same weights as an uninterrupted
+            run. A second Ctrl-C stops at once, and a checkpoint of a half-done step is not
+            written (a ``RuntimeWarning`` names the one resuming would use). A
+            ``KeyboardInterrupt`` raised between steps (e.g. by a callback) is saved as well.
         checkpoint_every: steps between periodic checkpoints.
-        resume: continue from the newest checkpoint in ``checkpoint_dir`` if there is one.
+        resume: continue from the newest checkpoint in ``checkpoint_dir`` if there is one. With
+            ``resume=False`` a ``checkpoint_dir`` that already holds checkpoints is refused
+            (``ValueError``), so a new run never mixes with, or prunes, an earlier one.
+        overwrite: with ``resume=False``, delete the checkpoint files (``ckpt-*.json`` /
+            ``.safetensors``; nothing else) already in ``checkpoint_dir`` before training, i.e.
+            start that folder afresh. Only on request: the earlier run is lost.
         grad_clip: max global gradient norm per optimizer (None: no clipping).
         precision: ``"auto"`` (CUDA: bf16 if supported else fp16 + GradScaler; CPU: bf16 autocast
             where the CPU has native bf16, else fp32), ``"fp32"``, ``"bf16"``, ``"fp16"`` (CUDA).
@@ -235,11 +298,13 @@ def fit(
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be an int >= 0, got {steps!r}")
-    for name, value in (("batch_size", batch_size), ("log_every", log_every)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    check_positive_int(batch_size, "batch_size")
+    check_positive_int(log_every, "log_every")
+    check_positive_int(seed, "seed", minimum=0)
     if checkpoint_every is not None and (
-        not isinstance(checkpoint_every, int) or checkpoint_every < 1
+        isinstance(checkpoint_every, bool)
+        or not isinstance(checkpoint_every, int)
+        or checkpoint_every < 1
     ):
         raise ValueError(f"checkpoint_every must be an int >= 1 or None, got {checkpoint_every!r}")
     if checkpoint_every is not None and checkpoint_dir is None:
@@ -248,6 +313,22 @@ def fit(
         raise ValueError(f"grad_clip must be > 0 or None, got {grad_clip!r}")
     if not isinstance(data, Dataset | DataLoader):
         raise ValueError(f"data must be a torch Dataset or DataLoader, got {type(data).__name__}")
+    for name, flag in (("resume", resume), ("overwrite", overwrite)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
+    if overwrite and resume:
+        raise ValueError(
+            "overwrite=True needs resume=False: it deletes the checkpoints in checkpoint_dir, "
+            "which resume=True would continue from"
+        )
+    stale = checkpoint_files(checkpoint_dir) if checkpoint_dir is not None and not resume else []
+    if stale and not overwrite:
+        raise ValueError(
+            f"checkpoint_dir {checkpoint_dir} already holds {len(stale)} checkpoint files "
+            f"(newest {stale[-1].name}) and resume=False would write a new run among them. Use a new "
+            "checkpoint_dir to keep them, resume=True to continue that run, or resume=False, "
+            "overwrite=True to delete them first"
+        )
 
     dev = pick_device(device)
     prec = resolve_precision(precision, dev)
@@ -256,6 +337,8 @@ def fit(
     optimizers = model.configure_optimizers()
     scaler = torch.amp.GradScaler("cuda") if prec == "fp16" else None
 
+    for path in stale:  # overwrite=True (checked above): the user asked to start afresh
+        path.unlink(missing_ok=True)
     history, start = History(), 0
     found = latest_checkpoint(checkpoint_dir) if (checkpoint_dir is not None and resume) else None
     if found is not None:
@@ -264,47 +347,77 @@ def fit(
         if state.rng is not None:
             restore_rng(state.rng)
 
+    saved_at: list[int] = []  # steps whose checkpoint this call wrote
+
     def checkpoint(step_count: int) -> None:
-        if checkpoint_dir is not None:
+        if checkpoint_dir is not None and step_count not in saved_at:
             save_checkpoint(
                 checkpoint_dir, model, optimizers, step=step_count, history=history.to_dict()
             )
+            saved_at.append(step_count)
 
     batches = _batches(data, batch_size, seed, start, dev)
     bar = tqdm(
         total=steps, initial=start, disable=not progress, desc=type(model).__name__, leave=False
     )
     t0 = time.perf_counter()
-    step = start
+
+    def clock() -> None:
+        nonlocal t0
+        now = time.perf_counter()
+        history.wall_time += now - t0
+        t0 = now
+
+    sigint = DeferredInterrupt()
+    in_step: int | None = None  # the step whose update is under way (weights may be half-updated)
     try:
-        for step in range(start, steps):
-            batch = _to_device(next(batches), dev)
-            ctx = StepContext(step=step, grad_clip=grad_clip, scaler=scaler)
-            with _autocast(prec, dev):
-                logs = dict(model.train_step(batch, optimizers, ctx))
-            if scaler is not None:
-                scaler.update()
-            logs.update({f"grad_norm_{k}": v for k, v in ctx.grad_norms.items()})
-            history.append(step, logs)
-            bar.update(1)
-            done = step + 1
-            if done % log_every == 0 or done == steps:
-                recent = history.recent_mean(log_every)
-                bar.set_postfix({k: f"{v:.3g}" for k, v in list(recent.items())[:4]})
-                for callback in callbacks:
-                    callback(done, recent, model)
-            if checkpoint_every is not None and done % checkpoint_every == 0 and done < steps:
-                history.wall_time += time.perf_counter() - t0
-                t0 = time.perf_counter()
-                checkpoint(done)
-        history.wall_time += time.perf_counter() - t0
-        if steps > start or found is None:
-            checkpoint(max(steps, start))
-    except KeyboardInterrupt:
-        history.wall_time += time.perf_counter() - t0
-        checkpoint(history.steps_done)
+        with sigint:
+            for step in range(start, steps):
+                in_step = step
+                batch = _to_device(next(batches), dev)
+                check_batch_keys(batch, model)
+                ctx = StepContext(step=step, grad_clip=grad_clip, scaler=scaler)
+                with _autocast(prec, dev):
+                    logs = dict(model.train_step(batch, optimizers, ctx))
+                if scaler is not None:
+                    scaler.update()
+                logs.update({f"grad_norm_{k}": v for k, v in ctx.grad_norms.items()})
+                history.append(step, logs)
+                in_step = None  # weights, optimizers, RNG and history all say: `step` is done
+                bar.update(1)
+                done = step + 1
+                if done % log_every == 0 or done == steps:
+                    recent = history.recent_mean(log_every)
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in list(recent.items())[:4]})
+                    for callback in callbacks:
+                        callback(done, recent, model)
+                if checkpoint_every is not None and done % checkpoint_every == 0 and done < steps:
+                    clock()
+                    checkpoint(done)
+                if sigint.requested:
+                    break  # Ctrl-C: stop at this step boundary, where the state is consistent
+            clock()
+            if sigint.requested or steps > start or found is None:
+                checkpoint(history.steps_done)
+    except KeyboardInterrupt:  # raised mid-way: a second Ctrl-C, or by the model or a callback
+        clock()
+        if in_step is None:
+            checkpoint(history.steps_done)
+        else:
+            newest = latest_checkpoint(checkpoint_dir) if checkpoint_dir is not None else None
+            warnings.warn(
+                f"fit was interrupted in the middle of step {in_step}, so the model's weights may "
+                "be half-updated; no checkpoint was written for that state. Resuming continues "
+                f"from {newest.name if newest else 'step 0 (no checkpoint)'}; to stop cleanly, "
+                "press Ctrl-C once and let the step finish",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         raise
     finally:
         bar.close()
         model.eval()
+    if sigint.requested:
+        where = f"; checkpoint in {checkpoint_dir}" if checkpoint_dir is not None else ""
+        raise KeyboardInterrupt(f"fit stopped after step {history.steps_done}{where}")
     return history

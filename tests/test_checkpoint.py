@@ -127,7 +127,8 @@ def test_corrupted_tensor_file_is_skipped_and_reported(tmp_path):
     data = bytearray(tensor_file.read_bytes())
     data[-5] ^= 0xFF
     tensor_file.write_bytes(bytes(data))
-    assert latest_checkpoint(tmp_path).name == "ckpt-00000001.json"
+    with pytest.warns(UserWarning, match="skipping damaged checkpoint ckpt-00000002.json"):
+        assert latest_checkpoint(tmp_path).name == "ckpt-00000001.json"
     with pytest.raises(ValueError, match="does not match the SHA-256"):
         load_checkpoint(path2)
 
@@ -165,7 +166,7 @@ def test_missing_tensor_file_raises(tmp_path):
 def test_config_with_old_keyword_raises(tmp_path):
     model, opt, _ = _trained("vae", steps=0)
     path = save_checkpoint(tmp_path, model, opt, step=0)
-    record = json.loads(path.read_text())
+    record = _as_format_1(json.loads(path.read_text()))  # renames predate the record hash
     record["config"]["width"] = record["config"].pop("base_channels")  # pre-rename checkpoint
     path.write_text(json.dumps(record))
     with pytest.raises(ValueError, match="no longer accepts .*unexpected keyword argument 'width'"):
@@ -190,15 +191,17 @@ def test_model_without_config_raises(tmp_path):
 
 def test_bad_keep_raises(tmp_path):
     model, opt, _ = _trained("vae", steps=0)
-    with pytest.raises(ValueError, match="keep must be >= 1"):
+    with pytest.raises(ValueError, match="keep must be an int >= 1, got 0"):
         save_checkpoint(tmp_path, model, opt, keep=0)
+    with pytest.raises(ValueError, match="keep must be an int >= 1, got True"):
+        save_checkpoint(tmp_path, model, opt, keep=True)  # a bool is not a count
 
 
 def test_resume_into_other_config_raises(tmp_path):
     model, opt, _ = _trained("vae", steps=0)
     save_checkpoint(tmp_path, model, opt, step=0)
     other = create("vae", **{**TINY, "latent_dim": 4})
-    with pytest.raises(ValueError, match="use a new checkpoint_dir or resume=False"):
+    with pytest.raises(ValueError, match="holds model 'vae' with config .* but fit.. got 'vae'"):
         load_training_state(tmp_path, other, other.configure_optimizers())
 
 
@@ -207,3 +210,133 @@ def test_resume_with_other_optimizers_raises(tmp_path):
     save_checkpoint(tmp_path, model, opt, step=0)
     with pytest.raises(ValueError, match="checkpoint has optimizers"):
         load_training_state(tmp_path, model, {"adam": opt["vae"]})
+
+
+# --- issue 12: what pruning may delete, and resume advice that loses nothing ---------------------
+@pytest.mark.parametrize(
+    "existing,step,kept",
+    [
+        ((20, 30), 5, (5, 20, 30)),  # an older step: the file just written survives, newer ones too
+        ((1, 2, 3, 9), 4, (3, 4, 9)),  # keep=2 among steps <= 4; the newer 9 is not this run's
+    ],
+)
+def test_pruning_never_deletes_the_file_just_written_or_newer_ones(tmp_path, existing, step, kept):
+    model, opt, _ = _trained("vae", steps=0)
+    for s in existing:
+        save_checkpoint(tmp_path, model, opt, step=s, keep=len(existing))
+    written = save_checkpoint(tmp_path, model, opt, step=step, keep=2)
+    assert written.exists() and written.with_suffix(".safetensors").exists()
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == [f"ckpt-{k:08d}.json" for k in kept]
+    assert len(list(tmp_path.glob("*.safetensors"))) == len(kept)
+
+
+def test_config_mismatch_advice_is_safe(tmp_path):
+    model, opt, _ = _trained("vae", steps=0)
+    save_checkpoint(tmp_path, model, opt, step=0)
+    other = create("vae", **{**TINY, "latent_dim": 4})
+    with pytest.raises(ValueError, match="new checkpoint_dir") as info:
+        load_training_state(tmp_path, other, other.configure_optimizers())
+    message = str(info.value)
+    assert "resume=False, overwrite=True" in message and "deletes" in message
+
+
+# --- issue 12, items 9c and 11a/b: damaged, edited or escaping records ---------------------------
+def _as_format_1(record: dict) -> dict:
+    """What a checkpoint written before the record hash existed looks like."""
+    record.pop("record_sha256", None)
+    return {**record, "format_version": 1}
+
+
+def _edit(path, change) -> None:
+    record = json.loads(path.read_text())
+    change(record)
+    path.write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize(
+    "text,problem",
+    [
+        ("[1, 2, 3]", "got a JSON list"),
+        ('"ckpt"', "got a JSON str"),
+        ('{"step": 2}', "missing keys"),
+        ("{not json", "cannot be read as JSON"),
+    ],
+)
+def test_a_record_that_is_not_a_checkpoint_is_skipped_and_refused(tmp_path, text, problem):
+    model, opt, _ = _trained("vae", steps=0)
+    save_checkpoint(tmp_path, model, opt, step=1)
+    bad = tmp_path / "ckpt-00000002.json"
+    bad.write_text(text)
+    with pytest.warns(UserWarning, match="skipping damaged checkpoint ckpt-00000002.json"):
+        assert latest_checkpoint(tmp_path).name == "ckpt-00000001.json"
+    with pytest.raises(ValueError, match=problem):
+        load_checkpoint(bad)
+
+
+def test_a_record_with_a_wrongly_typed_field_is_refused(tmp_path):
+    model, opt, _ = _trained("vae", steps=0)
+    path = save_checkpoint(tmp_path, model, opt, step=1)
+    _edit(path, lambda r: r.update(_as_format_1(r), config=["beta", 2.0]))
+    with pytest.raises(ValueError, match="'config' must be a JSON object, got list"):
+        load_checkpoint(path)
+
+
+def test_an_edited_record_is_refused_and_skipped(tmp_path):
+    model, opt, _ = _trained("vae", steps=0)
+    save_checkpoint(tmp_path, model, opt, step=1)
+    path = save_checkpoint(tmp_path, model, opt, step=2)
+    _edit(path, lambda r: r["config"].update(beta=4.0))
+    with pytest.raises(ValueError, match="does not match its record_sha256.*edited"):
+        load_checkpoint(path)
+    with pytest.warns(UserWarning, match="skipping damaged checkpoint ckpt-00000002.json"):
+        assert latest_checkpoint(tmp_path).name == "ckpt-00000001.json"
+
+
+def test_a_format_2_record_without_its_hash_is_refused(tmp_path):
+    model, opt, _ = _trained("vae", steps=0)
+    path = save_checkpoint(tmp_path, model, opt, step=1)
+    _edit(path, lambda r: r.pop("record_sha256"))
+    with pytest.raises(ValueError, match="has no record_sha256"):
+        load_checkpoint(path)
+
+
+def test_a_format_1_record_without_hash_still_loads(tmp_path):
+    model, opt, _ = _trained("vae")
+    path = save_checkpoint(tmp_path, model, opt, step=2)
+    path.write_text(json.dumps(_as_format_1(json.loads(path.read_text()))))
+    loaded = load_checkpoint(tmp_path)
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+    fresh = create("vae", **TINY)
+    assert load_training_state(path, fresh, fresh.configure_optimizers()).step == 2
+
+
+def test_a_record_from_a_newer_format_is_refused(tmp_path):
+    model, opt, _ = _trained("vae", steps=0)
+    path = save_checkpoint(tmp_path, model, opt, step=1)
+    _edit(path, lambda r: r.update(_as_format_1(r), format_version=99))
+    with pytest.raises(ValueError, match="format 99.*newer medgen_nb"):
+        load_checkpoint(path)
+
+
+def test_the_record_hash_survives_nan_in_the_history(tmp_path):
+    model, opt, _ = _trained("vae", steps=0)
+    history = {"logs": {"g": [float("nan"), 1.5]}, "steps": [0, 1], "steps_done": 2}
+    path = save_checkpoint(tmp_path, model, opt, step=2, history={**history, "wall_time": 0.1})
+    assert latest_checkpoint(tmp_path) == path
+    fresh = create("vae", **TINY)
+    state = load_training_state(path, fresh, fresh.configure_optimizers())
+    assert state.history["logs"]["g"][1] == 1.5
+
+
+@pytest.mark.parametrize("where", ["../outside.safetensors", "ABSOLUTE", "sub/x.safetensors", ".."])
+def test_the_tensor_file_must_lie_in_the_checkpoint_folder(tmp_path, where):
+    folder = tmp_path / "ck"
+    model, opt, _ = _trained("vae", steps=0)
+    path = save_checkpoint(folder, model, opt, step=1)
+    outside = tmp_path / "outside.safetensors"
+    outside.write_bytes((folder / "ckpt-00000001.safetensors").read_bytes())
+    name = str(outside) if where == "ABSOLUTE" else where
+    _edit(path, lambda r: r.update(_as_format_1(r), tensors=name))
+    with pytest.raises(ValueError, match="inside the checkpoint folder"):
+        load_checkpoint(path)

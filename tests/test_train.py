@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from medgen_nb.checkpoint import load_checkpoint
 from medgen_nb.models import create
 from medgen_nb.models.base import GenerativeModel
 from medgen_nb.train import EpochBatchSampler, History, as_batch, fit, resolve_precision
@@ -239,3 +240,40 @@ def test_channel_mismatch_between_data_and_model_raises():
     data = TensorDataset(torch.rand(4, 3, 16, 16))
     with pytest.raises(ValueError, match="3 channels but the model was built with in_channels=1"):
         fit(_vae(), data, steps=1, batch_size=4, progress=False)
+
+
+# --- issue 12, item 1: resume=False never mixes with or silently loses an earlier run -----------
+def _names(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_resume_false_into_a_folder_with_checkpoints_is_refused(tmp_path):
+    data = _data(16)
+    fit(_vae(), data, 6, batch_size=4, checkpoint_dir=tmp_path, checkpoint_every=2, progress=False)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    other = create("vae", **{**TINY, "beta": 0.5})
+    with pytest.raises(ValueError, match="already holds 4 checkpoint files.*overwrite=True"):
+        fit(other, data, 2, batch_size=4, checkpoint_dir=tmp_path, resume=False, progress=False)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # nothing touched
+
+
+def test_resume_false_with_overwrite_replaces_the_earlier_run(tmp_path):
+    data = _data(16)
+    fit(_vae(), data, 6, batch_size=4, checkpoint_dir=tmp_path, checkpoint_every=2, progress=False)
+    (tmp_path / "notes.txt").write_text("mine")
+    other = create("vae", **{**TINY, "beta": 0.5})
+    fit(other, data, 2, batch_size=4, checkpoint_dir=tmp_path, resume=False, overwrite=True,
+        progress=False)  # fmt: skip
+    assert _names(tmp_path) == ["ckpt-00000002.json", "ckpt-00000002.safetensors", "notes.txt"]
+    assert load_checkpoint(tmp_path).config["beta"] == 0.5
+
+
+def test_resume_false_into_an_empty_or_new_folder_trains(tmp_path):
+    hist = fit(_vae(), _data(), 2, batch_size=4, checkpoint_dir=tmp_path / "new", resume=False,
+               progress=False)  # fmt: skip
+    assert hist.steps_done == 2 and _names(tmp_path / "new")[0] == "ckpt-00000002.json"
+
+
+def test_overwrite_with_resume_raises(tmp_path):
+    with pytest.raises(ValueError, match="overwrite=True needs resume=False"):
+        fit(_vae(), _data(), 1, checkpoint_dir=tmp_path, overwrite=True, progress=False)

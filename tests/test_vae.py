@@ -109,7 +109,7 @@ def test_unknown_recon_raises():
 
 
 def test_negative_beta_raises():
-    with pytest.raises(ValueError, match="beta must be >= 0"):
+    with pytest.raises(ValueError, match="beta must be a finite number >= 0"):
         ConvVAE(**TINY, beta=-1.0)
 
 

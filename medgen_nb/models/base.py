@@ -11,7 +11,8 @@ A model is an ``nn.Module`` that
 
 Image tensors going in and out of every public method are in [0, 1] (see
 :mod:`medgen_nb.data.intensity`); models map to [-1, 1] internally where their output layer
-(tanh) wants it.
+(tanh) wants it. Inputs are checked on the way in (:mod:`._validate`): an integer dtype, NaN or
+values outside [0, 1] (beyond a small tolerance) raise a ``ValueError`` that names the fix.
 """
 
 from __future__ import annotations
@@ -86,7 +87,13 @@ class StepContext:
 
 
 class GenerativeModel(nn.Module):
-    """Base class: subclasses implement :meth:`configure_optimizers` and :meth:`train_step`."""
+    """Base class: subclasses implement :meth:`configure_optimizers` and :meth:`train_step`.
+
+    ``batch_keys`` names the batch keys ``train_step`` reads; :func:`medgen_nb.train.fit` checks
+    every batch for them and says what is missing (none are checked by default).
+    """
+
+    batch_keys: tuple[str, ...] = ()
 
     def configure_optimizers(self) -> Optimizers:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} must implement configure_optimizers()")

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import torch
 
+from medgen_nb.models._validate import check_unit_images
+
 if TYPE_CHECKING:
     from torch.utils.data import Dataset
 
@@ -43,6 +45,7 @@ def _as_float_tensor(x: torch.Tensor, name: str) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 1:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"{name} must be a (B, 1, H, W) tensor in [0, 1], got {shape}")
+    check_unit_images(x, name)
     return x.detach().float().cpu()
 
 

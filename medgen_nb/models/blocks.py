@@ -112,7 +112,7 @@ def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:
 
 def check_power_of_two_size(size: int, min_size: int, name: str = "size") -> None:
     """Raise a clear error if ``size`` is not a power of two of at least ``min_size``."""
-    if not isinstance(size, int) or size < min_size or size & (size - 1):
+    if isinstance(size, bool) or not isinstance(size, int) or size < min_size or size & (size - 1):
         raise ValueError(f"{name} must be a power of two >= {min_size}, got {size!r}")
 
 

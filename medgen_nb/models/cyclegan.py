@@ -25,7 +25,12 @@ from typing import Literal
 import torch
 from torch import nn
 
-from medgen_nb.models._validate import check_images
+from medgen_nb.models._validate import (
+    check_images,
+    check_paired_batch,
+    check_positive_int,
+    check_translation_settings,
+)
 from medgen_nb.models.base import (
     Batch,
     GenerativeModel,
@@ -75,8 +80,7 @@ class ResnetGenerator(nn.Module):
         norm: NormKind = "instance",
     ) -> None:
         super().__init__()
-        if not isinstance(n_res_blocks, int) or n_res_blocks < 0:
-            raise ValueError(f"n_res_blocks must be an int >= 0, got {n_res_blocks!r}")
+        check_positive_int(n_res_blocks, "n_res_blocks", minimum=0)
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
             nn.Conv2d(in_channels, base_channels, 7, bias=norm == "none"),
@@ -111,8 +115,8 @@ class ImagePool:
     """
 
     def __init__(self, pool_size: int = 50, seed: int = 0) -> None:
-        if not isinstance(pool_size, int) or pool_size < 0:
-            raise ValueError(f"pool_size must be an int >= 0, got {pool_size!r}")
+        check_positive_int(pool_size, "pool_size", minimum=0)
+        check_positive_int(seed, "seed", minimum=0)
         self.pool_size = pool_size
         self.images: list[torch.Tensor] = []
         self._rng = torch.Generator().manual_seed(seed)
@@ -157,6 +161,8 @@ class CycleGAN(GenerativeModel):
         lr, betas: Adam settings (2e-4, (0.5, 0.999)).
     """
 
+    batch_keys = ("image", "target")
+
     def __init__(
         self,
         in_channels: int = 1,
@@ -179,6 +185,14 @@ class CycleGAN(GenerativeModel):
         super().__init__()
         check_power_of_two_size(size, 8)
         self.gan_loss = translation_gan_loss(gan_loss)
+        betas = check_translation_settings(
+            in_channels=in_channels, out_channels=out_channels, base_channels=base_channels,
+            lr=lr, betas=betas,
+            weights={"lambda_cycle": lambda_cycle, "lambda_identity": lambda_identity},
+        )  # fmt: skip
+        check_positive_int(n_res_blocks, "n_res_blocks", minimum=0)
+        check_positive_int(pool_size, "pool_size", minimum=0)
+        check_positive_int(seed, "seed", minimum=0)
         if generator not in GENERATORS:
             raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
         if lambda_identity > 0 and in_channels != out_channels:
@@ -196,7 +210,7 @@ class CycleGAN(GenerativeModel):
             in_channels=in_channels, out_channels=out_channels, size=size, generator=generator,
             base_channels=base_channels, n_res_blocks=n_res_blocks, depth=depth, d_layers=d_layers,
             norm=norm, lambda_cycle=lambda_cycle, lambda_identity=lambda_identity,
-            pool_size=pool_size, seed=seed, gan_loss=gan_loss, lr=lr, betas=tuple(betas),
+            pool_size=pool_size, seed=seed, gan_loss=gan_loss, lr=lr, betas=betas,
         )  # fmt: skip
 
         def make_generator(c_in: int, c_out: int) -> nn.Module:
@@ -257,9 +271,7 @@ class CycleGAN(GenerativeModel):
         self, batch: Batch, optimizers: Optimizers, ctx: StepContext
     ) -> dict[str, float]:
         """One G update (both generators) then one D update (both discriminators, pooled fakes)."""
-        cfg = self.config
-        check_images(batch["image"], cfg["in_channels"], cfg["size"], 'batch["image"]')
-        check_images(batch["target"], cfg["out_channels"], cfg["size"], 'batch["target"]')
+        check_paired_batch(batch, self.config)
         real_a, real_b = to_signed(batch["image"]), to_signed(batch["target"])
 
         # 1. Generators, with both discriminators frozen.

@@ -27,6 +27,12 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from medgen_nb.models._validate import (
+    check_flag,
+    check_learning_rate,
+    check_positive_int,
+    check_unit_images,
+)
 from medgen_nb.models.base import (
     Batch,
     GenerativeModel,
@@ -149,8 +155,8 @@ class DiffusionModel(GenerativeModel):
             raise ValueError(f"p_uncond must be in [0, 1), got {p_uncond!r}")
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay!r}")
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr!r}")
+        check_learning_rate(lr)
+        check_flag(attention, "attention")
         self.config = dict(
             in_channels=in_channels, size=size, base_channels=base_channels,
             channel_mults=list(channel_mults), num_res_blocks=num_res_blocks, attention=attention,
@@ -165,6 +171,11 @@ class DiffusionModel(GenerativeModel):
         )  # fmt: skip
         # EMA copy of the weights (Ho et al. 2020 App. B); a frozen module, saved in state_dict
         self.ema_network = copy.deepcopy(self.network).requires_grad_(False)
+
+    @property
+    def batch_keys(self) -> tuple[str, ...]:  # type: ignore[override]
+        keys = ("target", "image") if self.config["cond_channels"] else ("image",)
+        return keys + (("label",) if self.config["num_classes"] else ())
 
     # ------------------------------------------------------------------ training
     def configure_optimizers(self) -> Optimizers:
@@ -186,6 +197,7 @@ class DiffusionModel(GenerativeModel):
         x0 = batch[key]
         if x0.ndim != 4 or x0.shape[1:] != (c, s, s):
             raise ValueError(f"batch[{key!r}] must be (B, {c}, {s}, {s}), got {tuple(x0.shape)}")
+        check_unit_images(x0, f"batch[{key!r}]")
         cond = None
         if cc:
             cond = batch["image"]
@@ -193,6 +205,7 @@ class DiffusionModel(GenerativeModel):
                 raise ValueError(
                     f"batch['image'] (condition) must be (B, {cc}, {s}, {s}), got {tuple(cond.shape)}"
                 )
+            check_unit_images(cond, "batch['image']")
             cond = to_signed(cond.to(self.device))
         labels = None
         if self.config["num_classes"]:
@@ -296,10 +309,11 @@ class DiffusionModel(GenerativeModel):
         """
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
+        check_positive_int(n, "n")
         T = self.schedule.timesteps
-        if steps is not None and (not isinstance(steps, int) or not 1 <= steps <= T):
+        if steps is not None and (
+            isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= T
+        ):
             raise ValueError(f"steps must be None or an int in [1, timesteps={T}], got {steps!r}")
         if labels is not None:
             if not self.config["num_classes"]:
@@ -314,6 +328,7 @@ class DiffusionModel(GenerativeModel):
             if condition is None or condition.shape != (n, cc, s, s):
                 got = None if condition is None else tuple(condition.shape)
                 raise ValueError(f"condition must be ({n}, {cc}, {s}, {s}) in [0, 1], got {got}")
+            check_unit_images(condition, "condition")
             condition = to_signed(condition.to(self.device))
         elif condition is not None:
             raise ValueError("condition was given but this model has cond_channels=0")

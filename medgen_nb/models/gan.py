@@ -45,6 +45,7 @@ class ConditionalGAN(GAN):
     """cGAN (Mirza & Osindero, 2014): one-hot label appended to ``z`` and as constant maps to D's input."""
 
     conditional = True
+    batch_keys = ("image", "label")
 
     @property
     def d_in_channels(self) -> int:
@@ -60,6 +61,7 @@ class ACGAN(GAN):
     """Auxiliary-classifier GAN (Odena et al., 2017): D also predicts the class of real and fake images."""
 
     conditional = True
+    batch_keys = ("image", "label")
 
     def __init__(self, **config) -> None:
         super().__init__(**config)

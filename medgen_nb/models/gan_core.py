@@ -26,7 +26,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from medgen_nb.models._validate import check_image_batch, check_labels, check_positive_int
+from medgen_nb.models._validate import (
+    check_betas,
+    check_flag,
+    check_image_batch,
+    check_labels,
+    check_learning_rate,
+    check_positive_int,
+)
 from medgen_nb.models.base import (
     Batch,
     GenerativeModel,
@@ -65,6 +72,7 @@ class GAN(GenerativeModel):
     """
 
     conditional = False
+    batch_keys = ("image",)
     convolutional = True
     dcgan_init_critic = True  # N(0, 0.02) weights in D (Radford et al.); WGAN-GP keeps defaults
 
@@ -93,16 +101,17 @@ class GAN(GenerativeModel):
             raise ValueError(
                 f"{type(self).__name__} is class-conditional: num_classes must be an int >= 2, got {num_classes!r}"
             )
-        if not self.conditional and num_classes != 0:
+        if not self.conditional and (isinstance(num_classes, bool) or num_classes != 0):
             raise ValueError(
                 f"{type(self).__name__} is unconditional: num_classes must be 0, got {num_classes!r}; "
                 "use 'cgan' or 'acgan' for class-conditional generation"
             )
-        if lr <= 0:
-            raise ValueError(f"lr must be > 0, got {lr!r}")
+        check_learning_rate(lr)
+        betas = check_betas(betas)
+        check_flag(spectral_norm, "spectral_norm")
         self.config = dict(
             in_channels=in_channels, size=size, latent_dim=latent_dim, num_classes=num_classes,
-            base_channels=base_channels, lr=lr, betas=tuple(betas), loss=loss,
+            base_channels=base_channels, lr=lr, betas=betas, loss=loss,
             spectral_norm=spectral_norm,
         )  # fmt: skip
         scale = LOSS_SCALES.get(loss, 1.0)

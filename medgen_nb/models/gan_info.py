@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from medgen_nb.models._validate import check_positive_int
+from medgen_nb.models._validate import check_positive_int, check_weight
 from medgen_nb.models.blocks import init_weights
 from medgen_nb.models.gan_core import GAN
 from medgen_nb.models.gan_losses import gradient_penalty
@@ -39,6 +39,7 @@ class InfoGAN(GAN):
     ) -> None:
         check_positive_int(categorical_dim, "categorical_dim", minimum=2)
         check_positive_int(continuous_dim, "continuous_dim", minimum=0)
+        check_weight(info_weight, "info_weight")
         self.categorical_dim, self.continuous_dim = categorical_dim, continuous_dim
         super().__init__(**config)
         self.config.update(
@@ -141,8 +142,7 @@ class WGANGP(GAN):
                 f"WGAN-GP needs loss='wasserstein', got {loss!r}; use 'dcgan' for other losses"
             )
         check_positive_int(n_critic, "n_critic")
-        if gp_weight < 0:
-            raise ValueError(f"gp_weight must be >= 0, got {gp_weight!r}")
+        check_weight(gp_weight, "gp_weight")
         super().__init__(lr=lr, betas=betas, loss=loss, **config)
         self.config.update(gp_weight=gp_weight, n_critic=n_critic)
 

@@ -19,7 +19,12 @@ from typing import Literal
 import torch
 from torch import nn
 
-from medgen_nb.models._validate import check_images
+from medgen_nb.models._validate import (
+    check_images,
+    check_paired_batch,
+    check_positive_int,
+    check_translation_settings,
+)
 from medgen_nb.models.base import (
     Batch,
     GenerativeModel,
@@ -64,7 +69,7 @@ def check_unet_depth(depth: int, size: int) -> None:
     """Raise unless a U-Net of ``depth`` halvings fits an image of ``size`` (>= 1x1 bottleneck)."""
     check_power_of_two_size(size, 4)
     max_depth = int(math.log2(size))
-    if not isinstance(depth, int) or not 2 <= depth <= max_depth:
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 2 <= depth <= max_depth:
         raise ValueError(
             f"depth must be an int in [2, log2(size)] = [2, {max_depth}] for size={size} "
             f"(each level halves H and W), got {depth!r}"
@@ -147,8 +152,7 @@ class PatchGANDiscriminator(nn.Module):
         self, in_channels: int, base_channels: int = 32, n_layers: int = 2, norm: NormKind = "batch"
     ) -> None:
         super().__init__()
-        if not isinstance(n_layers, int) or n_layers < 1:
-            raise ValueError(f"n_layers must be an int >= 1, got {n_layers!r}")
+        check_positive_int(n_layers, "n_layers")
         layers: list[nn.Module] = [ConvBlock(in_channels, base_channels, "down", "none", "leaky")]
         width = base_channels
         for level in range(1, n_layers):
@@ -180,7 +184,12 @@ class PatchGANDiscriminator(nn.Module):
 
 def check_patch_layers(d_layers: int, size: int) -> None:
     """The two final stride-1 4x4 convs each shrink the map by one pixel: need ``S / 2**n >= 3``."""
-    if not isinstance(d_layers, int) or d_layers < 1 or size // 2**d_layers < 3:
+    if (
+        isinstance(d_layers, bool)
+        or not isinstance(d_layers, int)
+        or d_layers < 1
+        or size // 2**d_layers < 3
+    ):
         raise ValueError(
             f"d_layers must be an int >= 1 with size / 2**d_layers >= 3 (size={size}), "
             f"got {d_layers!r}; try d_layers={default_patch_layers(size)}"
@@ -206,6 +215,8 @@ class Pix2Pix(GenerativeModel):
     paired pixel-for-pixel.
     """
 
+    batch_keys = ("image", "target")
+
     def __init__(
         self,
         in_channels: int = 1,
@@ -224,13 +235,18 @@ class Pix2Pix(GenerativeModel):
         super().__init__()
         check_power_of_two_size(size, 8)
         self.gan_loss = translation_gan_loss(gan_loss)
+        betas = check_translation_settings(
+            in_channels=in_channels, out_channels=out_channels, base_channels=base_channels,
+            lr=lr, betas=betas, weights={"lambda_l1": lambda_l1},
+        )  # fmt: skip
         depth = int(math.log2(size)) if depth is None else depth
+        check_unet_depth(depth, size)
         d_layers = default_patch_layers(size) if d_layers is None else d_layers
         check_patch_layers(d_layers, size)
         self.config = dict(
             in_channels=in_channels, out_channels=out_channels, size=size,
             base_channels=base_channels, depth=depth, d_layers=d_layers, norm=norm,
-            dropout=dropout, lambda_l1=lambda_l1, gan_loss=gan_loss, lr=lr, betas=tuple(betas),
+            dropout=dropout, lambda_l1=lambda_l1, gan_loss=gan_loss, lr=lr, betas=betas,
         )  # fmt: skip
         self.generator = init_weights(
             UNetGenerator(in_channels, out_channels, size, base_channels, depth, norm, dropout)
@@ -248,9 +264,7 @@ class Pix2Pix(GenerativeModel):
         }
 
     def _check_batch(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        cfg = self.config
-        check_images(batch["image"], cfg["in_channels"], cfg["size"], 'batch["image"]')
-        check_images(batch["target"], cfg["out_channels"], cfg["size"], 'batch["target"]')
+        check_paired_batch(batch, self.config)
         return to_signed(batch["image"]), to_signed(batch["target"])
 
     def losses(

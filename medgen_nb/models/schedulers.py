@@ -27,6 +27,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from medgen_nb.models._validate import check_positive_int
+
 ScheduleKind = Literal["linear", "cosine"]
 SCHEDULE_KINDS: tuple[str, ...] = ("linear", "cosine")
 PredictionKind = Literal["epsilon", "v"]
@@ -76,8 +78,7 @@ class NoiseSchedule(nn.Module):
         beta_end: float = 0.02,
     ) -> None:
         super().__init__()
-        if not isinstance(timesteps, int) or timesteps < 2:
-            raise ValueError(f"timesteps must be an int >= 2, got {timesteps!r}")
+        check_positive_int(timesteps, "timesteps", minimum=2)
         _check_choice("schedule", schedule, SCHEDULE_KINDS)
         _check_choice("prediction", prediction, PREDICTION_KINDS)
         if not 0 < beta_start < beta_end < 1:
@@ -279,7 +280,11 @@ class NoiseSchedule(nn.Module):
         (Lin et al. 2024, "Common diffusion noise schedules and sample steps are flawed", Table 2).
         """
         _check_choice("spacing", spacing, SPACING_KINDS)
-        if not isinstance(steps, int) or not 1 <= steps <= self.timesteps:
+        if (
+            isinstance(steps, bool)
+            or not isinstance(steps, int)
+            or not 1 <= steps <= self.timesteps
+        ):
             raise ValueError(
                 f"steps must be an int in [1, timesteps={self.timesteps}], got {steps!r}"
             )

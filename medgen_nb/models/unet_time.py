@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from medgen_nb.models._validate import check_positive_int
 from medgen_nb.models.blocks import norm_layer
 
 
@@ -113,9 +114,10 @@ class TimeUNet(nn.Module):
             ("num_classes", num_classes, 0),
             ("cond_channels", cond_channels, 0),
         ):
-            if not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-        if len(channel_mults) == 0 or any(not isinstance(m, int) or m < 1 for m in channel_mults):
+            check_positive_int(value, name, minimum=low)
+        if len(channel_mults) == 0 or any(
+            isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in channel_mults
+        ):
             raise ValueError(f"channel_mults must be positive ints, got {channel_mults!r}")
         self.in_channels = in_channels
         self.num_classes = num_classes

@@ -27,7 +27,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from medgen_nb.models._validate import check_images
+from medgen_nb.models._validate import (
+    check_images,
+    check_paired_batch,
+    check_positive_int,
+    check_translation_settings,
+)
 from medgen_nb.models.base import (
     Batch,
     GenerativeModel,
@@ -115,6 +120,8 @@ class UNIT(GenerativeModel):
         lr, betas: Adam settings (2e-4, (0.5, 0.999)).
     """
 
+    batch_keys = ("image", "target")
+
     def __init__(
         self,
         in_channels: int = 1,
@@ -136,9 +143,14 @@ class UNIT(GenerativeModel):
         super().__init__()
         check_power_of_two_size(size, 8)
         self.gan_loss = translation_gan_loss(gan_loss)
+        betas = check_translation_settings(
+            in_channels=in_channels, out_channels=out_channels, base_channels=base_channels,
+            lr=lr, betas=betas,
+            weights=dict(lambda_gan=lambda_gan, lambda_kl=lambda_kl, lambda_recon=lambda_recon,
+                         lambda_cycle=lambda_cycle),
+        )  # fmt: skip
         for name, value in (("n_res_blocks", n_res_blocks), ("n_shared_blocks", n_shared_blocks)):
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+            check_positive_int(value, name, minimum=0)
         d_layers = default_patch_layers(size) if d_layers is None else d_layers
         check_patch_layers(d_layers, size)
         self.config = dict(
@@ -146,7 +158,7 @@ class UNIT(GenerativeModel):
             base_channels=base_channels, n_res_blocks=n_res_blocks,
             n_shared_blocks=n_shared_blocks, d_layers=d_layers, norm=norm, lambda_gan=lambda_gan,
             lambda_kl=lambda_kl, lambda_recon=lambda_recon, lambda_cycle=lambda_cycle,
-            gan_loss=gan_loss, lr=lr, betas=tuple(betas),
+            gan_loss=gan_loss, lr=lr, betas=betas,
         )  # fmt: skip
         latent = base_channels * 2**N_DOWN
         self.enc_a = _private_encoder(in_channels, base_channels, n_res_blocks, norm)
@@ -226,9 +238,7 @@ class UNIT(GenerativeModel):
         self, batch: Batch, optimizers: Optimizers, ctx: StepContext
     ) -> dict[str, float]:
         """One update of the encoders/generators, then one of both discriminators."""
-        cfg = self.config
-        check_images(batch["image"], cfg["in_channels"], cfg["size"], 'batch["image"]')
-        check_images(batch["target"], cfg["out_channels"], cfg["size"], 'batch["target"]')
+        check_paired_batch(batch, self.config)
         a, b = to_signed(batch["image"]), to_signed(batch["target"])
 
         set_requires_grad([self.d_a, self.d_b], False)

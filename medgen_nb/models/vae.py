@@ -19,7 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from medgen_nb.models._validate import check_image_batch, check_labels, check_positive_int
+from medgen_nb.models._validate import (
+    check_image_batch,
+    check_labels,
+    check_learning_rate,
+    check_positive_int,
+    check_weight,
+)
 from medgen_nb.models.base import Batch, GenerativeModel, Optimizers, StepContext
 from medgen_nb.models.blocks import ConvBlock, check_power_of_two_size
 from medgen_nb.models.gan_nets import pyramid_channels
@@ -69,6 +75,7 @@ class ConvVAE(GenerativeModel):
     """
 
     conditional = False
+    batch_keys = ("image",)
 
     def __init__(
         self,
@@ -89,17 +96,15 @@ class ConvVAE(GenerativeModel):
         check_positive_int(base_channels, "base_channels")
         if recon not in RECON_KINDS:
             raise ValueError(f"recon must be one of {RECON_KINDS}, got {recon!r}")
-        if not beta >= 0:
-            raise ValueError(f"beta must be >= 0, got {beta!r}")
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr!r}")
+        check_weight(beta, "beta")
+        check_learning_rate(lr)
         if self.conditional and (
             isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2
         ):
             raise ValueError(
                 f"ConditionalVAE needs num_classes as an int >= 2, got {num_classes!r}"
             )
-        if not self.conditional and num_classes != 0:
+        if not self.conditional and (isinstance(num_classes, bool) or num_classes != 0):
             raise ValueError(
                 f"ConvVAE is unconditional: num_classes must be 0, got {num_classes!r}; use 'cvae'"
             )
@@ -276,6 +281,7 @@ class ConditionalVAE(ConvVAE):
     """Class-conditional VAE: ``num_classes >= 2``; ``labels`` are required everywhere."""
 
     conditional = True
+    batch_keys = ("image", "label")
 
     def __init__(self, *, num_classes: int = 2, **config) -> None:
         super().__init__(num_classes=num_classes, **config)
