@@ -230,6 +230,19 @@ _P01, _T01 = _pair01()
 _PSNR01 = _psnr_ref(_P01, _T01, 1.0)
 
 
+_GOOD_RANGES = {
+    "np.float32(1.0)": np.float32(1.0),
+    "torch.tensor(1.0)": torch.tensor(1.0),
+    "np.int64(1)": np.int64(1),
+}
+_BAD_RANGES = {
+    "np.array([1.0, 2.0])": np.array([1.0, 2.0]),
+    "torch.tensor(inf)": torch.tensor(float("inf")),
+    "True": True,
+    "np.float64(0)": np.float64(0.0),
+}
+
+
 def _ssim_tensor_dr(_tmp):
     p, t = _pair01()
     M = _metrics()
@@ -335,27 +348,16 @@ PROBES: list[Probe] = [
         expect="result",
         check=lambda v, _t: v == 0,
     ),
-    # 10a
-    Probe(
-        "10a",
-        "psnr(data_range=np.float32(1.0))",
-        _psnr_dr(np.float32(1.0)),
-        expect="result",
-        check=_close(_PSNR01),
-    ),
-    Probe(
-        "10a",
-        "psnr(data_range=torch.tensor(1.0))",
-        _psnr_dr(torch.tensor(1.0)),
-        expect="result",
-        check=_close(_PSNR01),
-    ),
-    Probe(
-        "10a",
-        "psnr(data_range=np.int64(1))",
-        _psnr_dr(np.int64(1)),
-        expect="result",
-        check=_close(_PSNR01),
+    # 10a: accepted scalars give the float's result; the rest is refused
+    *(
+        Probe(
+            "10a",
+            f"psnr(data_range={label})",
+            _psnr_dr(value),
+            expect="result",
+            check=_close(_PSNR01),
+        )
+        for label, value in _GOOD_RANGES.items()
     ),
     Probe(
         "10a",
@@ -364,18 +366,8 @@ PROBES: list[Probe] = [
         expect="result",
         check=lambda v, _t: v is True,
     ),
-    Probe(
-        "10a",
-        "psnr(data_range=np.array([1.0, 2.0]))",
-        _psnr_dr(np.array([1.0, 2.0])),
-        hint="data_range",
-    ),  # fmt: skip
-    Probe(
-        "10a",
-        "psnr(data_range=torch.tensor(inf))",
-        _psnr_dr(torch.tensor(float("inf"))),
-        hint="data_range",
-    ),  # fmt: skip
-    Probe("10a", "psnr(data_range=True)", _psnr_dr(True), hint="data_range"),
-    Probe("10a", "psnr(data_range=np.float64(0))", _psnr_dr(np.float64(0.0)), hint="data_range"),
+    *(
+        Probe("10a", f"psnr(data_range={label})", _psnr_dr(value), hint="data_range")
+        for label, value in _BAD_RANGES.items()
+    ),
 ]
