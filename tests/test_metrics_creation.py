@@ -1,9 +1,13 @@
 """Creation metrics (review Table 1) against closed forms, scipy and torchmetrics."""
 
+import warnings
+
+import numpy as np
 import pytest
 import torch
 from scipy.stats import wasserstein_distance
 
+from medgen_nb import metrics as M
 from medgen_nb.metrics import (
     bootstrap_ci,
     density_coverage,
@@ -74,7 +78,8 @@ def test_fid_and_kid_match_torchmetrics_with_custom_feature():
     for m in (tm, tk):
         m.update(real, real=True)
         m.update(fake, real=False)
-    assert fid(real.flatten(1), fake.flatten(1)) == pytest.approx(float(tm.compute()), rel=1e-4)
+    ours = fid(real.flatten(1), fake.flatten(1), warn_small_n=False)  # N = 50 < 5 x 16 on purpose
+    assert ours == pytest.approx(float(tm.compute()), rel=1e-4)
     # with subset_size = len(fake) torchmetrics uses all fake rows and a random 50 of the real ones
     torch.manual_seed(0)
     kid_tm = float(tk.compute()[0])
@@ -234,3 +239,127 @@ def test_bootstrap_bad_n_boot():
 def test_fid_vs_n_sizes_out_of_range():
     with pytest.raises(ValueError, match="sizes"):
         fid_vs_n(_gauss(10), _gauss(10), sizes=(5, 50))
+
+
+# -- Frechet distance and MMD inputs (issue 12, item 5d) ------------------------------------------
+
+
+def test_frechet_distance_refuses_a_non_psd_covariance():
+    c = torch.tensor([[1.0, 2.0], [2.0, 1.0]], dtype=torch.float64)  # eigenvalues 3 and -1
+    with pytest.raises(ValueError, match=r"cov1 is not positive semi-definite.*eigenvalue is -1"):
+        frechet_distance(torch.zeros(2), c, torch.zeros(2), c)
+    with pytest.raises(ValueError, match="cov2 is not positive semi-definite"):
+        frechet_distance(torch.zeros(2), torch.eye(2), torch.zeros(2), -torch.eye(2))
+
+
+def test_frechet_distance_refuses_an_asymmetric_covariance():
+    c = torch.tensor([[1.0, 0.9], [0.0, 1.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match="cov1 is not symmetric"):
+        frechet_distance(torch.zeros(2), c, torch.zeros(2), torch.eye(2))
+
+
+@pytest.mark.parametrize("name", ["mu1", "cov1", "mu2", "cov2"])
+def test_frechet_distance_refuses_nan_and_inf(name):
+    args = {
+        "mu1": torch.zeros(2),
+        "cov1": torch.eye(2),
+        "mu2": torch.zeros(2),
+        "cov2": torch.eye(2),
+    }
+    args[name] = args[name].clone()
+    args[name].view(-1)[0] = float("nan") if name.startswith("mu") else float("inf")
+    with pytest.raises(ValueError, match=f"{name} contains 1 NaN or infinite"):
+        frechet_distance(**args)
+
+
+def test_frechet_distance_accepts_rank_deficient_and_float32_covariances():
+    # N < D sample covariances are singular (eigenvalues ~ -1e-16); float32 ones round further
+    x, y = _gauss(5, 12, seed=4), _gauss(5, 12, shift=0.5, seed=5)
+    exact = frechet_distance(x.mean(0), torch.cov(x.T), y.mean(0), torch.cov(y.T))
+    x32, y32 = x.float(), y.float()
+    rounded = frechet_distance(x32.mean(0), torch.cov(x32.T), y32.mean(0), torch.cov(y32.T))
+    assert rounded == pytest.approx(exact, rel=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fid(x, y, warn_small_n=False) == exact  # fid is this distance, bit for bit
+
+
+@pytest.mark.parametrize("bandwidth", [float("inf"), float("nan"), 0.0, True, np.array([1.0, 2.0])])
+def test_mmd_refuses_a_bandwidth_that_is_not_a_positive_finite_number(bandwidth):
+    with pytest.raises(ValueError, match="bandwidth must be"):
+        mmd(_gauss(20, 3), _gauss(20, 3, shift=3, seed=1), bandwidth=bandwidth)  # inf gave 0.0
+
+
+def test_mmd_accepts_numpy_and_tensor_bandwidths():
+    real, fake = _gauss(20, 3), _gauss(20, 3, shift=1, seed=1)
+    ref = mmd(real, fake, bandwidth=2.0)
+    assert mmd(real, fake, bandwidth=np.float32(2.0)) == ref
+    assert mmd(real, fake, bandwidth=torch.tensor(2.0)) == ref
+
+
+# -- infinite values in confidence intervals (issue 12, item 5e) ----------------------------------
+
+
+def test_mean_ci_refuses_infinite_values():
+    with pytest.raises(
+        ValueError, match=r"per_item contains 2 infinite value\(s\) \(of 6\).*clamp"
+    ):
+        mean_ci(
+            torch.tensor([7.0, 8.0, float("inf"), 9.0, -float("inf"), 8.5])
+        )  # was inf [7.7, nan]
+
+
+def test_bootstrap_ci_refuses_infinite_samples_and_statistics():
+    x = torch.tensor([1.0, 2.0, float("inf"), 3.0, 4.0])
+    with pytest.raises(ValueError, match=r"real contains 1 infinite value"):
+        bootstrap_ci(lambda s: float(s.mean()), x, n_boot=20)
+    with pytest.raises(ValueError, match=r"fake contains 1 infinite value"):
+        bootstrap_ci(lambda a, b: float(a.mean() - b.mean()), x.isfinite().double(), x, n_boot=20)
+    with pytest.raises(ValueError, match="statistic is inf on the full sample"):
+        bootstrap_ci(lambda s: float(1 / s.min()), torch.arange(5.0), n_boot=20)
+    # finite on the full sample, inf on the resamples that draw only zeros
+    ratio = lambda s: float(s[:, 0].mean() / s[:, 1].mean())  # noqa: E731
+    pairs = torch.tensor([[1.0, 1.0], [1.0, 0.0], [1.0, 0.0]])
+    with pytest.raises(ValueError, match=r"NaN or inf in \d+ of 200 bootstrap resamples"):
+        bootstrap_ci(ratio, pairs, n_boot=200)
+    bad_key = lambda s: {"ok": float(s.mean()), "ratio": ratio(s)}  # noqa: E731
+    with pytest.raises(ValueError, match=r"statistic\['ratio'\] is NaN or inf"):
+        bootstrap_ci(bad_key, pairs, n_boot=200)
+
+
+def test_intervals_of_finite_values_are_unchanged():
+    v = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], dtype=torch.float64)
+    m = mean_ci(v, n_boot=200, seed=3)
+    draws = v.numpy()[np.random.default_rng(3).integers(0, 6, (200, 6))].mean(1)
+    tail = (1 - 0.95) / 2 * 100  # as bootstrap computes it (2.4999...)
+    assert (m.value, m.low, m.high) == (3.5, *np.nanpercentile(draws, [tail, 100 - tail]))
+
+
+# -- FID below the documented sample size (issue 12, item 5f) -------------------------------------
+
+
+def test_fid_warns_below_five_samples_per_feature_dimension():
+    real, fake = _gauss(10, 128), _gauss(10, 128, seed=1)
+    with pytest.warns(M.SmallSampleWarning, match=r"N = 10 real and 10 fake .*D = 128.* = 640"):
+        value = fid(real, fake)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fid(real, fake, warn_small_n=False) == value  # opt out: same number, no warning
+        fid(_gauss(40, 8), _gauss(41, 8, seed=1))  # N = 40 = 5 x 8: at the minimum, quiet
+    with pytest.warns(M.SmallSampleWarning, match="N = 40 real and 39 fake"):
+        fid(_gauss(40, 8), _gauss(39, 8, seed=1))  # the smaller set counts
+
+
+def test_small_sample_warning_is_a_user_warning_said_once_per_bootstrap():
+    assert issubclass(M.SmallSampleWarning, UserWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bootstrap_ci(fid, _gauss(12, 4), _gauss(12, 4, seed=1), n_boot=10)
+    assert [type(w.message) for w in caught] == [M.SmallSampleWarning]
+
+
+def test_fid_vs_n_studies_small_n_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        curve = fid_vs_n(_gauss(60, 8), _gauss(60, 8, seed=1), sizes=(4, 10), repeats=2)
+    assert set(curve) == {4, 10}

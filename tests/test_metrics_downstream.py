@@ -109,3 +109,50 @@ def test_dice_nan():
     p[0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         dice(p, torch.zeros(1, 4, 4))
+
+
+# -- labels that are not class indices (issue 12, item 5b) ----------------------------------------
+
+_Y = torch.tensor([0, 1, 1, 0, 1, 0])
+_PROBS = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4], [0.1, 0.9], [0.7, 0.3]])
+
+
+def test_accuracy_refuses_probabilities_as_labels():
+    with pytest.raises(ValueError, match=r"non-integer .*probs\.argmax\(1\)"):
+        accuracy(_Y, _PROBS[:, 1])  # was 0.5 for this perfect classifier
+    with pytest.raises(ValueError, match=r"\(6, 2\).*probs\.argmax\(1\)"):
+        accuracy(_Y, _PROBS)
+    assert accuracy(_Y, _PROBS.argmax(1))[0] == 1.0
+
+
+def test_balanced_accuracy_refuses_fractional_labels():
+    with pytest.raises(ValueError, match=r"y_pred must hold integer class labels, got 6"):
+        balanced_accuracy(_Y, torch.tensor([0.2, 1.7, 1.2, 0.4, 1.9, 0.1]))  # was 1.0
+    with pytest.raises(ValueError, match="y_true must hold integer"):
+        balanced_accuracy(_Y + 0.5, _Y)
+
+
+def test_whole_number_float_labels_are_accepted():
+    acc, per_case = accuracy(_Y.double(), torch.tensor([0.0, 1.0, 0.0, 0.0, 1.0, 0.0]))
+    assert acc == pytest.approx(5 / 6) and per_case.tolist() == [1, 1, 0, 1, 1, 1]
+    assert balanced_accuracy(_Y.double(), _Y.double()) == 1.0
+
+
+def test_labels_outside_n_classes_are_refused():
+    with pytest.raises(ValueError, match=r"label\(s\) \[3\] outside the 2 classes 0\.\.1"):
+        accuracy(_Y, torch.tensor([0, 1, 3, 0, 1, 0]), n_classes=2)
+    with pytest.raises(ValueError, match=r"\[-1\] outside"):
+        balanced_accuracy(torch.tensor([-1, 1, 1, 0, 1, 0]), _Y, n_classes=2)
+    with pytest.raises(ValueError, match="n_classes must be a positive int"):
+        accuracy(_Y, _Y, n_classes=True)
+    assert accuracy(_Y, _Y, n_classes=2)[0] == 1.0
+
+
+def test_macro_auc_refuses_labels_outside_the_classes():
+    p = torch.softmax(torch.randn(6, 3, generator=torch.Generator().manual_seed(0)), 1)
+    with pytest.raises(ValueError, match=r"y_true holds label\(s\) \[5\] outside the 3 classes"):
+        macro_auc(torch.tensor([0, 1, 2, 0, 1, 5]), p)  # was 0.48, silently
+    with pytest.raises(ValueError, match="y_true must hold integer"):
+        macro_auc(torch.tensor([0.0, 1.0, 2.0, 0.0, 1.0, 1.5]), p)
+    with pytest.raises(ValueError, match="1-D"):
+        macro_auc(torch.zeros(6, 3), p)

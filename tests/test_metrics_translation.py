@@ -1,5 +1,7 @@
 """Translation metrics (review Table 5) against scikit-image and torchmetrics."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -7,6 +9,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from torchmetrics.functional.image import peak_signal_noise_ratio as tm_psnr
 from torchmetrics.functional.image import structural_similarity_index_measure as tm_ssim
 
+from medgen_nb import metrics as M
 from medgen_nb.data.intensity import ct_window
 from medgen_nb.metrics import ct_mae_hu, mae, ms_ssim, mse, psnr, rmse, ssim, translation_report
 
@@ -206,3 +209,129 @@ def test_ct_bad_soft_tissue_range():
         ct_mae_hu(
             torch.zeros(1, 1, 8, 8) - 500, torch.zeros(1, 1, 8, 8) - 500, soft_tissue_hu=(100, -100)
         )
+
+
+# -- data_range against the values' span (issue 12, item 5a) --------------------------------------
+
+
+def _u8_pair():
+    x, y = _smooth_pair(b=2, s=24)
+    return (y * 255).round().to(torch.uint8), (x * 255).round().to(torch.uint8)
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [
+        lambda p, t, dr: psnr(p, t, data_range=dr),
+        lambda p, t, dr: ssim(p, t, data_range=dr),
+        lambda p, t, dr: M.ssim_map(p, t, data_range=dr),
+        lambda p, t, dr: translation_report(p, t, data_range=dr),
+    ],
+    ids=["psnr", "ssim", "ssim_map", "translation_report"],
+)
+def test_target_wider_than_data_range_is_refused(metric):
+    p, t = _u8_pair()  # 0-255 with data_range=1: PSNR was -40 dB
+    with pytest.raises(ValueError, match=r"target spans 2\d\d .*data_range=1"):
+        metric(p, t, 1.0)
+    x, y = _smooth_pair(b=2, s=24)
+    with pytest.raises(ValueError, match=r"target spans 3 .*data_range=1"):
+        metric(3 * y - 1, 3 * x - 1, 1.0)  # values in [-1, 2]: PSNR was -1.8 dB
+
+
+def test_ms_ssim_target_wider_than_data_range_is_refused():
+    x, y = _smooth_pair(b=1, s=48)
+    with pytest.raises(ValueError, match="target spans 3000"):
+        ms_ssim(3000 * y, 3000 * x, data_range=1.0, betas=(0.0448, 0.2856, 0.3001))
+
+
+def test_predictions_in_other_units_are_refused():
+    x, y = _smooth_pair(b=2, s=24)
+    with pytest.raises(ValueError, match=r"preds span 255 .*same units"):
+        psnr(255 * y, x, data_range=1.0)
+
+
+def test_predictions_far_outside_the_range_warn():
+    x, _ = _smooth_pair(b=2, s=24)
+    with pytest.warns(M.DataRangeWarning, match=r"preds span 2 .*\(x \+ 1\) / 2"):
+        value = psnr(2 * x - 1, x, data_range=1.0)  # a tanh output not mapped back to [0, 1]
+    per_image = 10 * torch.log10(1 / ((x - 1) ** 2).flatten(1).mean(1))
+    assert float(value) == pytest.approx(float(per_image.mean()))
+
+
+def test_valid_ranges_pass_silently_and_unchanged():
+    x, y = _smooth_pair(b=2, s=24)
+    over = y + 0.1 * (y - 0.5)  # an unclipped prediction in [-0.05, 1.05]
+    dim = 0.2 * x  # a dim slice on the fixed [0, 1] scale
+    own = float(x[:1].max() - x[:1].min())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = [
+            psnr(over, x, data_range=1.0, reduction="none"),
+            psnr(0.2 * y, dim, data_range=1.0, reduction="none"),
+            psnr(y[:1], x[:1], data_range=own, reduction="none"),  # the target's own range
+            ssim(over, x, data_range=1.0, reduction="none"),
+            psnr(3000 * y - 1000, 3000 * x - 1000, data_range=3000.0, reduction="none"),
+        ]
+    mse_ = lambda p, t: ((p - t) ** 2).flatten(1).mean(1)  # noqa: E731
+    torch.testing.assert_close(got[0], 10 * torch.log10(1 / mse_(over, x)), rtol=0, atol=0)
+    torch.testing.assert_close(got[1], 10 * torch.log10(1 / mse_(0.2 * y, dim)), rtol=0, atol=0)
+    torch.testing.assert_close(got[2], 10 * torch.log10(own**2 / mse_(y[:1], x[:1])))
+    ref = structural_similarity(over[0, 0].numpy(), x[0, 0].numpy(), data_range=1.0,
+                                gaussian_weights=True, sigma=1.5, use_sample_covariance=False)  # fmt: skip
+    assert float(got[3][0]) == pytest.approx(ref, abs=1e-5)
+    torch.testing.assert_close(got[4], psnr(y, x, data_range=1.0, reduction="none"))
+
+
+# -- data_range as a numpy or torch scalar (issue 12, item 10) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "dr",
+    [np.float32(1.0), np.float64(1.0), np.int64(1), torch.tensor(1.0), torch.tensor([1.0])],
+    ids=["np.float32", "np.float64", "np.int64", "tensor", "tensor[1]"],
+)
+def test_scalar_data_range_types_are_accepted(dr):
+    x, y = _smooth_pair(b=2, s=24)
+    assert float(psnr(y, x, data_range=dr)) == float(psnr(y, x, data_range=1.0))
+    assert float(ssim(y, x, data_range=dr)) == float(ssim(y, x, data_range=1.0))
+
+
+@pytest.mark.parametrize(
+    ("dr", "match"),
+    [
+        (np.array([1.0, 2.0]), r"one positive number, got an array of shape \(2,\)"),
+        (torch.tensor(float("inf")), "positive finite"),
+        (np.float64(0.0), "positive finite"),
+        (torch.tensor(-1.0), "positive finite"),
+        (True, "got True of type bool"),
+        (np.bool_(True), "type bool"),
+        ("1.0", "got '1.0' of type str"),
+    ],
+    ids=["array", "inf", "zero", "negative", "bool", "np.bool_", "str"],
+)
+def test_bad_data_range_values_are_refused(dr, match):
+    x, y = _smooth_pair(b=1, s=24)
+    with pytest.raises(ValueError, match=match):
+        psnr(y, x, data_range=dr)
+
+
+# -- CT MAE with the two sides in different units (issue 12, item 5c) -----------------------------
+
+
+def test_ct_predictions_in_unit_range_against_hu_target_are_refused():
+    win = ct_window()
+    hu = win.inverse(_smooth_pair(b=2, s=16)[0])
+    with pytest.raises(ValueError, match=r"preds lie in \[0, 1\].*spans 3000 HU.*to_hu"):
+        ct_mae_hu(win.forward(hu), hu)  # was 829-ish HU, silently
+    with pytest.raises(ValueError, match="one unit"):
+        ct_mae_hu(2 * win.forward(hu) - 1, hu)  # [-1, 1] network output
+
+
+def test_ct_hu_predictions_still_scored():
+    win = ct_window()
+    hu = win.inverse(_smooth_pair(b=2, s=16)[0])
+    assert float(ct_mae_hu(hu + 25.0, hu, reduction="mean")["all"]) == pytest.approx(25.0)
+    water = torch.zeros_like(hu)  # a constant 0 HU baseline lies in [0, 1] but is HU
+    assert float(ct_mae_hu(water, hu, reduction="mean")["all"]) == pytest.approx(
+        float(hu.abs().mean())
+    )

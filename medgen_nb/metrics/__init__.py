@@ -11,12 +11,15 @@ Every notebook scores its models with these functions, so numbers are comparable
 * features: :class:`MedicalFeatureNet`, :func:`load_feature_net`, :func:`extract_features`,
   :func:`class_probabilities`; everything at once: :func:`creation_report`;
 * uncertainty: :func:`bootstrap_ci`, :func:`mean_ci`, :func:`fid_vs_n`;
+* warnings: :class:`DataRangeWarning` (predictions far outside ``data_range``),
+  :class:`SmallSampleWarning` (FID below its documented N >= 5 x D);
 * downstream: :func:`accuracy`, :func:`balanced_accuracy`, :func:`binary_auc`, :func:`macro_auc`,
   :func:`dice`, :func:`iou`;
 * test degradations: :func:`degrade`, :func:`gaussian_blur`, :func:`apply_failure` (noise, blur,
   shift or intensity scaling at a chosen strength).
 """
 
+from medgen_nb.metrics._checks import DataRangeWarning, SmallSampleWarning
 from medgen_nb.metrics.bootstrap import Interval, bootstrap_ci, fid_vs_n, mean_ci
 from medgen_nb.metrics.creation import (
     fid,
@@ -79,9 +82,11 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "DataRangeWarning",
     "Interval",
     "MedicalFeatureNet",
     "Memorisation",
+    "SmallSampleWarning",
     "accuracy",
     "apply_failure",
     "balanced_accuracy",

@@ -1,11 +1,41 @@
-"""Input checks shared by every metric: each raises a ``ValueError`` that names the argument."""
+"""Input checks shared by every metric: each raises a ``ValueError`` that names the argument.
+
+Two rules that several metrics share live here, in one place:
+
+* :func:`check_data_range`: the values' span against ``data_range`` (PSNR, SSIM, MS-SSIM);
+* :func:`warn_small_sample`: FID's documented minimum sample size, N >= 5 x D.
+"""
 
 from __future__ import annotations
+
+import math
+import numbers
+import warnings
 
 import numpy as np
 import torch
 
 ArrayLike = np.ndarray | torch.Tensor
+
+# data_range rule (see check_data_range). The target is the reference and defines the range: its
+# span may exceed data_range only by rounding (1 %: float16/float32 images, a window's edge).
+TARGET_SPAN_TOLERANCE = 0.01
+# Predictions may overshoot the range a little (an unclipped network output); a span above 1.5 x
+# data_range warns (e.g. [-1, 1] tanh outputs scored against [0, 1] targets), above 100 x it is
+# refused: that is a unit mistake (uint8 0-255 or HU against [0, 1]), not an overshoot.
+PREDS_SPAN_WARN = 1.5
+PREDS_SPAN_REFUSE = 100.0
+# FID needs N >= 5 x D samples per set for a reportable number (notebook 01 section 3.3 shows the
+# bias: 640 for the 128-d medical features).
+FID_SAMPLES_PER_DIM = 5
+
+
+class DataRangeWarning(UserWarning):
+    """Predictions span more than :data:`PREDS_SPAN_WARN` x ``data_range`` (see check_data_range)."""
+
+
+class SmallSampleWarning(UserWarning):
+    """A distribution metric was computed below its documented minimum sample size."""
 
 
 def as_tensor(x: ArrayLike, name: str) -> torch.Tensor:
@@ -88,12 +118,83 @@ def check_mask(mask: ArrayLike | None, shape: torch.Size) -> torch.Tensor | None
     return m
 
 
-def check_data_range(data_range: float) -> float:
-    if isinstance(data_range, bool) or not isinstance(data_range, int | float):
-        raise ValueError(f"data_range must be a positive number, got {data_range!r}")
-    if not np.isfinite(data_range) or data_range <= 0:
-        raise ValueError(f"data_range must be a positive finite number, got {data_range!r}")
-    return float(data_range)
+def check_positive_number(value: object, name: str) -> float:
+    """``value`` as a finite float > 0; raises a ``ValueError`` naming ``name`` otherwise.
+
+    Accepts Python ints and floats, numpy scalars (``np.float32(1.0)``) and one-element arrays or
+    tensors (``torch.tensor(1.0)``, ``image.max()``); refuses bools, strings, complex numbers and
+    arrays of more than one element.
+    """
+    v = value
+    if isinstance(v, torch.Tensor | np.ndarray):
+        n = v.size if isinstance(v, np.ndarray) else v.numel()
+        if n != 1:
+            raise ValueError(
+                f"{name} must be one positive number, got an array of shape {tuple(v.shape)}"
+            )
+        v = v.item()
+    if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real):
+        raise ValueError(
+            f"{name} must be a positive number (int, float, or a numpy/torch scalar), got "
+            f"{value!r} of type {type(value).__name__}"
+        )
+    v = float(v)
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return v
+
+
+def _span(x: torch.Tensor) -> tuple[float, float, float]:
+    lo, hi = float(x.min()), float(x.max())
+    return hi - lo, lo, hi
+
+
+def check_data_range(
+    data_range: object, preds: torch.Tensor | None = None, target: torch.Tensor | None = None
+) -> float:
+    """``data_range`` as a positive float, checked against the images' values when given.
+
+    The rule, shared by PSNR, SSIM and MS-SSIM (``span`` = max - min over the whole batch):
+
+    * ``target`` span > ``data_range`` x (1 + :data:`TARGET_SPAN_TOLERANCE`): ``ValueError``.
+      The target is the reference; ``data_range`` is the width of its possible range, so the
+      target must fit in it (uint8 images need 255, HU in [-1000, 2000] need 3000).
+    * ``preds`` span > :data:`PREDS_SPAN_REFUSE` x ``data_range``: ``ValueError`` (a unit mistake).
+    * ``preds`` span > :data:`PREDS_SPAN_WARN` x ``data_range``: :class:`DataRangeWarning`.
+      Smaller overshoot (an unclipped network output) passes silently, and so does a ``data_range``
+      wider than the images (a dim slice on a fixed scale, the recommended use).
+    """
+    dr = check_positive_number(data_range, "data_range")
+    if target is not None:
+        span, lo, hi = _span(target)
+        if span > dr * (1 + TARGET_SPAN_TOLERANCE):
+            raise ValueError(
+                f"target spans {span:.4g} (values in [{lo:.4g}, {hi:.4g}]) but data_range={dr:.4g}"
+                "; data_range is the width of the possible intensity range and must cover the "
+                "target. Pass the range of your units (255 for uint8, 3000 for HU in "
+                "[-1000, 2000]), or map the images to [0, 1] (medgen_nb.data.intensity) and use "
+                "data_range=1.0"
+            )
+    if preds is not None:
+        span, lo, hi = _span(preds)
+        message = (
+            f"preds span {span:.4g} (values in [{lo:.4g}, {hi:.4g}]), {span / dr:.3g} x "
+            f"data_range={dr:.4g}"
+        )
+        if span > PREDS_SPAN_REFUSE * dr:
+            raise ValueError(
+                f"{message}; preds and target must be in the same units (e.g. both in [0, 1]: "
+                "divide uint8 images by 255, map HU with medgen_nb.data.intensity)"
+            )
+        if span > PREDS_SPAN_WARN * dr:
+            warnings.warn(
+                f"{message}: errors beyond a range of that width weigh heavily in the score. "
+                "Are preds in the target's units (a [-1, 1] output needs (x + 1) / 2 for [0, 1] "
+                "targets)? Is data_range the fixed width of the scale, not one image's max - min?",
+                DataRangeWarning,
+                stacklevel=2,  # the metric's line: stable text in notebook outputs
+            )
+    return dr
 
 
 def check_features(x: ArrayLike, name: str, min_rows: int = 2) -> torch.Tensor:
@@ -112,4 +213,24 @@ def check_same_dim(a: torch.Tensor, b: torch.Tensor, names: tuple[str, str]) -> 
         raise ValueError(
             f"{names[0]} and {names[1]} must have the same feature dimension, "
             f"got {a.shape[1]} and {b.shape[1]}"
+        )
+
+
+def warn_small_sample(metric: str, n_real: int, n_fake: int, dim: int) -> None:
+    """Warn (:class:`SmallSampleWarning`) when ``min(n_real, n_fake)`` < 5 x ``dim``.
+
+    The documented minimum for a reportable FID (module docstring of
+    :mod:`medgen_nb.metrics.creation`): N >= :data:`FID_SAMPLES_PER_DIM` x D, 640 for 128-d
+    features. The warning's location is the metric's own line, so its text does not depend on the
+    caller (notebook outputs stay stable).
+    """
+    need = FID_SAMPLES_PER_DIM * dim
+    if min(n_real, n_fake) < need:
+        warnings.warn(
+            f"{metric} with N = {n_real} real and {n_fake} fake samples of D = {dim} features is "
+            f"below the documented minimum N >= {FID_SAMPLES_PER_DIM} x D = {need}: the estimate "
+            "is biased upwards at small N (see fid_vs_n). Compare only values of the same N and "
+            "do not report this one as final; pass warn_small_n=False to silence this warning",
+            SmallSampleWarning,
+            stacklevel=2,
         )

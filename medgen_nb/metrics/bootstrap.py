@@ -4,17 +4,23 @@ Every distribution metric is an estimate from finite samples; a difference betwe
 means little without an interval. :func:`bootstrap_ci` resamples the real and generated sets
 (independently, with replacement) and reports the percentile interval of the statistic.
 :func:`mean_ci` does the same for per-image values (translation metrics, Dice).
+
+Infinite values are refused, not dropped: an interval over them is undefined ("inf [7.7, nan]"),
+and dropping them would silently change the mean (an ``inf`` PSNR is a *perfect* image). Cap or
+remove them yourself, saying so (e.g. ``psnr.clamp(max=100)``). NaN keeps its documented meaning
+in :func:`mean_ci` ("no value for this item", e.g. an image without bone) and is skipped.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from medgen_nb.metrics._checks import ArrayLike, as_tensor, check_features
+from medgen_nb.metrics._checks import ArrayLike, SmallSampleWarning, as_tensor, check_features
 from medgen_nb.metrics.creation import fid
 
 
@@ -37,6 +43,32 @@ def _check_boot(n_boot: int, confidence: float) -> None:
         raise ValueError(f"n_boot must be an int >= 10, got {n_boot!r}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+
+
+def _refuse_inf(x: torch.Tensor | np.ndarray, name: str, fix: str) -> None:
+    n_inf = int(np.isinf(np.asarray(x)).sum())
+    if n_inf:
+        raise ValueError(
+            f"{name} contains {n_inf} infinite value(s) (of {np.asarray(x).size}); a mean or "
+            f"interval over them is undefined. {fix}"
+        )
+
+
+def _check_statistic(value: float, draws: np.ndarray, key: str | None) -> None:
+    """Refuse a statistic that was not finite on the full sample or on some resamples."""
+    what = "statistic" if key is None else f"statistic[{key!r}]"
+    if not np.isfinite(float(value)):
+        raise ValueError(
+            f"{what} is {float(value)} on the full sample; a bootstrap interval needs a finite "
+            "statistic"
+        )
+    bad = int((~np.isfinite(draws)).sum())
+    if bad:
+        raise ValueError(
+            f"{what} is NaN or inf in {bad} of {draws.size} bootstrap resamples (e.g. a ratio "
+            "whose denominator can resample to 0), so its interval is undefined; use a statistic "
+            "that is finite on every resample"
+        )
 
 
 def _interval(value: float, draws: np.ndarray, confidence: float, n_boot: int) -> Interval:
@@ -68,6 +100,13 @@ def bootstrap_ci(
     Statistics with the attribute ``accepts_sample_ids`` (the unbiased kernel estimators) also
     receive the original indices of each resampled row, so repeated rows are not counted as
     independent pairs (that would bias MMD/KID upwards).
+
+    A :class:`~medgen_nb.metrics._checks.SmallSampleWarning` (FID below its minimum N) is issued
+    once, for the full sample; the resamples have the same N and do not repeat it.
+
+    Raises:
+        ValueError: ``real`` or ``fake`` contains infinite values, or ``statistic`` is NaN or
+            infinite on the full sample or on any resample (the interval would be undefined).
     """
     _check_boot(n_boot, confidence)
     samples = [as_tensor(real, "real")] + ([] if fake is None else [as_tensor(fake, "fake")])
@@ -76,22 +115,27 @@ def bootstrap_ci(
             raise ValueError(
                 f"{name} needs at least 2 samples for a bootstrap, got {tuple(s.shape)}"
             )
+        _refuse_inf(s, name, "Remove or cap those samples first.")
     pass_ids = getattr(statistic, "accepts_sample_ids", False) and fake is not None
     value = statistic(*samples, **kwargs)
     rng = np.random.default_rng(seed)
     draws: list = []
-    for _ in range(n_boot):
-        idx = [torch.from_numpy(rng.integers(0, len(s), len(s))) for s in samples]
-        extra = {"sample_ids": tuple(idx)} if pass_ids else {}
-        draws.append(
-            statistic(*(s[i] for s, i in zip(samples, idx, strict=True)), **kwargs, **extra)
-        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SmallSampleWarning)  # already said for the full sample
+        for _ in range(n_boot):
+            idx = [torch.from_numpy(rng.integers(0, len(s), len(s))) for s in samples]
+            extra = {"sample_ids": tuple(idx)} if pass_ids else {}
+            draws.append(
+                statistic(*(s[i] for s, i in zip(samples, idx, strict=True)), **kwargs, **extra)
+            )
     if isinstance(value, dict):
-        return {
-            key: _interval(value[key], np.array([d[key] for d in draws]), confidence, n_boot)
-            for key in value
-        }
-    return _interval(value, np.array(draws, dtype=float), confidence, n_boot)
+        per_key = {key: np.array([d[key] for d in draws], dtype=float) for key in value}
+        for key in value:
+            _check_statistic(value[key], per_key[key], key)
+        return {key: _interval(value[key], per_key[key], confidence, n_boot) for key in value}
+    stacked = np.array(draws, dtype=float)
+    _check_statistic(value, stacked, None)
+    return _interval(value, stacked, confidence, n_boot)
 
 
 def mean_ci(
@@ -100,9 +144,19 @@ def mean_ci(
     """Bootstrap CI of the mean of per-image (or per-case) values, e.g. ``psnr(..., reduction="none")``.
 
     NaNs (e.g. an image without bone in :func:`ct_mae_hu`) are ignored.
+
+    Raises:
+        ValueError: ``per_item`` contains ``inf`` or ``-inf`` (e.g. the PSNR of an image identical
+            to its target); they are refused, not dropped, because dropping them changes the mean.
+            Cap them (``per_item.clamp(max=100)``) or remove them, and say so when reporting.
     """
     _check_boot(n_boot, confidence)
     v = as_tensor(per_item, "per_item").flatten().numpy()
+    fix = (
+        "An inf PSNR is an image identical to its target: cap the values, e.g. "
+        "per_item.clamp(max=100), or drop those items, and report how many you changed."
+    )
+    _refuse_inf(v, "per_item", fix)
     v = v[~np.isnan(v)]
     if v.size < 2:
         raise ValueError(f"per_item needs at least 2 non-NaN values, got {v.size}")
@@ -134,7 +188,11 @@ def fid_vs_n(
     out = {}
     for n in sizes:
         vals = [
-            fid(r[rng.choice(len(r), n, replace=False)], f[rng.choice(len(f), n, replace=False)])
+            fid(
+                r[rng.choice(len(r), n, replace=False)],
+                f[rng.choice(len(f), n, replace=False)],
+                warn_small_n=False,  # small N is the point here
+            )
             for _ in range(repeats)
         ]
         out[int(n)] = (float(np.mean(vals)), float(np.std(vals)))

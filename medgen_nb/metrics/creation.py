@@ -9,8 +9,10 @@ computed in float64 and returned as Python floats; wrap them in
 Minimum sample sizes: covariance-based FID needs at least 2 samples and is biased upwards at
 small N (the bias falls roughly as 1/N; see :func:`medgen_nb.metrics.bootstrap.fid_vs_n`), so only
 compare FIDs computed with the same N, and use N >= 5 x the feature dimension (>= 640 for the
-128-d medical feature network) for numbers you report. MMD and KID are unbiased at any N >= 2 but
-their CIs are wide below a few hundred samples.
+128-d medical feature network) for numbers you report: :func:`fid` warns with a
+:class:`~medgen_nb.metrics._checks.SmallSampleWarning` below that (``warn_small_n=False``
+silences it, as :func:`~medgen_nb.metrics.bootstrap.fid_vs_n` does on purpose). MMD and KID are
+unbiased at any N >= 2 but their CIs are wide below a few hundred samples; they do not warn.
 """
 
 from __future__ import annotations
@@ -18,7 +20,19 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from medgen_nb.metrics._checks import ArrayLike, as_tensor, check_features, check_same_dim
+from medgen_nb.metrics._checks import (
+    ArrayLike,
+    as_tensor,
+    check_features,
+    check_finite,
+    check_positive_number,
+    check_same_dim,
+    warn_small_sample,
+)
+
+# Relative tolerance of the covariance checks in frechet_distance: asymmetry and negative
+# eigenvalues up to 1e-5 x the largest |entry| / |eigenvalue| are rounding (float32 covariances).
+COV_TOLERANCE = 1e-5
 
 SampleIds = tuple[torch.Tensor, torch.Tensor] | None
 
@@ -77,31 +91,67 @@ def frechet_distance(mu1: ArrayLike, cov1: ArrayLike, mu2: ArrayLike, cov2: Arra
 
     :math:`\mathrm{Tr}(C_1C_2)^{1/2}` is computed as the sum of square roots of the eigenvalues of
     the symmetric :math:`C_1^{1/2} C_2 C_1^{1/2}`, which is stable for singular covariances.
+
+    Raises:
+        ValueError: shapes that do not match, NaN or infinite entries, or a covariance that is not
+            symmetric positive semi-definite (asymmetry or a negative eigenvalue beyond
+            :data:`COV_TOLERANCE` relative to its scale: not a covariance matrix).
     """
-    m1, m2 = as_tensor(mu1, "mu1").numpy(), as_tensor(mu2, "mu2").numpy()
-    c1, c2 = as_tensor(cov1, "cov1").numpy(), as_tensor(cov2, "cov2").numpy()
-    d = m1.shape[0]
+    given = {"mu1": mu1, "cov1": cov1, "mu2": mu2, "cov2": cov2}
+    tensors = {name: as_tensor(x, name) for name, x in given.items()}
+    m1, m2 = tensors["mu1"].numpy(), tensors["mu2"].numpy()
+    c1, c2 = tensors["cov1"].numpy(), tensors["cov2"].numpy()
+    d = m1.shape[0] if m1.ndim else -1
     if m1.shape != (d,) or m2.shape != (d,) or c1.shape != (d, d) or c2.shape != (d, d):
         raise ValueError(
             f"need mu (D,) and cov (D, D) of one D, got {m1.shape}, {c1.shape}, {m2.shape}, {c2.shape}"
         )
+    for name, x in tensors.items():
+        check_finite(x, name)
     w1, v1 = np.linalg.eigh((c1 + c1.T) / 2)
+    _check_covariance(c1, w1, "cov1")
+    _check_covariance(c2, np.linalg.eigvalsh((c2 + c2.T) / 2), "cov2")
     sqrt_c1 = (v1 * np.sqrt(w1.clip(min=0))) @ v1.T
     middle = sqrt_c1 @ c2 @ sqrt_c1
     tr_sqrt = np.sqrt(np.linalg.eigvalsh((middle + middle.T) / 2).clip(min=0)).sum()
     return float(((m1 - m2) ** 2).sum() + np.trace(c1) + np.trace(c2) - 2 * tr_sqrt)
 
 
-def fid(real: ArrayLike, fake: ArrayLike) -> float:
+def _check_covariance(c: np.ndarray, eigenvalues: np.ndarray, name: str) -> None:
+    """Refuse a matrix that is not symmetric positive semi-definite (beyond rounding)."""
+    scale = float(np.abs(c).max())
+    asymmetry = float(np.abs(c - c.T).max())
+    if asymmetry > COV_TOLERANCE * scale:
+        raise ValueError(
+            f"{name} is not symmetric (max |C - C^T| = {asymmetry:.3g} for entries up to "
+            f"{scale:.3g}); pass a covariance matrix, e.g. torch.cov(features.T)"
+        )
+    lowest, top = float(eigenvalues.min()), float(np.abs(eigenvalues).max())
+    if lowest < -COV_TOLERANCE * top:
+        raise ValueError(
+            f"{name} is not positive semi-definite: its smallest eigenvalue is {lowest:.4g} "
+            f"(largest |eigenvalue| {top:.4g}); a covariance matrix has none below 0. Pass "
+            "torch.cov(features.T) of the features, not an edited or estimated matrix"
+        )
+
+
+def fid(real: ArrayLike, fake: ArrayLike, *, warn_small_n: bool = True) -> float:
     """Fréchet distance between Gaussians fitted to ``real`` ``(N, D)`` and ``fake`` ``(M, D)``.
 
     With medical-network features this is an "FMD" (Fréchet medical distance); it is the FID of
     review Table 1 when the features are Inception-v3 pool features (see :func:`inception_fid`).
     Covariances use the unbiased 1/(N-1) normalisation, as torchmetrics and pytorch-fid do.
+
+    Warns:
+        SmallSampleWarning: when ``min(N, M) < 5 * D`` (640 for 128-d features), the documented
+            minimum for a reportable FID, unless ``warn_small_n=False`` (for deliberate small-N
+            studies such as :func:`~medgen_nb.metrics.bootstrap.fid_vs_n`).
     """
     r = check_features(real, "real")
     f = check_features(fake, "fake")
     check_same_dim(r, f, ("real", "fake"))
+    if warn_small_n:
+        warn_small_sample("fid", r.shape[0], f.shape[0], r.shape[1])
     return frechet_distance(r.mean(0), torch.cov(r.T), f.mean(0), torch.cov(f.T))
 
 
@@ -150,16 +200,17 @@ def mmd(
 ) -> float:
     r"""Kernel MMD² with a Gaussian kernel, unbiased estimator (review Table 1).
 
-    :math:`k(x, y) = \exp(-\|x - y\|^2 / (2\sigma^2))`, with :math:`\sigma` = ``bandwidth`` or, if
-    None, the median pairwise distance of the pooled sample (median heuristic). Unbiased, so it can
+    :math:`k(x, y) = \exp(-\|x - y\|^2 / (2\sigma^2))`, with :math:`\sigma` = ``bandwidth`` (a finite
+    number > 0) or, if None, the median pairwise distance of the pooled sample (median heuristic). Unbiased, so it can
     be slightly negative when the two distributions are equal. ``sample_ids``: see
     :func:`medgen_nb.metrics.bootstrap.bootstrap_ci` (leave None).
     """
     x, y = check_features(real, "real"), check_features(fake, "fake")
     check_same_dim(x, y, ("real", "fake"))
-    sigma = median_bandwidth(x, y) if bandwidth is None else float(bandwidth)
-    if not sigma > 0:
-        raise ValueError(f"bandwidth must be positive, got {bandwidth!r}")
+    if bandwidth is None:
+        sigma = median_bandwidth(x, y)
+    else:
+        sigma = check_positive_number(bandwidth, "bandwidth")
 
     def k(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return torch.exp(-(torch.cdist(a, b) ** 2) / (2 * sigma**2))

@@ -18,12 +18,21 @@ from medgen_nb.data.intensity import IntensityMap
 from medgen_nb.metrics._checks import ArrayLike, check_images, check_mask, check_unit_range
 
 CT_REGIONS: tuple[str, ...] = ("all", "bone", "soft_tissue")
+# An HU target spanning more than this (a CT slice spans ~1000-3000 HU) cannot be compared with
+# predictions that vary within [-1, 1]: those are normalised intensities, not HU.
+HU_SPAN_OF_A_CT = 100.0
 
 
 def to_hu(
     preds: ArrayLike, target: ArrayLike, intensity: IntensityMap | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return ``(preds, target)`` in HU: inverted through ``intensity``, or checked to be HU."""
+    """Return ``(preds, target)`` in HU: inverted through ``intensity``, or checked to be HU.
+
+    Without ``intensity`` both sides must already be in HU: a target in [0, 1] is refused, and so
+    are predictions that vary only within [-1, 1] (normalised intensities) against a target
+    spanning more than :data:`HU_SPAN_OF_A_CT` HU. A constant prediction (e.g. 0 HU everywhere,
+    a water baseline) is allowed.
+    """
     p, t = check_images(preds, target)
     if intensity is not None:
         if not isinstance(intensity, IntensityMap) or intensity.unit != "HU":
@@ -38,6 +47,15 @@ def to_hu(
         raise ValueError(
             "target lies in [0, 1], which looks like a windowed image, not HU; pass "
             "intensity=ct_window() (the map the images were made with) to convert to HU"
+        )
+    p_lo, p_hi = float(p.min()), float(p.max())
+    t_span = float(t.max() - t.min())
+    if -1.0 <= p_lo < p_hi <= 1.0 and t_span > HU_SPAN_OF_A_CT:
+        raise ValueError(
+            f"preds lie in [{p_lo:.3g}, {p_hi:.3g}], which looks like normalised intensities, "
+            f"while target spans {t_span:.4g} HU: both sides must be in one unit (see "
+            "medgen_nb.metrics.ct.to_hu). Pass both in [0, 1] with intensity=ct_window(), or "
+            "convert preds to HU first with ct_window().inverse(preds)"
         )
     return p, t
 
@@ -55,9 +73,9 @@ def ct_mae_hu(
     """MAE in HU per image over the body (``"all"``), bone and soft tissue.
 
     Args:
-        preds, target: ``(B, 1, H, W)`` CT images, in HU, or in [0, 1] together with ``intensity``
-            (e.g. ``ct_window()``; HU outside its window were clipped when the images were made,
-            so errors there are underestimated).
+        preds, target: ``(B, 1, H, W)`` CT images, both in HU, or both in [0, 1] together with
+            ``intensity`` (e.g. ``ct_window()``; HU outside its window were clipped when the images
+            were made, so errors there are underestimated). Mixed units are refused (:func:`to_hu`).
         intensity: the IntensityMap that mapped HU to [0, 1], or None if the inputs are HU.
         mask: optional body mask; tissue regions are intersected with it.
         bone_hu, soft_tissue_hu: HU thresholds of the tissue classes, applied to ``target``.

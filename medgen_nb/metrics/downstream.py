@@ -15,30 +15,74 @@ from scipy.stats import rankdata
 
 from medgen_nb.metrics._checks import ArrayLike, as_tensor, check_finite
 
+_INDEX_HINT = "pass class indices, e.g. probs.argmax(1), not probabilities or scores"
 
-def _labels(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+
+def _class_indices(x: np.ndarray, name: str, n_classes: int | None) -> np.ndarray:
+    """Float64 labels -> int64, refusing NaN/inf, non-whole numbers and labels outside the classes."""
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name} must not contain NaN or infinite values")
+    fractional = x[x != np.round(x)]
+    if fractional.size:
+        raise ValueError(
+            f"{name} must hold integer class labels, got {fractional.size} non-integer value(s) "
+            f"such as {[float(f'{v:.4g}') for v in fractional[:3]]}; {_INDEX_HINT}"
+        )
+    labels = x.astype(np.int64)
+    if n_classes is not None:
+        outside = np.unique(labels[(labels < 0) | (labels >= n_classes)])
+        if outside.size:
+            raise ValueError(
+                f"{name} holds label(s) {outside[:5].tolist()} outside the {n_classes} classes "
+                f"0..{n_classes - 1}"
+            )
+    return labels
+
+
+def _labels(
+    y_true: ArrayLike, y_pred: ArrayLike, n_classes: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    if n_classes is not None and (
+        isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1
+    ):
+        raise ValueError(f"n_classes must be a positive int or None, got {n_classes!r}")
     t = as_tensor(y_true, "y_true").numpy()
     p = as_tensor(y_pred, "y_pred").numpy()
+    if p.ndim == 2 and t.ndim == 1 and p.shape[0] == t.shape[0]:
+        raise ValueError(
+            f"y_pred has shape {p.shape}, which looks like (N, K) probabilities; {_INDEX_HINT}"
+        )
     if t.ndim != 1 or p.shape != t.shape or t.size == 0:
         raise ValueError(
             f"y_true and y_pred must be non-empty 1-D integer labels of one length, "
             f"got shapes {t.shape} and {p.shape}"
         )
-    if not (np.isfinite(t).all() and np.isfinite(p).all()):
-        raise ValueError("y_true and y_pred must not contain NaN")
-    return t.astype(np.int64), p.astype(np.int64)
+    return _class_indices(t, "y_true", n_classes), _class_indices(p, "y_pred", n_classes)
 
 
-def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[float, torch.Tensor]:
-    """Share of correct labels; returns ``(accuracy, per-case correctness (N,) as 0/1)``."""
-    t, p = _labels(y_true, y_pred)
+def accuracy(
+    y_true: ArrayLike, y_pred: ArrayLike, *, n_classes: int | None = None
+) -> tuple[float, torch.Tensor]:
+    """Share of correct labels; returns ``(accuracy, per-case correctness (N,) as 0/1)``.
+
+    Args:
+        y_true, y_pred: ``(N,)`` integer class labels (whole-number floats are accepted;
+            probabilities are refused: pass ``probs.argmax(1)``).
+        n_classes: if given, every label must lie in ``0 .. n_classes - 1``.
+    """
+    t, p = _labels(y_true, y_pred, n_classes)
     correct = torch.from_numpy((t == p).astype(np.float64))
     return float(correct.mean()), correct
 
 
-def balanced_accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
-    """Mean recall over the classes present in ``y_true`` (robust to class imbalance)."""
-    t, p = _labels(y_true, y_pred)
+def balanced_accuracy(
+    y_true: ArrayLike, y_pred: ArrayLike, *, n_classes: int | None = None
+) -> float:
+    """Mean recall over the classes present in ``y_true`` (robust to class imbalance).
+
+    Labels as in :func:`accuracy`.
+    """
+    t, p = _labels(y_true, y_pred, n_classes)
     return float(np.mean([(p[t == c] == c).mean() for c in np.unique(t)]))
 
 
@@ -66,13 +110,19 @@ def binary_auc(y_true: ArrayLike, scores: ArrayLike) -> float:
 
 
 def macro_auc(y_true: ArrayLike, probs: ArrayLike) -> float:
-    """Macro one-vs-rest AUC: the mean of each class's binary AUC. ``probs`` is (N, K)."""
-    t = as_tensor(y_true, "y_true").numpy().astype(np.int64)
+    """Macro one-vs-rest AUC: the mean of each class's binary AUC.
+
+    ``y_true`` (N,) integer labels in ``0 .. K - 1``; ``probs`` (N, K) scores or probabilities.
+    """
+    t = as_tensor(y_true, "y_true").numpy()
     p = as_tensor(probs, "probs").numpy()
+    if t.ndim != 1:
+        raise ValueError(f"y_true must be 1-D integer labels (N,), got shape {t.shape}")
     if p.ndim != 2 or p.shape[0] != t.shape[0]:
         raise ValueError(
             f"probs must be (N, K) with N = len(y_true), got {p.shape} for N={t.shape}"
         )
+    t = _class_indices(t, "y_true", p.shape[1])
     missing = [c for c in range(p.shape[1]) if not (t == c).any()]
     if missing:
         raise ValueError(

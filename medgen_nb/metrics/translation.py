@@ -10,6 +10,12 @@ Conventions that differ between papers, fixed here once:
 * ``data_range`` (PSNR, SSIM) is the width of the *possible* intensity range, e.g. 1.0 for the
   package's [0, 1] images or 3000 for HU images in [-1000, 2000]. It is a required keyword and is
   never taken from the image's own maximum, which would make PSNR depend on the image content.
+  Any real scalar works (``1.0``, ``np.float32(1.0)``, ``torch.tensor(1.0)``). It is checked
+  against the values (:func:`medgen_nb.metrics._checks.check_data_range`): a ``target`` whose
+  span (max - min) exceeds ``data_range`` by more than 1 % is refused with a ``ValueError``, as are
+  ``preds`` spanning more than 100 x ``data_range`` (a unit mistake such as uint8 or HU against
+  [0, 1]); ``preds`` spanning more than 1.5 x ``data_range`` give a ``DataRangeWarning``. A little
+  overshoot of an unclipped prediction, and a ``data_range`` wider than the images, pass silently.
 * ``mask`` (``(B, 1, H, W)``, ``(B, C, H, W)`` or ``(B, H, W)``, binary) restricts a metric to the
   foreground (brain or body), so that a large empty background does not inflate the score.
 * SSIM uses a Gaussian window (11 x 11, sigma 1.5) and K1 = 0.01, K2 = 0.03 (Wang et al. 2004), with
@@ -107,13 +113,22 @@ def psnr(
 
     Args:
         data_range: width of the possible intensity range (1.0 for [0, 1] images; 3000 for HU in
-            [-1000, 2000]). Required: never estimated from the images.
+            [-1000, 2000]); a real scalar, required, never estimated from the images.
     Returns:
         dB; ``inf`` for an image identical to its target.
+    Raises:
+        ValueError: the target spans more than ``data_range`` (1 % tolerance), or the predictions
+            more than 100 x ``data_range``; see the module docstring. Predictions spanning more
+            than 1.5 x ``data_range`` give a ``DataRangeWarning``.
     """
-    dr = check_data_range(data_range)
-    per_image = 10.0 * torch.log10(dr**2 / mse(preds, target, mask=mask, reduction="none"))
-    return _reduce(per_image, reduction)
+    p, t = check_images(preds, target)
+    dr = check_data_range(data_range, p, t)
+    return _reduce(_psnr(p, t, dr, mask), reduction)
+
+
+def _psnr(p: torch.Tensor, t: torch.Tensor, dr: float, mask: ArrayLike | None) -> torch.Tensor:
+    """Per-image PSNR of checked float64 images."""
+    return 10.0 * torch.log10(dr**2 / mse(p, t, mask=mask, reduction="none"))
 
 
 def ssim_map(
@@ -129,9 +144,23 @@ def ssim_map(
     """The local SSIM index at every pixel, ``(B, C, H, W)`` (borders use reflect padding).
 
     Computed in float32 on ``x / data_range`` (equivalent, and much faster than float64 on CPU).
+    ``data_range`` is checked against the values as for :func:`psnr` (see the module docstring).
     """
     p, t = check_images(preds, target)
-    dr = check_data_range(data_range)
+    dr = check_data_range(data_range, p, t)
+    return _ssim_map(p, t, dr, kernel_size, sigma, k1, k2)
+
+
+def _ssim_map(
+    p: torch.Tensor,
+    t: torch.Tensor,
+    dr: float,
+    kernel_size: int,
+    sigma: float,
+    k1: float,
+    k2: float,
+) -> torch.Tensor:
+    """:func:`ssim_map` of checked float64 images and a checked ``data_range``."""
     if not isinstance(kernel_size, int) or kernel_size < 3 or kernel_size % 2 == 0:
         raise ValueError(f"kernel_size must be an odd int >= 3, got {kernel_size!r}")
     if min(p.shape[-2:]) <= kernel_size:
@@ -184,11 +213,27 @@ def ssim(
     SSIM equals the SSIM of the crop when the mask is a rectangle. Range [-1, 1], 1 = identical.
 
     Raises:
-        ValueError: if no pixel has its window inside the mask (mask too small or too thin).
+        ValueError: if no pixel has its window inside the mask (mask too small or too thin); if
+            the target spans more than ``data_range`` or the predictions more than 100 x it (see
+            the module docstring; over 1.5 x it they warn).
     """
-    full = ssim_map(
-        preds, target, data_range=data_range, kernel_size=kernel_size, sigma=sigma, k1=k1, k2=k2
-    )
+    p, t = check_images(preds, target)
+    dr = check_data_range(data_range, p, t)
+    return _reduce(_ssim(p, t, dr, mask, kernel_size, sigma, k1, k2), reduction)
+
+
+def _ssim(
+    p: torch.Tensor,
+    t: torch.Tensor,
+    dr: float,
+    mask: ArrayLike | None,
+    kernel_size: int,
+    sigma: float,
+    k1: float,
+    k2: float,
+) -> torch.Tensor:
+    """Per-image masked SSIM of checked float64 images and a checked ``data_range``: ``(B,)``."""
+    full = _ssim_map(p, t, dr, kernel_size, sigma, k1, k2)
     m = check_mask(mask, full.shape)
     valid = _window_inside(m, full.shape, kernel_size)
     empty = (~valid.flatten(1).any(1)).nonzero().flatten().tolist()
@@ -197,7 +242,7 @@ def ssim(
             f"mask leaves no pixel whose {kernel_size}x{kernel_size} SSIM window fits inside it "
             f"for batch item(s) {empty}; use a larger mask or a smaller kernel_size"
         )
-    return _reduce(_masked_mean(full, valid), reduction)
+    return _masked_mean(full, valid)
 
 
 def ms_ssim(
@@ -218,9 +263,10 @@ def ms_ssim(
     ``(kernel_size - 1) * 2 ** (len(betas) - 1)``: 160 px for the defaults. For 64-128 px images pass
     fewer scales, e.g. ``betas=(0.0448, 0.2856, 0.3001)`` (torchmetrics renormalises nothing, so the
     result is then a product of three terms). No mask: downsampling mixes foreground and background.
+    ``data_range`` is checked against the values as for :func:`psnr` (see the module docstring).
     """
     p, t = check_images(preds, target)
-    dr = check_data_range(data_range)
+    dr = check_data_range(data_range, p, t)
     need = (kernel_size - 1) * 2 ** (len(betas) - 1)
     if min(p.shape[-2:]) <= need:
         raise ValueError(
@@ -238,12 +284,17 @@ def ms_ssim(
 def translation_report(
     preds: ArrayLike, target: ArrayLike, *, data_range: float, mask: ArrayLike | None = None
 ) -> dict[str, torch.Tensor]:
-    """All Table 5 metrics per image: ``{"mae", "mse", "rmse", "psnr", "ssim"}`` -> ``(B,)``."""
+    """All Table 5 metrics per image: ``{"mae", "mse", "rmse", "psnr", "ssim"}`` -> ``(B,)``.
+
+    ``data_range`` is checked once against the values, as for :func:`psnr`.
+    """
+    p, t = check_images(preds, target)
+    dr = check_data_range(data_range, p, t)
     kw = {"mask": mask, "reduction": "none"}
     return {
-        "mae": mae(preds, target, **kw),
-        "mse": mse(preds, target, **kw),
-        "rmse": rmse(preds, target, **kw),
-        "psnr": psnr(preds, target, data_range=data_range, **kw),
-        "ssim": ssim(preds, target, data_range=data_range, **kw),
+        "mae": mae(p, t, **kw),
+        "mse": mse(p, t, **kw),
+        "rmse": rmse(p, t, **kw),
+        "psnr": _psnr(p, t, dr, mask),
+        "ssim": _ssim(p, t, dr, mask, 11, 1.5, 0.01, 0.03),
     }
