@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import json
 import os
+import re
 import shutil
 import stat
 import tarfile
@@ -32,6 +34,7 @@ import pooch
 from tqdm.auto import tqdm
 
 from medgen_nb.data.io import load_nifti
+from medgen_nb.utils import atomic_write
 
 _CHUNK = 1 << 20  # 1 MiB
 # Small network reads: an interrupted read loses at most one chunk of the resumable part.
@@ -95,8 +98,75 @@ def verify_format(path: str | os.PathLike) -> None:
         ) from exc
 
 
+SUPPORTED_SCHEMES: tuple[str, ...] = ("http", "https", "file")
+
+
+def check_url(url: str) -> str:
+    """Return ``url`` if its scheme is one :func:`download` supports, else raise ``ValueError``.
+
+    Only ``http://``, ``https://`` and ``file://`` are supported: these resume safely and are
+    format-checked. ``ftp://``, ``sftp://`` and ``doi:`` URLs are refused up front (fetch such a
+    file yourself and pass ``Path(p).as_uri()``), as is a bare path.
+    """
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a str such as 'https://...', got {type(url).__name__}")
+    scheme = urlparse(url).scheme.lower()
+    if scheme not in SUPPORTED_SCHEMES:
+        what = f"scheme {scheme!r}" if scheme else "no scheme"
+        raise ValueError(
+            f"url {url!r} has {what}; download supports "
+            f"{', '.join(s + '://' for s in SUPPORTED_SCHEMES)} only. For ftp://, sftp:// or doi:, "
+            "fetch the file with another tool and pass its file:// URL (pathlib.Path(p).as_uri())"
+        )
+    return url
+
+
+def validator_path(dest: Path) -> Path:
+    """The small JSON file beside :func:`part_path` that records which version the part holds."""
+    part = part_path(Path(dest))
+    return part.with_name(f"{part.name}.json")
+
+
+def _http_validator(headers) -> dict[str, str] | None:
+    """The strong validator of a response, for ``If-Range``: its ETag, else its Last-Modified.
+
+    A weak ETag (``W/"..."``) may not be used in ``If-Range`` (RFC 9110 13.1.5).
+    """
+    etag = headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return {"ETag": etag}
+    modified = headers.get("Last-Modified")
+    return {"Last-Modified": modified} if modified else None
+
+
+def _content_range(headers) -> tuple[int | None, int | None]:
+    """(first byte, total size) from ``Content-Range: bytes A-B/N`` or ``bytes */N``."""
+    m = re.fullmatch(r"\s*bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)\s*", headers.get("Content-Range", ""))
+    if m is None:
+        return None, None
+    first, total = m.groups()
+    return (int(first) if first else None), (int(total) if total != "*" else None)
+
+
+def _unreachable_reason(exc: BaseException) -> str:
+    """A short reason (``Connection refused``, ``name not resolved``...) from a requests error."""
+    text = str(exc)
+    m = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if m:
+        return m.group(1).strip()
+    if "resolve" in text.lower():
+        return "host name not resolved"
+    return type(exc).__name__
+
+
 class ResumableDownloader:
     """A pooch downloader that resumes into ``part`` and checks size and format before handing over.
+
+    A resume continues the part only when the server proves it still serves the same version:
+    the first response's ETag (or Last-Modified) is stored atomically beside the part (see
+    :func:`validator_path`) and sent back as ``If-Range``; a ``200`` answer (the file changed),
+    a ``206`` of another version or for other bytes, or a missing validator starts from zero.
+    ``file://`` sources are compared by size and modification time.
 
     Args:
         part: where unfinished bytes are kept between attempts (hidden, beside the destination).
@@ -116,20 +186,17 @@ class ResumableDownloader:
     ) -> None:
         self.part, self.expected_size, self.check = Path(part), expected_size, check
         self.progressbar, self.timeout = progressbar, timeout
+        self.meta = self.part.with_name(f"{self.part.name}.json")
 
     def __call__(self, url: str, output_file: str, pooch_obj: object = None) -> None:
-        scheme = urlparse(url).scheme
-        if scheme in ("http", "https"):
-            self._fetch_http(url)
-        elif scheme == "file":
+        check_url(url)
+        if urlparse(url).scheme.lower() == "file":
             self._fetch_file(url)
-        else:  # ftp, sftp, doi: pooch's own downloaders (no resume)
-            pooch.choose_downloader(url, progressbar=self.progressbar)(
-                url, str(self.part), pooch_obj
-            )
+        else:
+            self._fetch_http(url)
         size = self.part.stat().st_size
         if self.expected_size is not None and size != self.expected_size:
-            self.part.unlink()
+            self.discard()
             raise DownloadError(
                 f"{url} gave {size} bytes but {self.expected_size} were expected; the file was "
                 "removed: download it again, or check the URL"
@@ -144,12 +211,47 @@ class ResumableDownloader:
                 self.check(probe)
             except DownloadError:
                 probe.unlink()
+                self.discard()
                 raise
             except BaseException:  # e.g. Ctrl-C while checking a large file: keep it for a rerun
                 os.replace(probe, self.part)
                 raise
             os.replace(probe, self.part)
         os.replace(self.part, output_file)
+        self.discard()
+
+    def discard(self) -> None:
+        """Remove the part and its validator (a fresh start next time)."""
+        for path in (self.part, self.meta):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def _resumable(self, url: str) -> tuple[int, dict[str, str] | None]:
+        """Bytes already in the part and the validator they were fetched under; ``(0, None)``
+        (and a discarded part) when they cannot be trusted to continue ``url``."""
+        if not self.part.exists():
+            self.discard()
+            return 0, None
+        try:
+            stored = json.loads(self.meta.read_text())
+            validator = stored["validator"]
+            ok = stored["url"] == url and isinstance(validator, dict) and len(validator) == 1
+        except (OSError, ValueError, KeyError, TypeError):
+            ok = False
+        have = self.part.stat().st_size
+        if not ok or have == 0:
+            self.discard()
+            return 0, None
+        return have, validator
+
+    def _start(self, url: str, validator: dict[str, str] | None) -> None:
+        """Begin a fresh part: record ``validator`` first (atomically), then empty the part."""
+        with contextlib.suppress(FileNotFoundError):
+            self.meta.unlink()
+        self.part.write_bytes(b"")
+        if validator is not None:
+            with atomic_write(self.meta, "w") as fh:
+                json.dump({"url": url, "validator": validator}, fh)
 
     def _bar(self, total: int | None, initial: int, url: str):
         return tqdm(
@@ -165,55 +267,130 @@ class ResumableDownloader:
     def _fetch_http(self, url: str) -> None:
         import requests  # a dependency of pooch
 
-        have = self.part.stat().st_size if self.part.exists() else 0
-        headers = {"Range": f"bytes={have}-"} if have else {}
-        try:
-            with requests.get(url, stream=True, headers=headers, timeout=self.timeout) as resp:
-                if have and resp.status_code == 416:  # the part is already complete
-                    return
-                if have and resp.status_code == 200:  # server ignores Range: start afresh
-                    have = 0
-                if resp.status_code >= 400:
-                    raise DownloadError(
-                        f"{url} answered HTTP {resp.status_code} {resp.reason}: check the URL "
-                        "(or whether the server needs a login)"
-                    )
-                length = resp.headers.get("Content-Length")
-                total = have + int(length) if length is not None else None
-                with (
-                    open(self.part, "ab" if have else "wb") as fh,
-                    self._bar(total, have, url) as bar,
-                ):
-                    for chunk in resp.iter_content(_HTTP_CHUNK):
-                        fh.write(chunk)
-                        bar.update(len(chunk))
-        except requests.RequestException as exc:
-            got = self.part.stat().st_size if self.part.exists() else 0
-            raise DownloadError(
-                f"download of {url} was interrupted after {got} bytes ({type(exc).__name__}); "
-                f"the bytes so far are kept in {self.part}: run the same command again to resume"
-            ) from exc
-        got = self.part.stat().st_size
-        if total is not None and got < total:
-            raise DownloadError(
-                f"download of {url} stopped at {got} of {total} bytes; kept in {self.part}: run "
-                "the same command again to resume"
+        have, validator = self._resumable(url)
+        host = urlparse(url).netloc
+        for _ in range(2):  # at most: one refused resume, one fresh transfer
+            headers = {"Accept-Encoding": "identity"}  # byte ranges of the file itself
+            if have:
+                headers["Range"] = f"bytes={have}-"
+                headers["If-Range"] = next(iter(validator.values()))
+            answered = False
+            try:
+                with requests.get(url, stream=True, headers=headers, timeout=self.timeout) as resp:
+                    answered = True
+                    if have:
+                        verdict = self._resume_verdict(resp, have, validator)
+                        if verdict == "complete":
+                            return
+                        if verdict == "restart":  # another version or other bytes: start over
+                            self.discard()
+                            have, validator = 0, None
+                            continue
+                    if resp.status_code >= 400:
+                        raise DownloadError(
+                            f"{url} answered HTTP {resp.status_code} {resp.reason}: check the URL "
+                            "(or whether the server needs a login)"
+                        )
+                    if resp.status_code != 206:
+                        have = 0
+                        self._start(url, _http_validator(resp.headers))
+                    length = resp.headers.get("Content-Length")
+                    total = have + int(length) if length is not None else None
+                    with open(self.part, "ab") as fh, self._bar(total, have, url) as bar:
+                        for chunk in resp.iter_content(_HTTP_CHUNK):
+                            fh.write(chunk)
+                            bar.update(len(chunk))
+            except requests.RequestException as exc:
+                raise self._interrupted(url, host, exc, answered) from exc
+            got = self.part.stat().st_size
+            if total is not None and got < total:
+                raise self._interrupted(url, host, None, True, f"stopped at {got} of {total} bytes")
+            return
+        raise DownloadError(f"{url}: the server refused a fresh download twice; try again later")
+
+    @staticmethod
+    def _resume_verdict(resp, have: int, validator: dict[str, str]) -> str:
+        """For the answer to a Range request: ``"complete"`` (the part holds the whole file),
+        ``"restart"`` (it cannot be continued) or ``"proceed"`` (a 206 that continues the part,
+        or a 200/error that the caller handles as a fresh answer)."""
+        first, total = _content_range(resp.headers)
+        if resp.status_code == 416:  # nothing after ``have``: complete only if the sizes agree
+            return "complete" if total == have else "restart"
+        if resp.status_code != 206:
+            return "proceed"
+        ((key, value),) = validator.items()
+        sent = resp.headers.get(key)
+        if first != have or (sent is not None and sent != value):
+            return "restart"  # bytes from another offset, or a server that ignored If-Range
+        return "proceed"
+
+    def _interrupted(
+        self, url: str, host: str, exc: BaseException | None, answered: bool, what: str = ""
+    ) -> DownloadError:
+        """The error for a transfer that ended early; drops a part that can never be resumed."""
+        import requests
+
+        if isinstance(exc, requests.ConnectionError) and not answered:
+            reason = _unreachable_reason(exc)
+            kept = self.part.stat().st_size if self.part.exists() else 0
+            tail = f"; the {kept} bytes so far are kept to resume" if kept else ""
+            return DownloadError(
+                f"cannot reach {host} ({reason}) to download {url}{tail}: check the network "
+                "connection (or use a mirror URL) and run the same command again"
             )
+        got = self.part.stat().st_size if self.part.exists() else 0
+        what = what or f"was interrupted after {got} bytes ({type(exc).__name__})"
+        if self.meta.exists():
+            return DownloadError(
+                f"download of {url} {what}; the bytes so far are kept in {self.part}: run the "
+                "same command again to resume"
+            )
+        self.discard()
+        return DownloadError(
+            f"download of {url} {what}; the server sends no ETag or Last-Modified, so the bytes "
+            "cannot be resumed safely and were removed: run the same command again to start over"
+        )
 
     def _fetch_file(self, url: str) -> None:
         src = Path(unquote(urlparse(url).path))
         if not src.is_file():
             raise DownloadError(f"{url}: no such file")
-        have = self.part.stat().st_size if self.part.exists() else 0
-        total = src.stat().st_size
-        if have > total:
+        st = src.stat()
+        validator = {"file": f"{st.st_size}:{st.st_mtime_ns}"}
+        have, stored = self._resumable(url)
+        if stored != validator or have > st.st_size:
+            self.discard()
             have = 0
-        with open(src, "rb") as fin, open(self.part, "ab" if have else "wb") as fout:
+        if not have:
+            self._start(url, validator)
+        with open(src, "rb") as fin, open(self.part, "ab") as fout:
             fin.seek(have)
-            with self._bar(total, have, url) as bar:
+            with self._bar(st.st_size, have, url) as bar:
                 while chunk := fin.read(_CHUNK):
                     fout.write(chunk)
                     bar.update(len(chunk))
+
+
+def _normalise_hash(known_hash: str | None) -> str | None:
+    """``"ALG:HEX"`` for pooch from ``"sha256:HEX"``, ``"md5:HEX"`` or a bare SHA-256 digest."""
+    if known_hash is None:
+        return None
+    if not isinstance(known_hash, str):
+        raise TypeError(f"known_hash must be a str or None, got {type(known_hash).__name__}")
+    alg, sep, digest = known_hash.strip().rpartition(":")
+    alg = alg.lower() if sep else "sha256"
+    sizes = {"sha256": 64, "md5": 32, "sha1": 40, "sha512": 128}
+    digest = digest.lower()
+    if (
+        alg not in sizes
+        or len(digest) != sizes[alg]
+        or any(c not in "0123456789abcdef" for c in digest)
+    ):
+        raise ValueError(
+            "known_hash must be 'sha256:HEX', 'md5:HEX' (also sha1, sha512) or a 64-digit "
+            f"SHA-256 in hex digits, got {known_hash!r}"
+        )
+    return f"{alg}:{digest}"
 
 
 def download(
@@ -228,23 +405,26 @@ def download(
     """Download ``url`` to ``dest`` (resumable, verified, atomic) and return ``dest``.
 
     Args:
-        url: ``http(s)://``, ``file://`` (resumable) or any scheme pooch knows (ftp, doi).
+        url: ``http(s)://`` or ``file://``. Other schemes (ftp, sftp, doi) raise ``ValueError``:
+            fetch such files yourself and pass their ``file://`` URL.
         dest: final file path; an existing file is re-used when it passes ``known_hash``.
         known_hash: ``"sha256:HEX"``, ``"md5:HEX"`` or a bare SHA-256 hex digest; None to skip.
         expected_size: total size in bytes, if known.
         check: format check on the complete bytes before they get their final name.
 
+    An interrupted transfer keeps its bytes (``part_path(dest)``) and the server's ETag or
+    Last-Modified (``validator_path(dest)``); the next call resumes only if the server still
+    serves that version, and downloads the file whole otherwise.
+
     Raises:
-        DownloadError: interrupted (bytes kept for resume), truncated, wrong size/format or
-            checksum mismatch (bytes removed). ``dest`` never holds a partial or unverified file.
+        ValueError: unsupported URL scheme or malformed ``known_hash`` (before any transfer).
+        DownloadError: unreachable host, interrupted (bytes kept for resume), truncated, wrong
+            size/format or checksum mismatch (bytes removed). ``dest`` never holds a partial or
+            unverified file.
     """
+    check_url(url)
+    known_hash = _normalise_hash(known_hash)
     dest = Path(dest)
-    if known_hash is not None and ":" not in known_hash:
-        if len(known_hash) != 64:
-            raise ValueError(
-                f"known_hash must be 'sha256:HEX', 'md5:HEX' or a 64-digit SHA-256, got {known_hash!r}"
-            )
-        known_hash = f"sha256:{known_hash.lower()}"
     if dest.is_file() and known_hash is None:
         return dest  # verified when it was written; pass known_hash to re-check
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -252,8 +432,7 @@ def download(
     try:
         pooch.retrieve(url, known_hash, fname=dest.name, path=dest.parent, downloader=downloader)
     except ValueError as exc:  # pooch's hash mismatch
-        with contextlib.suppress(FileNotFoundError):
-            part_path(dest).unlink()
+        downloader.discard()
         if "hash" not in str(exc).lower():
             raise
         raise DownloadError(
