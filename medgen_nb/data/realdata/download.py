@@ -47,7 +47,8 @@ class DownloadError(OSError):
 
 
 class UnsafeArchiveError(ValueError):
-    """An archive member would be written outside the target folder (or is a link/device)."""
+    """An archive member would be written outside the target folder, is a link or device, has
+    to live below another member that is a file, or meets a link or a file in the target."""
 
 
 def part_path(dest: Path) -> Path:
@@ -454,7 +455,62 @@ def _check_member(name: str, kind: str) -> PurePosixPath:
             f"archive member {name!r} would be written outside the target folder; refusing the "
             "whole archive (nothing was extracted)"
         )
+    if kind == "file" and not path.parts:
+        raise UnsafeArchiveError(f"archive member {name!r} is a file but has no file name")
     return path
+
+
+def _check_layout(members: list[tuple[str, str, PurePosixPath]]) -> None:
+    """Refuse an archive where a member would have to be written inside a file member.
+
+    ``a`` (a file) and ``a/b`` (a file or folder) cannot both exist on disk, whatever their order.
+    """
+    files = {rel: name for name, kind, rel in members if kind == "file"}
+    for name, _, rel in members:
+        for parent in list(rel.parents)[:-1]:  # the last parent is "."
+            if parent in files:
+                raise UnsafeArchiveError(
+                    f"archive member {files[parent]!r} is a file, but member {name!r} would have "
+                    "to be written inside it; the archive is malformed, refusing it whole "
+                    "(nothing was extracted)"
+                )
+
+
+def _target(dest: Path, rel: PurePosixPath, name: str, create: bool = False) -> Path:
+    """Where member ``name`` goes below ``dest``, refusing links and files in the way.
+
+    Every folder between ``dest`` and the file must be a real folder (made if ``create``), not a
+    symbolic link (which could point anywhere) nor a file; the file's own place must not be a
+    link or a folder. ``dest`` itself may be a link (a data folder on another disk).
+    """
+    here = dest
+    for part in rel.parts[:-1]:
+        here = here / part
+        if create and not os.path.lexists(here):
+            with contextlib.suppress(FileExistsError):
+                here.mkdir()
+        if here.is_symlink():
+            raise UnsafeArchiveError(
+                f"{here} is a symbolic link; safe_extract does not write through links (archive "
+                f"member {name!r}): remove the link, or extract to another folder"
+            )
+        if os.path.lexists(here) and not here.is_dir():
+            raise UnsafeArchiveError(
+                f"{here} is a file, but archive member {name!r} needs a folder there: move that "
+                "file away, or extract to another folder"
+            )
+    final = here / rel.parts[-1]
+    if final.is_symlink():
+        raise UnsafeArchiveError(
+            f"{final} is a symbolic link; safe_extract does not replace links (archive member "
+            f"{name!r}): remove the link, or extract to another folder"
+        )
+    if final.is_dir():
+        raise UnsafeArchiveError(
+            f"{final} is a folder, but archive member {name!r} is a file: move that folder away, "
+            "or extract to another folder"
+        )
+    return final
 
 
 def _members(archive: Path) -> list[tuple[str, str]]:
@@ -493,7 +549,10 @@ def safe_extract(
 ) -> list[Path]:
     """Extract the regular files of a ``.tar``, ``.tar.gz``/``.tgz`` or ``.zip`` into ``dest``.
 
-    Every member is checked first; one unsafe member refuses the archive and nothing is written.
+    Every member is checked first; one unsafe member refuses the archive and nothing is written:
+    absolute or ``..`` paths, links and devices, a member inside a file member (``a`` and
+    ``a/b``), and a symbolic link or a file in ``dest`` where a folder is needed (links are
+    never written through). A member named twice is written once (the last copy, as ``tar``).
     ``select(name)`` picks members (e.g. the first N subjects). Files are written into a temporary
     folder inside ``dest`` and moved into place one by one with ``os.replace``, so a crash leaves
     only complete files. Returns the extracted paths.
@@ -509,11 +568,15 @@ def safe_extract(
         raise DownloadError(
             f"{archive} is not a readable archive ({exc}); download it again"
         ) from exc
-    files = []
-    for name, kind in members:
-        rel = _check_member(name, kind)
+    checked = [(name, kind, _check_member(name, kind)) for name, kind in members]
+    _check_layout(checked)
+    picked: dict[PurePosixPath, str] = {}  # a name given twice is written once, the last wins
+    for name, kind, rel in checked:
         if kind == "file" and (select is None or select(name)):
-            files.append((name, rel))
+            picked[rel] = name
+    files = [(name, rel) for rel, name in picked.items()]
+    for name, rel in files:  # before writing anything: no link or file in the way
+        _target(dest, rel, name)
     dest.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=dest, prefix=".extracting-"))
     out: list[Path] = []
@@ -527,9 +590,8 @@ def safe_extract(
                 src = arc.open(name) if is_zip else arc.extractfile(name)
                 with src, open(tmp, "wb") as fh:
                     shutil.copyfileobj(src, fh, _CHUNK)
-            for _, rel in files:
-                final = dest.joinpath(*rel.parts)
-                final.parent.mkdir(parents=True, exist_ok=True)
+            for name, rel in files:
+                final = _target(dest, rel, name, create=True)  # checked again as it is written
                 os.replace(staging.joinpath(*rel.parts), final)
                 out.append(final)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
