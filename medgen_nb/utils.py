@@ -66,15 +66,30 @@ def cache_dir(*parts: str) -> Path:
 
     The root is ``$MEDGEN_NB_CACHE`` if set, else ``$XDG_CACHE_HOME/medgen_nb``, else
     ``~/.cache/medgen_nb``.
+
+    Raises:
+        ValueError: the folder cannot be made because a file is in its place (or above it), or it
+            cannot be written; the message names the variable it came from and the path.
     """
     root = os.environ.get("MEDGEN_NB_CACHE")
     if root:
         base = Path(root).expanduser()
+        origin = f"MEDGEN_NB_CACHE={root}"
     else:
         xdg = os.environ.get("XDG_CACHE_HOME")
         base = (Path(xdg) if xdg else Path.home() / ".cache") / "medgen_nb"
+        origin = f"XDG_CACHE_HOME={xdg}" if xdg else "the default ~/.cache/medgen_nb"
     path = base.joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError, PermissionError) as exc:
+        blocker = next((p for p in (path, *path.parents) if p.is_file()), None)
+        why = f"{blocker} is a file, not a folder" if blocker else f"{type(exc).__name__}: {exc}"
+        raise ValueError(
+            f"cannot create the medgen_nb cache folder {path} (from {origin}): {why}. "
+            "Point MEDGEN_NB_CACHE at a folder you can write to (it is created if missing), "
+            "or move that file away"
+        ) from exc
     return path
 
 
