@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import logging
 import os
 import re
 import shutil
@@ -430,6 +431,9 @@ def download(
         return dest  # verified when it was written; pass known_hash to re-check
     dest.parent.mkdir(parents=True, exist_ok=True)
     downloader = ResumableDownloader(part_path(dest), expected_size, check, progressbar)
+    logger = pooch.get_logger()  # our progress bar names the file; errors say what to do
+    level = logger.level
+    logger.setLevel(logging.WARNING)
     try:
         pooch.retrieve(url, known_hash, fname=dest.name, path=dest.parent, downloader=downloader)
     except ValueError as exc:  # pooch's hash mismatch
@@ -440,6 +444,8 @@ def download(
             f"checksum mismatch for {dest.name} from {url}: expected {known_hash}; the file was "
             "removed. The server may hold a different version: check the URL and the checksum"
         ) from exc
+    finally:
+        logger.setLevel(level)
     return dest
 
 
@@ -539,6 +545,21 @@ def _members(archive: Path) -> list[tuple[str, str]]:
             )
             kinds.append((m.name, kind))
         return kinds
+
+
+def list_members(archive: str | os.PathLike) -> list[str]:
+    """The member names of a ``.tar``, ``.tar.gz``/``.tgz`` or ``.zip``, in archive order.
+
+    Raises:
+        DownloadError: the archive is missing, truncated or not an archive.
+    """
+    archive = Path(archive)
+    try:
+        return [name for name, _ in _members(archive)]
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise DownloadError(
+            f"{archive} is not a readable archive ({type(exc).__name__}: {exc}); download it again"
+        ) from exc
 
 
 def safe_extract(
