@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.server
+import importlib
 import io
 import json
 import re
+import socket
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -23,11 +25,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medgen_nb.data.realdata.download import (
-    DownloadError,
-    download,
-    part_path,
-    validator_path,
+from medgen_nb.data.realdata.download import DownloadError, download, part_path
+
+# Site, serve_site and tar_bytes are also used by benchmarks/probes_download.py, which runs against
+# older checkouts too: this module imports only names those have.
+validator_path = getattr(
+    importlib.import_module("medgen_nb.data.realdata.download"), "validator_path", None
 )
 
 
@@ -114,6 +117,17 @@ def serve_site(site: Site) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def refused_port() -> Iterator[int]:
+    """A 127.0.0.1 port that refuses connections (bound, never listening) for the block's life."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
 
 
 def tar_bytes(seed: int, size: int = 200_000) -> bytes:

@@ -6,9 +6,7 @@ never listens, so a connection to it is refused at once.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tarfile
@@ -16,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from realdata_fakes import SCRIPTS, fake_ixi, script, serve
+from test_download_resume import refused_port
 
 from medgen_nb.data.realdata.cli import run_script
 from medgen_nb.data.realdata.download import DownloadError, UnsafeArchiveError
@@ -138,17 +137,6 @@ def test_run_script_keeps_the_traceback_of_a_bug():
 
 def test_run_script_passes_the_exit_status():
     assert run_script(lambda argv: 0, []) == 0
-
-
-@contextlib.contextmanager
-def refused_port():
-    """A 127.0.0.1 port that refuses connections (bound, never listening) for the block's life."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
-    finally:
-        sock.close()
 
 
 def test_offline_medmnist_prints_one_line_naming_the_host(tmp_path):
