@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import numbers
 import os
 import random
 import tempfile
@@ -21,9 +22,11 @@ def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch (CPU and CUDA) and return a seeded CPU generator.
 
     Same seed on the same device and library versions gives the same weights and samples.
+    ``seed`` may be any integer type (``int``, ``numpy.int64``...), but not a bool.
     """
-    if not isinstance(seed, int) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = int(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -40,6 +43,11 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     """
     if isinstance(device, torch.device):
         device = str(device)
+    if not isinstance(device, str):
+        raise TypeError(
+            f"device must be a str such as 'auto', 'cpu' or 'cuda:0' (or a torch.device), got "
+            f"{type(device).__name__} {device!r}"
+        )
     name = device.split(":")[0]
     if name not in _DEVICE_CHOICES:
         raise ValueError(

@@ -84,3 +84,24 @@ def test_cache_dir_from_xdg_names_that_variable(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     with pytest.raises(ValueError, match="XDG_CACHE_HOME.*Point MEDGEN_NB_CACHE at a folder"):
         cache_dir()
+
+
+@pytest.mark.parametrize("bad", [True, False, 1.0, "3", None])
+def test_seed_rejects_bools_and_non_integers(bad):
+    with pytest.raises(ValueError, match=r"seed must be a non-negative int, got"):
+        seed_everything(bad)
+
+
+def test_seed_accepts_numpy_integers():
+    import numpy as np
+
+    seed_everything(np.int64(3))
+    a = torch.randn(3)
+    seed_everything(3)
+    assert torch.equal(a, torch.randn(3))
+
+
+@pytest.mark.parametrize("bad", [0, None, ["cpu"]])
+def test_pick_device_rejects_non_strings(bad):
+    with pytest.raises(TypeError, match="device must be a str"):
+        pick_device(bad)
