@@ -76,6 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     for path in archives.values():
         per_mod.append(first_subjects(list_members(path), ixi_subject_id, None))
     common = sorted(set.intersection(*per_mod))
+    if not common:  # e.g. tars that are not IXI's: say so rather than extract nothing
+        counts = ", ".join(f"{m.upper()} {len(s)}" for m, s in zip(archives, per_mod, strict=True))
+        print(
+            f"ixi.py: error: no subject is in every requested archive (subjects found: {counts}); "
+            "check --modalities and --url",
+            file=sys.stderr,
+        )
+        return 1
     keep = set(common if args.subjects is None else common[: args.subjects])
     for mod, path in archives.items():
         files = safe_extract(

@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     dest = args.dest or default_root("synthrad")
     if args.archive is not None and len(args.task) != 1:
         parser.error("--archive goes with exactly one --task")
+    status = 0
     for task in args.task:
         if args.archive is not None:
             verify_format(args.archive)
@@ -74,6 +75,14 @@ def main(argv: list[str] | None = None) -> int:
                 return m.group(1) if m else None
 
             keep = first_subjects(names, subject_of, args.subjects)
+            if not keep:
+                print(
+                    f"synthrad.py: error: {archive.name} has no subjects under Task{task}/"
+                    f"{region}/; check --task, --region and the archive",
+                    file=sys.stderr,
+                )
+                status = 1
+                continue
             files = safe_extract(
                 archive,
                 dest,
@@ -81,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                 progressbar=not args.quiet,
             )
             print(f"task {task} {region}: {len(keep)} subjects, {len(files)} files in {dest}")
-    return 0
+    return status
 
 
 if __name__ == "__main__":

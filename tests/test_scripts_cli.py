@@ -205,3 +205,29 @@ def test_ixi_with_valid_sha256_still_downloads(tmp_path):
         )
     assert rc == 0
     assert len(list((tmp_path / "d").glob("*.nii.gz"))) == 1
+
+
+def test_ixi_archives_without_a_common_subject_are_an_error(tmp_path, capsys):
+    srv = tmp_path / "srv"
+    srv.mkdir()
+    for mod in ("T2", "PD"):  # tars that hold no IXI file names at all
+        with tarfile.open(srv / f"IXI-{mod}.tar", "w") as tar:
+            (tmp_path / "readme.txt").write_text(mod)
+            tar.add(tmp_path / "readme.txt", arcname="readme.txt")
+    url = srv.as_uri() + "/IXI-{MOD}.tar"
+    argv = ["--modalities", "t2", "pd", "--url", url, "--dest", str(tmp_path / "d"), "--quiet"]
+    assert script("ixi").main(argv) == 1
+    err = capsys.readouterr().err
+    assert "no subject is in every requested archive (subjects found: T2 0, PD 0)" in err
+    assert not list((tmp_path / "d").glob("*.nii.gz"))
+
+
+def test_synthrad_region_missing_from_the_zip_is_an_error(tmp_path, capsys):
+    import zipfile
+
+    archive = tmp_path / "Task1.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("Task1/pelvis/1PA001/ct.nii.gz", b"x")
+    argv = ["--archive", str(archive), "--region", "brain", "--dest", str(tmp_path / "d")]
+    assert script("synthrad").main([*argv, "--quiet"]) == 1
+    assert "Task1.zip has no subjects under Task1/brain/" in capsys.readouterr().err
