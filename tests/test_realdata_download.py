@@ -240,3 +240,21 @@ def test_known_hash_forms_are_accepted(nifti_file, tmp_path):
     ):
         out = download(nifti_file.as_uri(), tmp_path / str(i) / "v.nii.gz", known_hash=known)
         assert out.read_bytes() == data
+
+
+def test_http_url_without_host_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="names no host"):
+        download("http:///x.tar", tmp_path / "x.tar")
+
+
+def test_request_that_gets_no_answer_names_the_error_and_keeps_nothing_new(tmp_path, monkeypatch):
+    import requests
+
+    def loops(*args, **kwargs):
+        raise requests.TooManyRedirects("Exceeded 30 redirects.")
+
+    monkeypatch.setattr(requests, "get", loops)
+    dest = tmp_path / "x.tar"
+    with pytest.raises(DownloadError, match=r"could not request .*TooManyRedirects.*check the URL"):
+        download("http://127.0.0.1:9/x.tar", dest, progressbar=False)
+    assert _leftovers(tmp_path) == []

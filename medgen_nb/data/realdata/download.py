@@ -112,7 +112,10 @@ def check_url(url: str) -> str:
     """
     if not isinstance(url, str):
         raise TypeError(f"url must be a str such as 'https://...', got {type(url).__name__}")
-    scheme = urlparse(url).scheme.lower()
+    parts = urlparse(url)
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https") and not parts.hostname:
+        raise ValueError(f"url {url!r} names no host; expected e.g. 'https://zenodo.org/...'")
     if scheme not in SUPPORTED_SCHEMES:
         what = f"scheme {scheme!r}" if scheme else "no scheme"
         raise ValueError(
@@ -308,7 +311,7 @@ class ResumableDownloader:
             if total is not None and got < total:
                 raise self._interrupted(url, host, None, True, f"stopped at {got} of {total} bytes")
             return
-        raise DownloadError(f"{url}: the server refused a fresh download twice; try again later")
+        raise DownloadError(f"{url}: the download could not be restarted; try again later")
 
     @staticmethod
     def _resume_verdict(resp, have: int, validator: dict[str, str]) -> str:
@@ -332,13 +335,17 @@ class ResumableDownloader:
         """The error for a transfer that ended early; drops a part that can never be resumed."""
         import requests
 
-        if isinstance(exc, requests.ConnectionError) and not answered:
-            reason = _unreachable_reason(exc)
+        if not answered:  # no response at all: the part (if any) is untouched
             kept = self.part.stat().st_size if self.part.exists() else 0
             tail = f"; the {kept} bytes so far are kept to resume" if kept else ""
+            if isinstance(exc, requests.ConnectionError):
+                return DownloadError(
+                    f"cannot reach {host} ({_unreachable_reason(exc)}) to download {url}{tail}: "
+                    "check the network connection (or use a mirror URL) and run the same command "
+                    "again"
+                )
             return DownloadError(
-                f"cannot reach {host} ({reason}) to download {url}{tail}: check the network "
-                "connection (or use a mirror URL) and run the same command again"
+                f"could not request {url} ({type(exc).__name__}: {exc}){tail}: check the URL"
             )
         got = self.part.stat().st_size if self.part.exists() else 0
         what = what or f"was interrupted after {got} bytes ({type(exc).__name__})"
