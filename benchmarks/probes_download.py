@@ -325,7 +325,61 @@ def _ixi_ok(tmp: Path) -> tuple[int, str]:
     return _run_script("ixi", [*argv, "--quiet"])
 
 
+def _ixi_no_common_subject(tmp: Path) -> tuple[int, str]:
+    for mod in ("T2", "PD"):
+        _archive(tmp / f"IXI-{mod}.tar", [("readme.txt", mod.encode())])
+    url = tmp.as_uri() + "/IXI-{MOD}.tar"
+    argv = ["--modalities", "t2", "pd", "--url", url, "--dest", str(tmp / "d"), "--quiet"]
+    return _run_script("ixi", argv)
+
+
+def _seed(value):
+    def run(tmp: Path):
+        from medgen_nb.utils import seed_everything
+
+        return seed_everything(value)
+
+    return run
+
+
+def _pick_device_int(tmp: Path):
+    from medgen_nb.utils import pick_device
+
+    return pick_device(0)
+
+
+def _numpy_seed_draws(tmp: Path) -> bool:
+    import numpy as np
+    import torch
+
+    _seed(np.int64(3))(tmp)
+    a = torch.rand(2)
+    _seed(3)(tmp)
+    return bool(torch.equal(a, torch.rand(2)))
+
+
 NEARBY = [
+    Probe(
+        "nb",
+        "control: seed_everything(np.int64(3)) draws as seed 3",
+        _numpy_seed_draws,
+        "result",
+        lambda v, t: v is True,
+    ),
+    Probe(
+        "nb",
+        "ixi.py on tars without IXI subjects",
+        _ixi_no_common_subject,
+        check=_one_line("no subject"),
+    ),
+    Probe("nb", "seed_everything(True)", _seed(True), hint="seed must be"),
+    Probe("nb", "pick_device(0)", _pick_device_int, hint="device must be"),
+    Probe(
+        "nb",
+        "download('http:///x.tar')",
+        lambda tmp: _download("http:///x.tar", tmp / "x.tar"),
+        hint="no host",
+    ),
     Probe("nb", "ixi.py --url without {MOD}", _ixi_url_without_mod, check=_usage_error),
     Probe(
         "nb",
