@@ -281,3 +281,20 @@ def test_file_url_changed_between_attempts_is_copied_whole(tmp_path):
     src.write_bytes(tar_bytes(1) + b"\0" * 512)  # a new version (a different size and mtime)
     out = download(src.as_uri(), dest, progressbar=False)
     assert out.read_bytes() == tar_bytes(1) + b"\0" * 512
+
+
+def test_second_process_on_the_same_part_is_refused(tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    src = tmp_path / "x.tar"
+    src.write_bytes(tar_bytes(0))
+    dest = tmp_path / "dl" / "x.tar"
+    dest.parent.mkdir()
+    lock = dest.with_name(".x.tar.part.lock")
+    with open(lock, "w") as other:  # another process holds the lock (flock is per open file)
+        fcntl.flock(other, fcntl.LOCK_EX)
+        with pytest.raises(DownloadError, match="another process is downloading x.tar"):
+            download(src.as_uri(), dest, progressbar=False)
+        assert not dest.exists() and lock.exists()
+        fcntl.flock(other, fcntl.LOCK_UN)
+    assert download(src.as_uri(), dest, progressbar=False).read_bytes() == tar_bytes(0)
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["x.tar"], "no lock file left"

@@ -27,7 +27,7 @@ import stat
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
@@ -402,6 +402,44 @@ def _normalise_hash(known_hash: str | None) -> str | None:
     return f"{alg}:{digest}"
 
 
+@contextlib.contextmanager
+def _exclusive(dest: Path) -> Iterator[None]:
+    """Hold the hidden ``.NAME.part.lock`` beside ``dest`` while downloading it, so that two
+    processes never append to one part. POSIX advisory lock (released if the process dies);
+    on systems without ``fcntl`` (Windows) nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    lock = part_path(dest).with_name(f"{part_path(dest).name}.lock")
+    for _ in range(3):  # the lock file may be removed by a holder finishing just now
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DownloadError(
+                f"another process is downloading {dest.name} into {dest.parent} right now: wait "
+                f"for it to finish, then run this again (it holds {lock})"
+            ) from None
+        try:
+            same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    else:
+        raise DownloadError(f"could not lock {lock}; run this again")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+        os.close(fd)
+
+
 def download(
     url: str,
     dest: str | os.PathLike,
@@ -423,7 +461,9 @@ def download(
 
     An interrupted transfer keeps its bytes (``part_path(dest)``) and the server's ETag or
     Last-Modified (``validator_path(dest)``); the next call resumes only if the server still
-    serves that version, and downloads the file whole otherwise.
+    serves that version, and downloads the file whole otherwise. While a process downloads
+    ``dest``, another one asking for it gets a ``DownloadError`` (POSIX lock file) instead of
+    appending to the same part.
 
     Raises:
         ValueError: unsupported URL scheme or malformed ``known_hash`` (before any transfer).
@@ -442,7 +482,10 @@ def download(
     level = logger.level
     logger.setLevel(logging.WARNING)
     try:
-        pooch.retrieve(url, known_hash, fname=dest.name, path=dest.parent, downloader=downloader)
+        with _exclusive(dest):
+            pooch.retrieve(
+                url, known_hash, fname=dest.name, path=dest.parent, downloader=downloader
+            )
     except ValueError as exc:  # pooch's hash mismatch
         downloader.discard()
         if "hash" not in str(exc).lower():
