@@ -3,15 +3,18 @@
 :func:`download` hands the transfer to :func:`pooch.retrieve`, which writes to a temporary file,
 checks the hash and moves the file into place only if it matches. Our downloader plugs into pooch
 to add what pooch lacks: **resume** (an HTTP ``Range`` request continues a hidden ``.NAME.part``
-file after an interruption), ``file://`` URLs (lab mirrors, tests) and a **format check** (a
-truncated ``.nii.gz``, ``.tar``, ``.zip`` or ``.npz`` is refused before it reaches its final name).
+file after an interruption, under ``If-Range`` with the ETag or Last-Modified stored beside it, so
+a file changed on the server is downloaded whole, never spliced), ``file://`` URLs (lab mirrors,
+tests) and a **format check** (a truncated ``.nii.gz``, ``.tar``, ``.zip`` or ``.npz`` is refused
+before it reaches its final name). Only ``http(s)://`` and ``file://`` are supported.
 
 Where the publisher documents a checksum (MedMNIST's MD5s) it is used; where none is published
 (IXI, SynthRAD2023) the file is checked by size and format only, and the user may pass a SHA-256.
 
 :func:`safe_extract` checks **every** member of a tar or zip before writing anything: absolute
-paths, ``..`` components, links and device files are refused. Members are written into a
-temporary folder inside the target and each is moved into place atomically.
+paths, ``..`` components, links and device files, and members inside a file member are refused,
+and so is a symbolic link (or a file) in the target where a folder is needed. Members are written
+into a temporary folder inside the target and each is moved into place atomically.
 """
 
 from __future__ import annotations
