@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import re
 import sys
-import tarfile
-import zipfile
 from pathlib import Path
 
 from medgen_nb.data.realdata.brats import BRATS_MODALITIES, BRATS_NAMINGS, BRATS_SEG, find_brats
-from medgen_nb.data.realdata.cli import base_parser, first_subjects
+from medgen_nb.data.realdata.cli import archive_file, base_parser, first_subjects, run_script
 from medgen_nb.data.realdata.common import default_root
-from medgen_nb.data.realdata.download import safe_extract
+from medgen_nb.data.realdata.download import ARCHIVE_SUFFIXES, list_members, safe_extract
 
 _CASE = re.compile(rf"(?:^|/)({'|'.join(n.case for n in BRATS_NAMINGS)})/")
 
@@ -60,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = base_parser("brats", __doc__)
     parser.add_argument(
         "--archive",
-        type=Path,
+        type=archive_file(ARCHIVE_SUFFIXES),
         default=None,
         help="the BraTS .zip/.tar.gz you downloaded from Synapse",
     )
@@ -78,12 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     dest = args.dest or default_root("brats")
-    if args.archive.name.lower().endswith(".zip"):
-        with zipfile.ZipFile(args.archive) as zf:
-            names = zf.namelist()
-    else:
-        with tarfile.open(args.archive) as tar:
-            names = tar.getnames()
+    names = list_members(args.archive)
     keep = first_subjects(names, _case_of, args.subjects)
     files = safe_extract(
         args.archive, dest, select=lambda n: _case_of(n) in keep, progressbar=not args.quiet
@@ -93,4 +86,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

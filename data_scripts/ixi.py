@@ -16,11 +16,16 @@ Then in a notebook: DATA = "ixi".
 from __future__ import annotations
 
 import sys
-import tarfile
 
-from medgen_nb.data.realdata.cli import base_parser, first_subjects, sha256_arg
+from medgen_nb.data.realdata.cli import (
+    base_parser,
+    first_subjects,
+    keyed_sha256_arg,
+    run_script,
+    url_template,
+)
 from medgen_nb.data.realdata.common import default_root
-from medgen_nb.data.realdata.download import download, safe_extract
+from medgen_nb.data.realdata.download import download, list_members, safe_extract
 from medgen_nb.data.realdata.ixi import IXI_MODALITIES, IXI_URL, ixi_subject_id
 
 
@@ -32,11 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--url",
         default=IXI_URL,
+        type=url_template("MOD"),
         help="URL template with {MOD} (T1, T2, PD); default the IXI server",
     )
     parser.add_argument(
         "--sha256",
         action="append",
+        type=keyed_sha256_arg(IXI_MODALITIES),
         default=[],
         metavar="MOD=HEX",
         help="optional SHA-256 of a tarball, e.g. T2=ab12...; repeatable",
@@ -48,10 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     dest = args.dest or default_root("ixi")
-    hashes = {}
-    for item in args.sha256:
-        mod, _, hexdigest = item.partition("=")
-        hashes[mod.lower()] = sha256_arg(hexdigest)
+    hashes = dict(args.sha256)
+    unused = sorted(set(hashes) - set(args.modalities))
+    if unused:
+        parser.error(
+            f"--sha256 given for {', '.join(m.upper() for m in unused)}, which --modalities "
+            f"({' '.join(args.modalities)}) does not download"
+        )
     archives = {}
     for mod in args.modalities:
         url = args.url.format(MOD=mod.upper())
@@ -64,9 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     # A subject counts only if every requested modality has it (IXI lacks some T2/PD/T1 files).
     per_mod = []
     for path in archives.values():
-        with tarfile.open(path) as tar:
-            per_mod.append(first_subjects(tar.getnames(), ixi_subject_id, None))
+        per_mod.append(first_subjects(list_members(path), ixi_subject_id, None))
     common = sorted(set.intersection(*per_mod))
+    if not common:  # e.g. tars that are not IXI's: say so rather than extract nothing
+        counts = ", ".join(f"{m.upper()} {len(s)}" for m, s in zip(archives, per_mod, strict=True))
+        print(
+            f"ixi.py: error: no subject is in every requested archive (subjects found: {counts}); "
+            "check --modalities and --url",
+            file=sys.stderr,
+        )
+        return 1
     keep = set(common if args.subjects is None else common[: args.subjects])
     for mod, path in archives.items():
         files = safe_extract(
@@ -79,4 +96,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

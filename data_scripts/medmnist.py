@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-from medgen_nb.data.realdata.cli import base_parser
+from medgen_nb.data.realdata.cli import base_parser, run_script, url_template
 from medgen_nb.data.realdata.common import default_root
 from medgen_nb.data.realdata.download import download
 from medgen_nb.data.realdata.medmnist import (
@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--url",
         default=MEDMNIST_URL,
+        type=url_template("file"),
         help="URL template with {file} (a mirror; default Zenodo record 10519652)",
     )
     args = parser.parse_args(argv)
@@ -69,4 +70,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import re
 import sys
-import zipfile
-from pathlib import Path
 
-from medgen_nb.data.realdata.cli import base_parser, first_subjects, sha256_arg
+from medgen_nb.data.realdata.cli import (
+    archive_file,
+    base_parser,
+    first_subjects,
+    run_script,
+    sha256_arg,
+    url_template,
+)
 from medgen_nb.data.realdata.common import default_root
-from medgen_nb.data.realdata.download import download, safe_extract, verify_format
+from medgen_nb.data.realdata.download import download, list_members, safe_extract, verify_format
 from medgen_nb.data.realdata.synthrad import SYNTHRAD_REGIONS, SYNTHRAD_TASKS, SYNTHRAD_URL
 
 
@@ -30,10 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = base_parser("synthrad", __doc__)
     parser.add_argument("--task", type=int, nargs="+", default=[1], choices=SYNTHRAD_TASKS)
     parser.add_argument("--region", nargs="+", default=["brain"], choices=SYNTHRAD_REGIONS)
-    parser.add_argument("--url", default=SYNTHRAD_URL, help="URL template with {task}")
+    parser.add_argument(
+        "--url", default=SYNTHRAD_URL, type=url_template("task"), help="URL template with {task}"
+    )
     parser.add_argument(
         "--archive",
-        type=Path,
+        type=archive_file((".zip",)),
         default=None,
         help="use this local Task<k>.zip instead of downloading (one --task)",
     )
@@ -44,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     dest = args.dest or default_root("synthrad")
     if args.archive is not None and len(args.task) != 1:
         parser.error("--archive goes with exactly one --task")
+    status = 0
     for task in args.task:
         if args.archive is not None:
             verify_format(args.archive)
@@ -55,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                 known_hash=args.sha256,
                 progressbar=not args.quiet,
             )
-        with zipfile.ZipFile(archive) as zf:
-            names = zf.namelist()
+        names = list_members(archive)
         for region in args.region:
             # members look like Task1/brain/1BA001/ct.nii.gz
             pattern = re.compile(
@@ -68,6 +75,14 @@ def main(argv: list[str] | None = None) -> int:
                 return m.group(1) if m else None
 
             keep = first_subjects(names, subject_of, args.subjects)
+            if not keep:
+                print(
+                    f"synthrad.py: error: {archive.name} has no subjects under Task{task}/"
+                    f"{region}/; check --task, --region and the archive",
+                    file=sys.stderr,
+                )
+                status = 1
+                continue
             files = safe_extract(
                 archive,
                 dest,
@@ -75,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                 progressbar=not args.quiet,
             )
             print(f"task {task} {region}: {len(keep)} subjects, {len(files)} files in {dest}")
-    return 0
+    return status
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import numbers
 import os
 import random
 import tempfile
@@ -21,9 +22,11 @@ def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch (CPU and CUDA) and return a seeded CPU generator.
 
     Same seed on the same device and library versions gives the same weights and samples.
+    ``seed`` may be any integer type (``int``, ``numpy.int64``...), but not a bool.
     """
-    if not isinstance(seed, int) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = int(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -40,6 +43,11 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     """
     if isinstance(device, torch.device):
         device = str(device)
+    if not isinstance(device, str):
+        raise TypeError(
+            f"device must be a str such as 'auto', 'cpu' or 'cuda:0' (or a torch.device), got "
+            f"{type(device).__name__} {device!r}"
+        )
     name = device.split(":")[0]
     if name not in _DEVICE_CHOICES:
         raise ValueError(
@@ -66,15 +74,30 @@ def cache_dir(*parts: str) -> Path:
 
     The root is ``$MEDGEN_NB_CACHE`` if set, else ``$XDG_CACHE_HOME/medgen_nb``, else
     ``~/.cache/medgen_nb``.
+
+    Raises:
+        ValueError: the folder cannot be made because a file is in its place (or above it), or it
+            cannot be written; the message names the variable it came from and the path.
     """
     root = os.environ.get("MEDGEN_NB_CACHE")
     if root:
         base = Path(root).expanduser()
+        origin = f"MEDGEN_NB_CACHE={root}"
     else:
         xdg = os.environ.get("XDG_CACHE_HOME")
         base = (Path(xdg) if xdg else Path.home() / ".cache") / "medgen_nb"
+        origin = f"XDG_CACHE_HOME={xdg}" if xdg else "the default ~/.cache/medgen_nb"
     path = base.joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError, PermissionError) as exc:
+        blocker = next((p for p in (path, *path.parents) if p.is_file()), None)
+        why = f"{blocker} is a file, not a folder" if blocker else f"{type(exc).__name__}: {exc}"
+        raise ValueError(
+            f"cannot create the medgen_nb cache folder {path} (from {origin}): {why}. "
+            "Point MEDGEN_NB_CACHE at a folder you can write to (it is created if missing), "
+            "or move that file away"
+        ) from exc
     return path
 
 

