@@ -3,7 +3,7 @@
 import numpy as np
 import pydicom
 import pytest
-from test_realdata_dicom import write_series
+from realdata_fakes import fake_dicom_series as write_series
 
 from medgen_nb.data.intensity import ct_window
 from medgen_nb.data.realdata import (
