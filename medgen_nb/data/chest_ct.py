@@ -214,7 +214,9 @@ def load_chest_subjects(
     """``n_subjects`` simulated chest subjects (seeds ``seed * 100000 + i``), disk-cached.
 
     Each subject is cached by ``(subject seed, config)`` as a compressed ``.npz`` (~3 MB), written
-    atomically; a corrupt or stale file is rebuilt with a warning.
+    atomically; a corrupt or stale file is rebuilt with a warning. A subject just simulated is
+    returned as the cache stores it (images rounded to float16), so a cold and a warm cache give
+    identical arrays.
     """
     if not isinstance(n_subjects, int) or n_subjects < 1:
         raise ValueError(f"n_subjects must be a positive int, got {n_subjects!r}")
@@ -240,8 +242,9 @@ def load_chest_subjects(
                     f"cached subject {path.name} is unreadable ({exc}); rebuilding", stacklevel=2
                 )
         if subject is None:
-            subject = simulate_chest_subject(s, config)
-            _save(subject, path)
+            simulated = simulate_chest_subject(s, config)
+            _save(simulated, path)
+            subject = _load(path, s, simulated.spacing_mm)  # same rounding, cold or warm
         subjects.append(subject)
     return subjects
 
