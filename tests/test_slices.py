@@ -137,3 +137,74 @@ def test_unpaired_dataset_pairs_unrelated_items(subjects):
     assert torch.equal(UnpairedDataset(a, b, seed=1).perm, ds.perm)
     with pytest.raises(ValueError, match="at least one item"):
         UnpairedDataset(a, [])
+
+
+def _hu_subject(images):
+    return Subject("hu", images, {k: ct_window() for k in images}, (1.0, 1.0, 1.0))
+
+
+@pytest.mark.parametrize(
+    ("volume", "match"),
+    [
+        (np.linspace(-1000.0, 2000.0, 64, dtype=np.float32).reshape(4, 4, 4), r"ct_window"),
+        (np.arange(64, dtype=np.uint8).reshape(4, 4, 4), r"uint8.*255"),
+        (np.zeros((4, 4, 4), bool), r"bool"),
+        (np.full((4, 4, 4), 1.01, np.float32), r"\[0, 1\].*1\.01"),
+        (np.full((4, 4, 4), np.inf, np.float32), "NaN or inf"),
+    ],
+)
+def test_subject_refuses_images_outside_unit_range(volume, match):
+    """Raw HU were clamped to 0 and 1 for 99.95 % of the pixels; now the border refuses them."""
+    with pytest.raises(ValueError, match=match):
+        _hu_subject({"ct": volume})
+
+
+def test_subject_refuses_non_array_images():
+    with pytest.raises(TypeError, match=r"numpy array.*Tensor"):
+        _hu_subject({"ct": torch.zeros(4, 4, 4)})
+    with pytest.raises(ValueError, match="at least one image"):
+        Subject("none", {}, {}, (1.0, 1.0, 1.0))
+
+
+def test_unit_range_tolerance_and_labels_pass():
+    """float16 rounding and resampling overshoot pass; labels and masks are not images."""
+    vol = np.full((4, 4, 4), 1.0 + 5e-4, np.float32)
+    vol[0] = -5e-4
+    s = Subject(
+        "ok",
+        {"ct": vol, "t1": vol.astype(np.float16)},
+        {"ct": ct_window(), "t1": mr_robust(vol)},
+        (1.0, 1.0, 1.0),
+        labels={"tissue": np.full((4, 4, 4), 300, np.int64)},
+        mask=np.ones((4, 4, 4), bool),
+    )
+    assert SliceDataset([s], ["ct", "t1"], size=32, min_foreground=0.0)[0]["image"].max() <= 1
+
+
+def test_slice_dataset_rechecks_images_changed_after_construction(subjects):
+    subjects[1].images["ct"] = subjects[1].images["ct"] * 3000.0 - 1000.0  # HU put in later
+    with pytest.raises(ValueError, match=r"subject s1: image 'ct'.*ct_window"):
+        SliceDataset(subjects, ["t1", "ct"], size=32)
+    assert len(SliceDataset(subjects, ["t1"], size=32, min_foreground=0.0)) == 24  # not used
+
+
+class _Items(torch.utils.data.Dataset):
+    def __init__(self, item):
+        self.item = item
+
+    def __len__(self):
+        return 3
+
+    def __getitem__(self, i):
+        return self.item
+
+
+def test_unpaired_dataset_checks_its_domains(subjects):
+    a = SliceDataset(subjects[:1], "t1", size=32, min_foreground=0.0)
+    with pytest.raises(ValueError, match=r"domain_b.*\[0, 1\].*40"):
+        UnpairedDataset(a, _Items({"image": torch.full((1, 8, 8), 40.0)}))
+    with pytest.raises(ValueError, match=r"domain_a.*uint8"):
+        UnpairedDataset(_Items({"image": torch.zeros(1, 8, 8, dtype=torch.uint8)}), a)
+    with pytest.raises(ValueError, match=r"domain_a.*dict with an 'image'"):
+        UnpairedDataset(_Items({"x": torch.zeros(1, 8, 8)}), a)
+    assert len(UnpairedDataset(_Items({"image": torch.rand(1, 8, 8)}), a)) == 3

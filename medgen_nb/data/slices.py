@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from medgen_nb.data.intensity import IntensityMap
+from medgen_nb.data.intensity import IntensityMap, check_unit_range
 
 Plane = Literal["axial", "coronal", "sagittal"]
 PLANES: tuple[str, ...] = ("axial", "coronal", "sagittal")
@@ -48,7 +48,9 @@ class Subject:
 
     Attributes:
         subject_id: unique id, e.g. ``"phantom-0007"``.
-        images: modality name -> ``(X, Y, Z)`` float32 array in [0, 1] (RAS axis order).
+        images: modality name -> ``(X, Y, Z)`` float32 array in [0, 1] (RAS axis order); other
+            dtypes or ranges (raw HU, uint8) raise ``ValueError`` (see
+            :func:`~medgen_nb.data.intensity.check_unit_range`).
         intensity: modality name -> the :class:`IntensityMap` that maps it back to physical units.
         spacing_mm: voxel size along X, Y, Z in mm.
         labels: name -> ``(X, Y, Z)`` integer label map (e.g. ``"tissue"``, ``"lesion"``).
@@ -65,6 +67,14 @@ class Subject:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not self.images:
+            raise ValueError(f"subject {self.subject_id}: a Subject needs at least one image")
+        for name, vol in self.images.items():
+            if not isinstance(vol, np.ndarray):
+                raise TypeError(
+                    f"subject {self.subject_id}: image {name!r} must be a numpy array, got "
+                    f"{type(vol).__name__}; pass e.g. tensor.numpy()"
+                )
         shapes = {k: v.shape for k, v in {**self.images, **self.labels}.items()}
         if self.mask is not None:
             shapes["mask"] = self.mask.shape
@@ -75,8 +85,7 @@ class Subject:
                 raise ValueError(
                     f"subject {self.subject_id}: image {name!r} must be 3-D, got shape {vol.shape}"
                 )
-            if not np.isfinite(vol).all():
-                raise ValueError(f"subject {self.subject_id}: image {name!r} contains NaN or inf")
+            check_unit_range(vol, f"subject {self.subject_id}: image {name!r}")
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -186,6 +195,11 @@ class SliceDataset(Dataset):
             )
         if label_from == "seg_present" and seg_key is None:
             raise ValueError("label_from='seg_present' needs seg_key")
+        for subject in subjects:  # again: a Subject's images may have been replaced since
+            for name in dict.fromkeys([*sources, *([target] if target else [])]):
+                check_unit_range(
+                    subject.images[name], f"subject {subject.subject_id}: image {name!r}"
+                )
         self.sources = list(sources)
         self.target = target
         self.plane, self.size, self.seg_key = plane, size, seg_key
@@ -295,12 +309,22 @@ class UnpairedDataset(Dataset):
     """Unpaired translation data: ``image`` from domain A and ``target`` from an unrelated item of B.
 
     Each index ``i`` pairs A's item ``i`` with B's item ``perm[i % len(B)]``, where ``perm`` is a fixed
-    random permutation, so no pair comes from the same slice unless by chance.
+    random permutation, so no pair comes from the same slice unless by chance. Each domain's first
+    item must be a dict whose ``image`` is a float tensor in [0, 1] (``ValueError`` otherwise).
     """
 
     def __init__(self, domain_a: Dataset, domain_b: Dataset, seed: int = 0) -> None:
         if len(domain_a) == 0 or len(domain_b) == 0:
             raise ValueError("both domains need at least one item")
+        for what, domain in (("domain_a", domain_a), ("domain_b", domain_b)):
+            item = domain[0]  # a spot check of the first item: every item would cost a pass
+            if not isinstance(item, dict) or not isinstance(item.get("image"), torch.Tensor):
+                raise ValueError(
+                    f"{what} items must be a dict with an 'image' tensor (as SliceDataset gives), "
+                    f"got {type(item).__name__}"
+                    + (f" with keys {sorted(item)}" if isinstance(item, dict) else "")
+                )
+            check_unit_range(item["image"], f"{what}[0]['image']")
         self.a, self.b = domain_a, domain_b
         self.perm = torch.randperm(len(domain_b), generator=torch.Generator().manual_seed(seed))
 
