@@ -32,6 +32,7 @@ from medgen_nb.data.realdata.common import (
     not_found,
     shrink_factor,
 )
+from medgen_nb.data.realdata.folders import guess_kind
 from medgen_nb.data.slices import Subject
 
 _SPACING_TOL = 0.01  # relative spread of slice gaps accepted as uniform
@@ -146,7 +147,7 @@ def dicom_subject(
     factor = shrink_factor(volume.shape, downsample, fit_side)
     volume = downsample_volume(volume, factor)
     name = meta["modality"].lower() or "image"
-    kind = "ct" if name in ("ct", "cbct") else "mr"
+    kind = guess_kind(name)
     mask = None if kind == "ct" else foreground_mask(volume)
     if factor > 1:  # meta["spacing_mm"] stays the series' own spacing
         meta = meta | {"downsample": factor}
