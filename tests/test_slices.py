@@ -82,7 +82,11 @@ def test_meta_and_callable_labels(subjects):
         ({"target": "pet"}, "unknown modality 'pet'"),
         ({"seg_key": "lesion"}, "unknown label map 'lesion'"),
         ({"label_from": "seg_present"}, "needs seg_key"),
-        ({"min_foreground": 1.1}, "no slice has at least"),
+        ({"min_foreground": 1.0}, "no slice has at least"),
+        ({"min_foreground": 1.1}, r"min_foreground must be a fraction in \[0, 1\]"),
+        ({"min_foreground": True}, "min_foreground must be a fraction"),
+        ({"size": True}, "size must be one of"),
+        ({"label_from": "meta:"}, "label_from must be"),
         ({"label_from": "meta:age"}, r"no meta\['age'\]"),
         ({"label_from": "colour"}, "label_from must be"),
     ],
@@ -122,8 +126,37 @@ def test_split_subjects_never_shares_and_is_stable():
 def test_split_subjects_errors():
     with pytest.raises(ValueError, match="summing to 1"):
         split_subjects(["a"], (0.5, 0.5, 0.5))
+    for bad in (
+        (0.9, 0.1),
+        "0.7,0.15,0.15",
+        (0.7, 0.15, None),
+        (True, False, False),
+        (1.5, -0.5, 0),
+    ):
+        with pytest.raises(ValueError, match=r"fractions must be three non-negative numbers"):
+            split_subjects(["a", "b", "c"], bad)
     with pytest.raises(ValueError, match="unique"):
         split_subjects(["a", "a"])
+
+
+@pytest.mark.parametrize(
+    "fractions", [(0.0, 0.5, 0.5), (0.1, 0.45, 0.45), (0.2, 0.4, 0.4), (0.7, 0.15, 0.15)]
+)
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 10])
+def test_split_subjects_never_overlaps_and_keeps_train(n, fractions):
+    """(0, 0.5, 0.5) with 3 ids gave train 2, test 2 of 3: a subject in two splits."""
+    ids = [f"s{k}" for k in range(n)]
+    splits = split_subjects(ids, fractions)
+    assert sorted(sum(splits.values(), [])) == sorted(ids)  # each id exactly once
+    assert splits["train"] or fractions[0] == 0  # rounding leftovers go to train
+
+
+def test_split_subjects_keeps_its_assignment_for_valid_fractions():
+    """The sizes did not change where they were right: notebooks' splits stay the same."""
+    ids = [f"phantom-{k}" for k in range(20)]
+    assert [len(v) for v in split_subjects(ids).values()] == [14, 3, 3]
+    assert [len(v) for v in split_subjects(ids[:3]).values()] == [1, 1, 1]
+    assert [len(v) for v in split_subjects(ids[:2]).values()] == [2, 0, 0]
 
 
 def test_unpaired_dataset_pairs_unrelated_items(subjects):

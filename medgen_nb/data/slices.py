@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from medgen_nb.data.checks import check_fractions, split_sizes
 from medgen_nb.data.intensity import IntensityMap, check_unit_range
 
 Plane = Literal["axial", "coronal", "sagittal"]
@@ -97,29 +98,50 @@ def split_subjects(
 ) -> dict[str, list[str]]:
     """Assign each subject to train/val/test by a hash of its id (stable as subjects are added).
 
-    At least one subject goes to each split when there are three or more subjects.
+    At least one subject goes to each split with a positive fraction when there are three or more
+    subjects (sizes: :func:`~medgen_nb.data.checks.split_sizes`); no subject is in two splits.
     """
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise ValueError(
-            f"fractions must be three non-negative numbers summing to 1, got {fractions}"
-        )
+    fractions = check_fractions(fractions)
     if len(set(subject_ids)) != len(subject_ids):
         raise ValueError("subject ids must be unique")
     ranked = sorted(subject_ids, key=lambda s: hashlib.sha256(s.encode()).hexdigest())
-    n = len(ranked)
-    n_val = round(fractions[1] * n)
-    n_test = round(fractions[2] * n)
-    if n >= 3:
-        n_val, n_test = (
-            max(n_val, 1 if fractions[1] > 0 else 0),
-            max(n_test, 1 if fractions[2] > 0 else 0),
-        )
-    n_train = n - n_val - n_test
+    n_train, n_val, _ = split_sizes(len(ranked), fractions)
     return {
         "train": ranked[:n_train],
         "val": ranked[n_train : n_train + n_val],
         "test": ranked[n_train + n_val :],
     }
+
+
+def check_slice_args(
+    plane: str,
+    size: int,
+    min_foreground: float = 0.05,
+    label_from: object = None,
+    seg_key: str | None = None,
+) -> None:
+    """The :class:`SliceDataset` arguments that need no data, checked before any is loaded."""
+    if plane not in PLANES:
+        raise ValueError(f"plane must be one of {PLANES}, got {plane!r}")
+    if isinstance(size, bool) or size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    if (
+        isinstance(min_foreground, bool)
+        or not isinstance(min_foreground, int | float)
+        or not 0 <= min_foreground <= 1
+    ):
+        raise ValueError(f"min_foreground must be a fraction in [0, 1], got {min_foreground!r}")
+    if not (
+        label_from is None
+        or callable(label_from)
+        or label_from == "seg_present"
+        or (isinstance(label_from, str) and label_from.startswith("meta:") and label_from[5:])
+    ):
+        raise ValueError(
+            f"label_from must be 'seg_present', 'meta:KEY', a callable or None, got {label_from!r}"
+        )
+    if label_from == "seg_present" and seg_key is None:
+        raise ValueError("label_from='seg_present' needs seg_key")
 
 
 def _to_slices(volume: np.ndarray, plane: str, size: int, mode: str) -> torch.Tensor:
@@ -179,10 +201,7 @@ class SliceDataset(Dataset):
             sources = [sources]
         if not sources:
             raise ValueError("sources must name at least one modality")
-        if plane not in PLANES:
-            raise ValueError(f"plane must be one of {PLANES}, got {plane!r}")
-        if size not in SIZES:
-            raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+        check_slice_args(plane, size, min_foreground, label_from, seg_key)
         available = set(subjects[0].images)
         for name in [*sources, *([target] if target else [])]:
             if name not in available:
@@ -193,8 +212,6 @@ class SliceDataset(Dataset):
             raise ValueError(
                 f"unknown label map {seg_key!r}; this data set has {sorted(subjects[0].labels)}"
             )
-        if label_from == "seg_present" and seg_key is None:
-            raise ValueError("label_from='seg_present' needs seg_key")
         for subject in subjects:  # again: a Subject's images may have been replaced since
             for name in dict.fromkeys([*sources, *([target] if target else [])]):
                 check_unit_range(
