@@ -362,7 +362,7 @@ def test_boxes_from_3d_seg_raises():
     [
         ({"deformation_mm": -1.0}, "deformation_mm must be >= 0"),
         ({"scale_range": (1.2, 1.0)}, "scale_range must satisfy"),
-        ({"deformation_points": 1}, "deformation_points must be >= 2"),
+        ({"deformation_points": 1}, "deformation_points must be an int >= 2"),
     ],
 )
 def test_bad_config_raises(change, message):
@@ -394,7 +394,7 @@ def test_bad_load_seed_raises():
 
 
 def test_drr_pairs_bad_volume_size_raises():
-    with pytest.raises(ValueError, match="volume_size must be >= 8"):
+    with pytest.raises(ValueError, match="volume_size must be an int >= 8"):
         drr_pairs(n_subjects=1, volume_size=4, config=CFG, progress=False)
 
 

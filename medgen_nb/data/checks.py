@@ -20,14 +20,16 @@ def check_count(value: object, name: str, minimum: int = 1, *, none_ok: bool = F
     """
     if value is None and none_ok:
         return
+    wanted = {0: "a non-negative int", 1: "a positive int"}.get(minimum, f"an int >= {minimum}")
+    wanted += " or None" if none_ok else ""
     if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
         kind = "a bool" if isinstance(value, bool | np.bool_) else type(value).__name__
         raise ValueError(
-            f"{name} must be an int >= {minimum}{' or None' if none_ok else ''}, got {value!r} "
-            f"({kind}); pass a number, e.g. {name}={max(minimum, 1)}"
+            f"{name} must be {wanted}, got {value!r} ({kind}); pass a number, "
+            f"e.g. {name}={max(minimum, 1)}"
         )
     if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+        raise ValueError(f"{name} must be {wanted}, got {value!r}")
 
 
 def check_fractions(fractions: object) -> tuple[float, float, float]:

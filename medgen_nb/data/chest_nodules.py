@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from medgen_nb.data.checks import check_count
 from medgen_nb.data.chest_base import ORGAN_GROUPS
 
 
@@ -31,6 +32,8 @@ class NoduleConfig:
     edge_mm: float = 1.0
 
     def __post_init__(self) -> None:
+        check_count(self.min_count, "min_count", minimum=0)
+        check_count(self.max_count, "max_count", minimum=0)
         if not 0 <= self.min_count <= self.max_count:
             raise ValueError(
                 f"need 0 <= min_count <= max_count, got {self.min_count}, {self.max_count}"
