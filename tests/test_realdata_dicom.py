@@ -90,3 +90,40 @@ def test_real_ct_slice_from_pydicom(tmp_path):
     assert affine[:3, 3] == pytest.approx(
         [158.135803 - 127 * 0.661468, 179.035797 - 127 * 0.661468, -75.699997], abs=1e-3
     )
+
+
+@pytest.mark.parametrize("tag", ["PixelSpacing", "ImageOrientationPatient"])
+def test_missing_geometry_tag_names_the_file(tmp_path, tag):
+    """A file without PixelSpacing raised AttributeError, even with missing='skip'."""
+    write_series(tmp_path / "s", without=(tag,))
+    with pytest.raises(ValueError, match=rf"f0\.dcm.*no {tag}"):
+        load_dicom_series(tmp_path / "s")
+
+
+def test_missing_pixel_spacing_is_skipped(tmp_path):
+    from medgen_nb.data.realdata import load_dicom_folder
+
+    write_series(tmp_path / "r" / "good")
+    write_series(tmp_path / "r" / "bad", without=("PixelSpacing",))
+    with pytest.warns(UserWarning, match=r"'bad'.*no PixelSpacing.*left out"):
+        assert [s.subject_id for s in load_dicom_folder(tmp_path / "r", missing="skip")] == ["good"]
+    with pytest.raises(ValueError, match=r"'bad'.*f0\.dcm.*no PixelSpacing.*missing='skip'"):
+        load_dicom_folder(tmp_path / "r")
+
+
+def test_decode_error_names_the_file(tmp_path):
+    folder = write_series(tmp_path / "s")
+    ds = pydicom.dcmread(folder / "f2.dcm")
+    ds.PixelData = ds.PixelData[:10]  # truncated
+    ds.save_as(folder / "f2.dcm")
+    with pytest.raises(ValueError, match=r"could not decode the pixel data of .*f2\.dcm"):
+        load_dicom_series(folder)
+
+
+def test_non_numeric_rescale_names_the_file(tmp_path):
+    folder = write_series(tmp_path / "s")
+    ds = pydicom.dcmread(folder / "f1.dcm")
+    ds.RescaleSlope = ""
+    ds.save_as(folder / "f1.dcm")
+    vol, _, _ = load_dicom_series(folder)  # an empty slope is the identity, as DICOM allows
+    assert np.isfinite(vol).all()
