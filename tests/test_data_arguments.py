@@ -104,3 +104,30 @@ def test_fraction_and_size_helpers():
     assert split_sizes(3, (0.0, 0.5, 0.5)) == (0, 1, 2)
     assert min_subjects((0.7, 0.15, 0.15)) == 3 and min_subjects((0.7, 0.15, 0.15), 2) == 10
     assert min_subjects((1.0, 0.0, 0.0), 2) == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"n_lines": True}, "n_lines must be an int >= 2, got True"),
+        ({"n_depth": 1}, "n_depth must be an int >= 2"),
+        ({"sector_deg": 190.0}, r"sector_deg must lie in \(0, 180\)"),
+        ({"max_depth_mm": 5.0}, "apex_depth_mm < max_depth_mm"),
+        ({"tgc_fraction": 1.5}, r"tgc_fraction must lie in \[0, 1\]"),
+        ({"frequency_mhz": 0.0}, "frequency_mhz must be > 0"),
+    ],
+)
+def test_ultrasound_config_is_checked(change, match):
+    """UltrasoundConfig took anything; n_lines=True gave a one-line fan."""
+    from medgen_nb.data.ultrasound import UltrasoundConfig
+
+    with pytest.raises(ValueError, match=match):
+        UltrasoundConfig(**change)
+
+
+def test_target_that_is_a_source_is_refused(no_loading):
+    """t1w -> t1w is the identity: a perfect score for copying the input."""
+    with pytest.raises(ValueError, match="target 't1w' is also a source"):
+        bp.brain_slice_datasets(["t1w", "t2w"], target="t1w", n_subjects=3)
+    with pytest.raises(ValueError, match="target 'ct' is also a source"):
+        chest_ct.chest_slice_datasets("ct", target="ct")

@@ -138,3 +138,11 @@ def test_kinds_for_a_modality_not_loaded_raises(tmp_path):
     with pytest.raises(ValueError, match=r"kinds names 'pct'.*\['ct', 't1'\]"):
         load_nifti_folder(tmp_path, kinds={"pct": "ct"})
     assert load_nifti_folder(tmp_path, kinds={"T1": "mr"})[0].intensity["t1"].kind == "mr"
+
+
+def test_unknown_modality_lists_the_ones_found(tmp_path):
+    _nested(tmp_path, n=2)
+    with pytest.raises(
+        ValueError, match=r"modalities \['t2'\] are not in .* found are \['ct', 't1'\]"
+    ):
+        load_nifti_folder(tmp_path, ["t1", "T2"])

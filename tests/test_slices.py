@@ -241,3 +241,10 @@ def test_unpaired_dataset_checks_its_domains(subjects):
     with pytest.raises(ValueError, match=r"domain_a.*dict with an 'image'"):
         UnpairedDataset(_Items({"x": torch.zeros(1, 8, 8)}), a)
     assert len(UnpairedDataset(_Items({"image": torch.rand(1, 8, 8)}), a)) == 3
+
+
+def test_target_among_sources_and_missing_meta_key(subjects):
+    with pytest.raises(ValueError, match="target 'ct' is also a source"):
+        SliceDataset(subjects, ["t1", "ct"], "ct", size=32)
+    with pytest.raises(ValueError, match=r"no meta\['age'\]; its meta keys are \['grade'\]"):
+        SliceDataset(subjects, "t1", size=32, label_from="meta:age")

@@ -347,7 +347,7 @@ def brain_slice_datasets(
         check_modalities([target], "target")
     if seg_key not in (None, "tissue", "lesion"):
         raise ValueError(f"seg_key must be None, 'tissue' or 'lesion', got {seg_key!r}")
-    check_slice_args(plane, size, min_foreground, label_from, seg_key)
+    check_slice_args(plane, size, min_foreground, label_from, seg_key, sources, target)
     fractions = check_fractions(fractions)
     check_count(n_subjects, "n_subjects")
     check_count(seed, "seed", minimum=0)

@@ -278,7 +278,7 @@ def chest_slice_datasets(
             raise ValueError(f"unknown chest modality {name!r}; choose from {CHEST_MODALITIES}")
     if seg_key not in (None, "organs", "nodules"):
         raise ValueError(f"seg_key must be None, 'organs' or 'nodules', got {seg_key!r}")
-    check_slice_args("axial", size, min_foreground, label_from, seg_key)
+    check_slice_args("axial", size, min_foreground, label_from, seg_key, names, target)
     fractions = check_fractions(fractions)  # all checked before the first subject is simulated
     subjects = load_chest_subjects(n_subjects, seed, config, progress)
     by_id = {s.subject_id: s for s in subjects}

@@ -119,8 +119,15 @@ def check_slice_args(
     min_foreground: float = 0.05,
     label_from: object = None,
     seg_key: str | None = None,
+    sources: Sequence[str] | str = (),
+    target: str | None = None,
 ) -> None:
     """The :class:`SliceDataset` arguments that need no data, checked before any is loaded."""
+    if target is not None and target in ([sources] if isinstance(sources, str) else sources):
+        raise ValueError(
+            f"target {target!r} is also a source: the task would be the identity (a perfect score "
+            "for copying the input); pick another target, or target=None for image creation"
+        )
     if plane not in PLANES:
         raise ValueError(f"plane must be one of {PLANES}, got {plane!r}")
     if isinstance(size, bool) or size not in SIZES:
@@ -201,7 +208,7 @@ class SliceDataset(Dataset):
             sources = [sources]
         if not sources:
             raise ValueError("sources must name at least one modality")
-        check_slice_args(plane, size, min_foreground, label_from, seg_key)
+        check_slice_args(plane, size, min_foreground, label_from, seg_key, sources, target)
         available = set(subjects[0].images)
         for name in [*sources, *([target] if target else [])]:
             if name not in available:
@@ -281,7 +288,10 @@ class SliceDataset(Dataset):
         if isinstance(label_from, str) and label_from.startswith("meta:"):
             key = label_from[5:]
             if key not in subject.meta:
-                raise ValueError(f"subject {subject.subject_id} has no meta[{key!r}]")
+                raise ValueError(
+                    f"subject {subject.subject_id} has no meta[{key!r}]; its meta keys are "
+                    f"{sorted(subject.meta)}"
+                )
             return int(subject.meta[key])
         raise ValueError(
             f"label_from must be 'seg_present', 'meta:KEY', a callable or None, got {label_from!r}"

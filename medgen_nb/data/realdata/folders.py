@@ -106,6 +106,12 @@ def load_nifti_folder(
     modalities = images if modalities is None else [m.lower() for m in modalities]
     if not modalities:
         raise ValueError(f"no image modality in {root}; found only {names}")
+    unknown = [m for m in modalities if m not in images]
+    if unknown:
+        raise ValueError(
+            f"modalities {unknown} are not in {root}: no subject has such a file; the image "
+            f"modalities found are {images}"
+        )
     given = {k.lower(): v for k, v in (kinds or {}).items()}
     bad = {m: k for m, k in given.items() if k not in MODALITY_KINDS}
     if bad:
