@@ -131,3 +131,28 @@ def test_target_that_is_a_source_is_refused(no_loading):
         bp.brain_slice_datasets(["t1w", "t2w"], target="t1w", n_subjects=3)
     with pytest.raises(ValueError, match="target 'ct' is also a source"):
         chest_ct.chest_slice_datasets("ct", target="ct")
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: ChestCTConfig(noise_hu=float("nan")), "noise_hu must be >= 0"),
+        (lambda: NoduleConfig(edge_mm=-1.0), "edge_mm must be >= 0"),
+        (lambda: _cbct(n_streaks=True), "n_streaks must be a non-negative int, got True"),
+        (lambda: _cbct(noise_hu=-5.0), "noise_hu must be >= 0"),
+        (lambda: _cbct(gain_range=(1.1, 0.9)), "gain_range must be"),
+        (lambda: _cbct(offset_range_hu=(10.0, -10.0)), "offset_range_hu must be"),
+        (lambda: _cbct(cupping_hu=float("inf")), "cupping_hu must be a finite number"),
+        (lambda: _cbct(fov_fraction=0.0), r"fov_fraction must lie in \[0.1, 1.5\]"),
+    ],
+)
+def test_simulation_configs_checked_when_made(make, match):
+    """NaN slipped past ``x < 0``; CBCT artefacts were checked (partly) only while simulating."""
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def _cbct(**change):
+    from medgen_nb.data.ct_physics import CBCTArtefacts
+
+    return CBCTArtefacts(**change)

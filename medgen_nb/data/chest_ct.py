@@ -92,7 +92,7 @@ class ChestCTConfig:
 
     def __post_init__(self) -> None:
         for name in ("deformation_mm", "rotation_deg", "shift_mm", "noise_hu"):
-            if getattr(self, name) < 0:
+            if not getattr(self, name) >= 0:  # NaN too
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         lo, hi = self.scale_range
         if not 0.5 <= lo <= hi <= 2.0:

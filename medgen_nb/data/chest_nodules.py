@@ -42,6 +42,8 @@ class NoduleConfig:
             raise ValueError(f"radius_mm must be (lo, hi) with 0 < lo <= hi, got {self.radius_mm}")
         if not self.hu_range[0] <= self.hu_range[1]:
             raise ValueError(f"hu_range must be (lo, hi) with lo <= hi, got {self.hu_range}")
+        if not self.edge_mm >= 0:
+            raise ValueError(f"edge_mm must be >= 0, got {self.edge_mm!r}")
 
 
 def insert_nodules(
