@@ -248,3 +248,13 @@ def test_target_among_sources_and_missing_meta_key(subjects):
         SliceDataset(subjects, ["t1", "ct"], "ct", size=32)
     with pytest.raises(ValueError, match=r"no meta\['age'\]; its meta keys are \['grade'\]"):
         SliceDataset(subjects, "t1", size=32, label_from="meta:age")
+
+
+def test_split_ids_and_spacing_are_checked():
+    with pytest.raises(TypeError, match="subject_ids must be a list of str"):
+        split_subjects([1, 2, 3])  # AttributeError: 'int' object has no attribute 'encode'
+    for spacing in ((1.0, 1.0), (1.0, 0.0, 1.0), (1.0, float("nan"), 1.0)):
+        with pytest.raises(ValueError, match="spacing_mm must be three positive"):
+            Subject("a", {"x": np.zeros((2, 2, 2), np.float32)}, {}, spacing)
+    s = Subject("a", {"x": np.zeros((2, 2, 2), np.float32)}, {}, tuple(np.float32([1, 1, 2])))
+    assert s.spacing_mm[2] == 2.0

@@ -23,6 +23,8 @@ slice      () int64             slice index in the resampled volume
 from __future__ import annotations
 
 import hashlib
+import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -76,6 +78,12 @@ class Subject:
                     f"subject {self.subject_id}: image {name!r} must be a numpy array, got "
                     f"{type(vol).__name__}; pass e.g. tensor.numpy()"
                 )
+        sp = self.spacing_mm
+        if len(sp) != 3 or not all(isinstance(v, numbers.Real) and 0 < v < math.inf for v in sp):
+            raise ValueError(
+                f"subject {self.subject_id}: spacing_mm must be three positive voxel sizes in mm "
+                f"(X, Y, Z), got {sp!r}"
+            )
         shapes = {k: v.shape for k, v in {**self.images, **self.labels}.items()}
         if self.mask is not None:
             shapes["mask"] = self.mask.shape
@@ -102,6 +110,9 @@ def split_subjects(
     subjects (sizes: :func:`~medgen_nb.data.checks.split_sizes`); no subject is in two splits.
     """
     fractions = check_fractions(fractions)
+    if isinstance(subject_ids, str) or not all(isinstance(s, str) for s in subject_ids):
+        got = repr(subject_ids)[:120]
+        raise TypeError(f"subject_ids must be a list of str ids (Subject.subject_id), got {got}")
     if len(set(subject_ids)) != len(subject_ids):
         raise ValueError("subject ids must be unique")
     ranked = sorted(subject_ids, key=lambda s: hashlib.sha256(s.encode()).hexdigest())
