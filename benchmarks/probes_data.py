@@ -301,6 +301,45 @@ def brain_seed_true(tmp: Path):
     return load_brain_subjects(1, seed=True, progress=False)
 
 
+# ---------------------------------------------------------------------------- nearby defects
+def brain_identity_task(tmp: Path):
+    from medgen_nb.data.slices import SliceDataset
+
+    vol = np.random.default_rng(0).random((12, 12, 8)).astype(np.float32)
+    ds = SliceDataset([_unit_subject({"t1": vol})], ["t1"], "t1", size=32, min_foreground=0.0)
+    return float((ds.tensors()["image"] - ds.tensors()["target"]).abs().max())
+
+
+def nifti_unknown_modality(tmp: Path):
+    from medgen_nb.data.realdata import load_nifti_folder
+
+    return load_nifti_folder(_nested(tmp / "d", 2), ["t1", "t2"], missing="skip")
+
+
+def chest_nan_noise(tmp: Path):
+    from medgen_nb.data.chest_ct import ChestCTConfig
+
+    return ChestCTConfig(noise_hu=float("nan"))
+
+
+def ultrasound_one_line(tmp: Path):
+    from medgen_nb.data.ultrasound import UltrasoundConfig
+
+    return UltrasoundConfig(n_lines=True)
+
+
+def cbct_bool_streaks(tmp: Path):
+    from medgen_nb.data.ct_physics import CBCTArtefacts
+
+    return CBCTArtefacts(n_streaks=True)
+
+
+def split_int_ids(tmp: Path):
+    from medgen_nb.data.slices import split_subjects
+
+    return split_subjects([1, 2, 3])
+
+
 PROBES: list[Probe] = [
     Probe(
         "3",
@@ -383,4 +422,15 @@ PROBES: list[Probe] = [
     Probe("11f", "chest_slice_datasets(size=True)", chest_size_true, hint="size"),
     Probe("11f", "load_medmnist(limit=True)", medmnist_limit_true, hint="limit"),
     Probe("11f", "load_brain_subjects(seed=True)", brain_seed_true, hint="seed"),
+    Probe(
+        "near",
+        "SliceDataset target == source (identity task)",
+        brain_identity_task,
+        hint="also a source",
+    ),  # fmt: skip
+    Probe("near", "NIfTI modality that no subject has", nifti_unknown_modality, hint="found"),
+    Probe("near", "ChestCTConfig(noise_hu=nan)", chest_nan_noise, hint="noise_hu"),
+    Probe("near", "UltrasoundConfig(n_lines=True)", ultrasound_one_line, hint="n_lines"),
+    Probe("near", "CBCTArtefacts(n_streaks=True)", cbct_bool_streaks, hint="n_streaks"),
+    Probe("near", "split_subjects of int ids", split_int_ids, hint="str"),
 ]
