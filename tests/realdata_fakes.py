@@ -110,6 +110,49 @@ def fake_medmnist_npz(path: Path, n=(10, 4, 6), size=28, channels=1, n_labels=1,
     return path
 
 
+# The fake DICOM series: ROWS x COLS slices, N of them, PS mm pixels, DZ mm apart.
+DICOM_ROWS, DICOM_COLS, DICOM_N = 6, 8, 5
+DICOM_PS = (0.5, 0.8)  # between rows, between columns (mm)
+DICOM_DZ = 2.5
+
+
+def fake_dicom_series(
+    folder, series_uid=None, order=None, z0=-10.0, slope=1.0, intercept=-1024.0, without=()
+):
+    """Axial CT slices at z = z0 + k*DICOM_DZ; each slice's value encodes k (HU = 100*k); marker at
+    row 0, col 0. Files ``f<j>.dcm`` are written in ``order`` with misleading InstanceNumbers;
+    ``without`` names attributes left out (e.g. ``("PixelSpacing",)``)."""
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    series_uid = series_uid or generate_uid()
+    folder.mkdir(parents=True, exist_ok=True)
+    for j, k in enumerate(order or range(DICOM_N)):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = CTImageStorage
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = FileDataset(str(folder / f"f{j}.dcm"), {}, file_meta=meta, preamble=b"\0" * 128)
+        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
+        ds.Modality, ds.SeriesInstanceUID = "CT", series_uid
+        ds.InstanceNumber = DICOM_N - j  # not geometry
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.ImagePositionPatient = [-20.0, -30.0, z0 + k * DICOM_DZ]
+        ds.PixelSpacing = list(DICOM_PS)
+        ds.SliceThickness = 3.0  # deliberately not the spacing
+        ds.Rows, ds.Columns = DICOM_ROWS, DICOM_COLS
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+        ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+        hu = np.full((DICOM_ROWS, DICOM_COLS), 100.0 * k)
+        hu[0, 0] = 1000.0
+        ds.PixelData = np.round((hu - intercept) / slope).astype(np.uint16).tobytes()
+        for name in without:
+            delattr(ds, name)
+        ds.save_as(folder / f"f{j}.dcm", enforce_file_format=True)
+    return folder
+
+
 class _Handler(http.server.SimpleHTTPRequestHandler):
     """Serves one folder with HTTP Range support; ``drop_after`` cuts the body short once."""
 

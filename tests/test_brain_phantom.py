@@ -197,6 +197,20 @@ def test_cache_hit_and_corrupt_entry_rebuilt(monkeypatch):
     assert other[0].subject_id != first[0].subject_id
 
 
+def test_fresh_and_warm_cache_give_identical_subjects(tmp_path, monkeypatch):
+    """A subject just simulated equals the same subject read back from the cache, bit for bit."""
+    monkeypatch.setenv("MEDGEN_NB_CACHE", str(tmp_path))
+    cfg = BrainPhantomConfig(modalities=("t1w", "ct"), glioma_probability=1.0)
+    fresh = load_brain_subjects(1, seed=5, config=cfg, progress=False)[0]
+    warm = load_brain_subjects(1, seed=5, config=cfg, progress=False)[0]
+    arrays = [{**s.images, **s.labels, "mask": s.mask} for s in (fresh, warm)]
+    assert arrays[0].keys() == arrays[1].keys()
+    for name, a in arrays[0].items():
+        b = arrays[1][name]
+        assert a.dtype == b.dtype and np.array_equal(a, b), name
+    assert fresh.meta == warm.meta and fresh.intensity == warm.intensity
+
+
 def test_cache_key_depends_on_parameters():
     assert BrainPhantomConfig().cache_key() == BrainPhantomConfig().cache_key()
     assert BrainPhantomConfig(snr=20.0).cache_key() != BrainPhantomConfig().cache_key()

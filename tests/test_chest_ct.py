@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from medgen_nb.data import chest_base
 from medgen_nb.data.chest_base import (
     ORGAN_GROUPS,
     group_lookup,
@@ -269,6 +270,45 @@ def test_subjects_are_cached_and_corrupt_entries_rebuilt(base, tmp_path, monkeyp
     assert np.array_equal(rebuilt.labels["organs"], first[0].labels["organs"])
 
 
+@pytest.fixture()
+def fresh_cache(tmp_path, monkeypatch):
+    """An empty cache whose base 'build' returns unrounded HU (as the real build does) quickly.
+
+    The real build reads the 512 x 512 x 133 source (seconds); the coarse base plus a fraction of
+    an HU stands in for it. The in-memory base is dropped before and after the test.
+    """
+    coarse = load_chest_base(CFG.in_plane_mm, CFG.slice_mm)
+    fractional = chest_base.ChestBase(coarse.hu + 0.37, coarse.organs, coarse.spacing_mm)
+    monkeypatch.setenv("MEDGEN_NB_CACHE", str(tmp_path))
+    monkeypatch.setattr(chest_base, "_build_base", lambda *_: fractional)
+    load_chest_base.cache_clear()
+    yield tmp_path
+    load_chest_base.cache_clear()
+
+
+def _arrays(subject):
+    return {**subject.images, **subject.labels, "mask": subject.mask}
+
+
+def test_fresh_and_warm_cache_give_identical_subjects(fresh_cache):
+    """What a fresh cache returns is what a warm one reads back: the int16 base, float16 images."""
+    fresh = load_chest_subjects(1, seed=5, config=CFG, progress=False)[0]
+    load_chest_base.cache_clear()  # a new process: the base comes from its cache file
+    warm = load_chest_subjects(1, seed=5, config=CFG, progress=False)[0]
+    for path in (fresh_cache / "chest_ct" / "subjects").glob("*.npz"):
+        path.unlink()
+    load_chest_base.cache_clear()  # the base is warm, the subject is simulated again
+    warm_base = load_chest_subjects(1, seed=5, config=CFG, progress=False)[0]
+    for other in (warm, warm_base):
+        a, b = _arrays(fresh), _arrays(other)
+        assert a.keys() == b.keys()
+        for name in a:
+            assert a[name].dtype == b[name].dtype and np.array_equal(a[name], b[name]), name
+        assert other.meta == fresh.meta and other.spacing_mm == fresh.spacing_mm
+    base = load_chest_base(CFG.in_plane_mm, CFG.slice_mm)
+    assert np.array_equal(base.hu, np.round(base.hu))  # the int16-rounded HU, as stored
+
+
 def test_slice_datasets_split_by_subject(base):
     sets = chest_slice_datasets(
         "cbct", "ct", n_subjects=3, size=64, seed=0, seg_key="organs", config=CFG, progress=False
@@ -322,7 +362,7 @@ def test_boxes_from_3d_seg_raises():
     [
         ({"deformation_mm": -1.0}, "deformation_mm must be >= 0"),
         ({"scale_range": (1.2, 1.0)}, "scale_range must satisfy"),
-        ({"deformation_points": 1}, "deformation_points must be >= 2"),
+        ({"deformation_points": 1}, "deformation_points must be an int >= 2"),
     ],
 )
 def test_bad_config_raises(change, message):
@@ -354,7 +394,7 @@ def test_bad_load_seed_raises():
 
 
 def test_drr_pairs_bad_volume_size_raises():
-    with pytest.raises(ValueError, match="volume_size must be >= 8"):
+    with pytest.raises(ValueError, match="volume_size must be an int >= 8"):
         drr_pairs(n_subjects=1, volume_size=4, config=CFG, progress=False)
 
 

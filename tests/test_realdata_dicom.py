@@ -3,44 +3,16 @@
 import numpy as np
 import pydicom
 import pytest
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
+from realdata_fakes import DICOM_COLS as COLS
+from realdata_fakes import DICOM_DZ as DZ
+from realdata_fakes import DICOM_N as N
+from realdata_fakes import DICOM_PS as PS
+from realdata_fakes import DICOM_ROWS as ROWS
+from realdata_fakes import fake_dicom_series as write_series
 
 from medgen_nb.data.intensity import ct_window
 from medgen_nb.data.realdata import dicom_subject, load_dicom_series
-
-ROWS, COLS, N = 6, 8, 5
-PS = (0.5, 0.8)  # between rows, between columns (mm)
-DZ = 2.5
-
-
-def write_series(folder, series_uid=None, order=None, z0=-10.0, slope=1.0, intercept=-1024.0):
-    """Axial CT slices at z = z0 + k*DZ; each slice's value encodes k (HU = 100*k); marker at
-    row 0, col 0. Files are written in ``order`` with misleading InstanceNumbers."""
-    series_uid = series_uid or generate_uid()
-    folder.mkdir(parents=True, exist_ok=True)
-    for j, k in enumerate(order or range(N)):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = FileDataset(str(folder / f"f{j}.dcm"), {}, file_meta=meta, preamble=b"\0" * 128)
-        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
-        ds.Modality, ds.SeriesInstanceUID = "CT", series_uid
-        ds.InstanceNumber = N - j  # not geometry
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.ImagePositionPatient = [-20.0, -30.0, z0 + k * DZ]
-        ds.PixelSpacing = list(PS)
-        ds.SliceThickness = 3.0  # deliberately not the spacing
-        ds.Rows, ds.Columns = ROWS, COLS
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-        ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
-        hu = np.full((ROWS, COLS), 100.0 * k)
-        hu[0, 0] = 1000.0
-        ds.PixelData = np.round((hu - intercept) / slope).astype(np.uint16).tobytes()
-        ds.save_as(folder / f"f{j}.dcm", enforce_file_format=True)
-    return folder
 
 
 def test_hu_sort_spacing_and_orientation(tmp_path):
@@ -118,3 +90,40 @@ def test_real_ct_slice_from_pydicom(tmp_path):
     assert affine[:3, 3] == pytest.approx(
         [158.135803 - 127 * 0.661468, 179.035797 - 127 * 0.661468, -75.699997], abs=1e-3
     )
+
+
+@pytest.mark.parametrize("tag", ["PixelSpacing", "ImageOrientationPatient"])
+def test_missing_geometry_tag_names_the_file(tmp_path, tag):
+    """A file without PixelSpacing raised AttributeError, even with missing='skip'."""
+    write_series(tmp_path / "s", without=(tag,))
+    with pytest.raises(ValueError, match=rf"f0\.dcm.*no {tag}"):
+        load_dicom_series(tmp_path / "s")
+
+
+def test_missing_pixel_spacing_is_skipped(tmp_path):
+    from medgen_nb.data.realdata import load_dicom_folder
+
+    write_series(tmp_path / "r" / "good")
+    write_series(tmp_path / "r" / "bad", without=("PixelSpacing",))
+    with pytest.warns(UserWarning, match=r"'bad'.*no PixelSpacing.*left out"):
+        assert [s.subject_id for s in load_dicom_folder(tmp_path / "r", missing="skip")] == ["good"]
+    with pytest.raises(ValueError, match=r"'bad'.*f0\.dcm.*no PixelSpacing.*missing='skip'"):
+        load_dicom_folder(tmp_path / "r")
+
+
+def test_decode_error_names_the_file(tmp_path):
+    folder = write_series(tmp_path / "s")
+    ds = pydicom.dcmread(folder / "f2.dcm")
+    ds.PixelData = ds.PixelData[:10]  # truncated
+    ds.save_as(folder / "f2.dcm")
+    with pytest.raises(ValueError, match=r"could not decode the pixel data of .*f2\.dcm"):
+        load_dicom_series(folder)
+
+
+def test_non_numeric_rescale_names_the_file(tmp_path):
+    folder = write_series(tmp_path / "s")
+    ds = pydicom.dcmread(folder / "f1.dcm")
+    ds.RescaleSlope = ""
+    ds.save_as(folder / "f1.dcm")
+    vol, _, _ = load_dicom_series(folder)  # an empty slope is the identity, as DICOM allows
+    assert np.isfinite(vol).all()

@@ -3,7 +3,7 @@
 import numpy as np
 import pydicom
 import pytest
-from test_realdata_dicom import write_series
+from realdata_fakes import fake_dicom_series as write_series
 
 from medgen_nb.data.intensity import ct_window
 from medgen_nb.data.realdata import (
@@ -58,8 +58,11 @@ def test_dispatcher_creation_and_unpaired(root):
     ct = load_dataset("dicom:" + str(root), sources="ct", size=32, min_foreground=0.0)
     assert "target" not in ct["train"][0] and ct["train"][0]["image"].shape == (1, 32, 32)
     assert {s for ds in ct.values() for s in ds.subject_ids} == {"p0", "p1", "p2", "p3"}
+    unpaired = {"sources": "mr", "target": "ct", "unpaired": True, "size": 32}
+    with pytest.raises(ValueError, match=r"with 7 subjects .* 'val' split gets 1 of 'mr' and 0"):
+        load_dataset(f"dicom:{root}", **unpaired, min_foreground=0.0)  # val: one person
     mr_to_ct = load_dataset(
-        f"dicom:{root}", sources="mr", target="ct", unpaired=True, size=32, min_foreground=0.0
+        f"dicom:{root}", **unpaired, min_foreground=0.0, fractions=(1.0, 0.0, 0.0)
     )
     train = mr_to_ct["train"]
     assert set(train.a.subject_ids) <= {"m0", "m1", "m2"}

@@ -5,9 +5,10 @@ import zipfile
 
 import numpy as np
 import pytest
-from realdata_fakes import fake_ixi, fake_synthrad
-from test_realdata_dicom import write_series
+from realdata_fakes import AFFINE, fake_ixi, fake_synthrad, head
+from realdata_fakes import fake_dicom_series as write_series
 
+from medgen_nb.data.io import save_nifti
 from medgen_nb.data.realdata import load_dataset, load_dicom_series, load_ixi, load_nifti_folder
 from medgen_nb.data.realdata.common import check_missing, first_n, to_unit
 from medgen_nb.data.realdata.download import DownloadError, download, safe_extract, verify_format
@@ -112,3 +113,48 @@ def test_unpaired_needs_a_target(tmp_path):
     fake_synthrad(tmp_path, n=3)
     with pytest.raises(ValueError, match="unpaired=True needs a target"):
         load_dataset("synthrad", tmp_path, target=None, unpaired=True, size=32)
+
+
+def _pairs(root, n, names=("t1", "ct")):
+    for k in range(n):
+        for j, name in enumerate(names):
+            lo, hi = (-1000.0, 1200.0) if name == "ct" else (0.0, 1000.0)
+            save_nifti(
+                head(seed=k + 10 * j, lo=lo, hi=hi), AFFINE, root / f"c{k}" / f"{name}.nii.gz"
+            )
+    return root
+
+
+def test_unpaired_split_that_cannot_be_formed_raises(tmp_path):
+    """Three subjects gave {}: each split held one person, so one domain only."""
+    root = _pairs(tmp_path, 3)
+    with pytest.raises(ValueError, match=r"with 3 subjects .* Use at least 10 subjects"):
+        load_dataset(f"nifti:{root}", unpaired=True, size=32)
+    with pytest.raises(ValueError, match=r"fractions=\(1.0, 0.0, 0.0\)"):
+        load_dataset(f"nifti:{root}", unpaired=True, size=32, fractions=(0.4, 0.3, 0.3))
+    train = load_dataset(f"nifti:{root}", unpaired=True, size=32, fractions=(1.0, 0.0, 0.0))
+    assert set(train) == {"train"} and len(train["train"]) > 0
+
+
+def test_every_subject_left_out_raises(tmp_path):
+    """All subjects skipped ended in IndexError (nifti) or {} (synthrad, brats)."""
+    root = _pairs(tmp_path, 2)
+    for k in range(2):
+        save_nifti(head((16, 16, 8)), AFFINE, root / f"c{k}" / "t1.nii.gz")
+    with pytest.warns(UserWarning, match="left out"):
+        with pytest.raises(ValueError, match="no subject to load: all 2 were left out"):
+            load_dataset(f"nifti:{root}", size=32, missing="skip")
+    fake_synthrad(tmp_path / "sr", n=2, drop=("1BA001", "ct"))
+    (tmp_path / "sr" / "Task1" / "brain" / "1BB002" / "mr.nii.gz").unlink()
+    with pytest.warns(UserWarning, match="lack a modality"):
+        with pytest.raises(ValueError, match=r"no subject to load: none has all"):
+            load_dataset("synthrad", tmp_path / "sr", size=32, missing="skip")
+
+
+def test_splits_of_no_subject_raise():
+    from medgen_nb.data.realdata import slice_splits, unpaired_splits
+
+    with pytest.raises(ValueError, match="no subjects to split"):
+        slice_splits([], ["t1"])
+    with pytest.raises(ValueError, match="with 0 subjects"):
+        unpaired_splits([], [], "t1", "t2")

@@ -102,3 +102,47 @@ def test_downsample_and_fit_side(tmp_path):
     assert s.shape == (6, 6, 4)
     with pytest.raises(ValueError, match="downsample must be a positive int"):
         load_nifti_folder(tmp_path, downsample=0)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("ct", "ct"),
+        ("CT", "ct"),
+        ("cbct", "ct"),
+        ("sct", "ct"),
+        ("sCT_v2", "ct"),
+        ("ct_contrast", "ct"),
+        ("CBCT-fx1", "ct"),
+        ("planning.ct", "ct"),
+        ("t1_corrected", "mr"),  # 'ct' inside 'corrected' was read as CT
+        ("octopus", "mr"),
+        ("pct_x", "mr"),  # pCT: planning CT or percent? ambiguous: MR unless kinds= says so
+        ("t1", "mr"),
+        ("flair", "mr"),
+    ],
+)
+def test_guess_kind_matches_whole_name_tokens(name, kind):
+    assert guess_kind(name) == kind
+
+
+def test_t1_corrected_folder_is_read_as_mr(tmp_path):
+    save_nifti(head(seed=1), AFFINE, tmp_path / "case00" / "t1_corrected.nii.gz")
+    subject = load_nifti_folder(tmp_path)[0]
+    assert subject.intensity["t1_corrected"].kind == "mr"  # percentiles, not the HU window
+    assert subject.images["t1_corrected"].max() > 0.9  # an MR signal in HU would map to ~0.33
+
+
+def test_kinds_for_a_modality_not_loaded_raises(tmp_path):
+    _nested(tmp_path, n=1)
+    with pytest.raises(ValueError, match=r"kinds names 'pct'.*\['ct', 't1'\]"):
+        load_nifti_folder(tmp_path, kinds={"pct": "ct"})
+    assert load_nifti_folder(tmp_path, kinds={"T1": "mr"})[0].intensity["t1"].kind == "mr"
+
+
+def test_unknown_modality_lists_the_ones_found(tmp_path):
+    _nested(tmp_path, n=2)
+    with pytest.raises(
+        ValueError, match=r"modalities \['t2'\] are not in .* found are \['ct', 't1'\]"
+    ):
+        load_nifti_folder(tmp_path, ["t1", "T2"])

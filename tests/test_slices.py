@@ -82,7 +82,11 @@ def test_meta_and_callable_labels(subjects):
         ({"target": "pet"}, "unknown modality 'pet'"),
         ({"seg_key": "lesion"}, "unknown label map 'lesion'"),
         ({"label_from": "seg_present"}, "needs seg_key"),
-        ({"min_foreground": 1.1}, "no slice has at least"),
+        ({"min_foreground": 1.0}, "no slice has at least"),
+        ({"min_foreground": 1.1}, r"min_foreground must be a fraction in \[0, 1\]"),
+        ({"min_foreground": True}, "min_foreground must be a fraction"),
+        ({"size": True}, "size must be one of"),
+        ({"label_from": "meta:"}, "label_from must be"),
         ({"label_from": "meta:age"}, r"no meta\['age'\]"),
         ({"label_from": "colour"}, "label_from must be"),
     ],
@@ -122,8 +126,37 @@ def test_split_subjects_never_shares_and_is_stable():
 def test_split_subjects_errors():
     with pytest.raises(ValueError, match="summing to 1"):
         split_subjects(["a"], (0.5, 0.5, 0.5))
+    for bad in (
+        (0.9, 0.1),
+        "0.7,0.15,0.15",
+        (0.7, 0.15, None),
+        (True, False, False),
+        (1.5, -0.5, 0),
+    ):
+        with pytest.raises(ValueError, match=r"fractions must be three non-negative numbers"):
+            split_subjects(["a", "b", "c"], bad)
     with pytest.raises(ValueError, match="unique"):
         split_subjects(["a", "a"])
+
+
+@pytest.mark.parametrize(
+    "fractions", [(0.0, 0.5, 0.5), (0.1, 0.45, 0.45), (0.2, 0.4, 0.4), (0.7, 0.15, 0.15)]
+)
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 10])
+def test_split_subjects_never_overlaps_and_keeps_train(n, fractions):
+    """(0, 0.5, 0.5) with 3 ids gave train 2, test 2 of 3: a subject in two splits."""
+    ids = [f"s{k}" for k in range(n)]
+    splits = split_subjects(ids, fractions)
+    assert sorted(sum(splits.values(), [])) == sorted(ids)  # each id exactly once
+    assert splits["train"] or fractions[0] == 0  # rounding leftovers go to train
+
+
+def test_split_subjects_keeps_its_assignment_for_valid_fractions():
+    """The sizes did not change where they were right: notebooks' splits stay the same."""
+    ids = [f"phantom-{k}" for k in range(20)]
+    assert [len(v) for v in split_subjects(ids).values()] == [14, 3, 3]
+    assert [len(v) for v in split_subjects(ids[:3]).values()] == [1, 1, 1]
+    assert [len(v) for v in split_subjects(ids[:2]).values()] == [2, 0, 0]
 
 
 def test_unpaired_dataset_pairs_unrelated_items(subjects):
@@ -137,3 +170,91 @@ def test_unpaired_dataset_pairs_unrelated_items(subjects):
     assert torch.equal(UnpairedDataset(a, b, seed=1).perm, ds.perm)
     with pytest.raises(ValueError, match="at least one item"):
         UnpairedDataset(a, [])
+
+
+def _hu_subject(images):
+    return Subject("hu", images, {k: ct_window() for k in images}, (1.0, 1.0, 1.0))
+
+
+@pytest.mark.parametrize(
+    ("volume", "match"),
+    [
+        (np.linspace(-1000.0, 2000.0, 64, dtype=np.float32).reshape(4, 4, 4), r"ct_window"),
+        (np.arange(64, dtype=np.uint8).reshape(4, 4, 4), r"uint8.*255"),
+        (np.zeros((4, 4, 4), bool), r"bool"),
+        (np.full((4, 4, 4), 1.01, np.float32), r"\[0, 1\].*1\.01"),
+        (np.full((4, 4, 4), np.inf, np.float32), "NaN or inf"),
+    ],
+)
+def test_subject_refuses_images_outside_unit_range(volume, match):
+    """Raw HU were clamped to 0 and 1 for 99.95 % of the pixels; now the border refuses them."""
+    with pytest.raises(ValueError, match=match):
+        _hu_subject({"ct": volume})
+
+
+def test_subject_refuses_non_array_images():
+    with pytest.raises(TypeError, match=r"numpy array.*Tensor"):
+        _hu_subject({"ct": torch.zeros(4, 4, 4)})
+    with pytest.raises(ValueError, match="at least one image"):
+        Subject("none", {}, {}, (1.0, 1.0, 1.0))
+
+
+def test_unit_range_tolerance_and_labels_pass():
+    """float16 rounding and resampling overshoot pass; labels and masks are not images."""
+    vol = np.full((4, 4, 4), 1.0 + 5e-4, np.float32)
+    vol[0] = -5e-4
+    s = Subject(
+        "ok",
+        {"ct": vol, "t1": vol.astype(np.float16)},
+        {"ct": ct_window(), "t1": mr_robust(vol)},
+        (1.0, 1.0, 1.0),
+        labels={"tissue": np.full((4, 4, 4), 300, np.int64)},
+        mask=np.ones((4, 4, 4), bool),
+    )
+    assert SliceDataset([s], ["ct", "t1"], size=32, min_foreground=0.0)[0]["image"].max() <= 1
+
+
+def test_slice_dataset_rechecks_images_changed_after_construction(subjects):
+    subjects[1].images["ct"] = subjects[1].images["ct"] * 3000.0 - 1000.0  # HU put in later
+    with pytest.raises(ValueError, match=r"subject s1: image 'ct'.*ct_window"):
+        SliceDataset(subjects, ["t1", "ct"], size=32)
+    assert len(SliceDataset(subjects, ["t1"], size=32, min_foreground=0.0)) == 24  # not used
+
+
+class _Items(torch.utils.data.Dataset):
+    def __init__(self, item):
+        self.item = item
+
+    def __len__(self):
+        return 3
+
+    def __getitem__(self, i):
+        return self.item
+
+
+def test_unpaired_dataset_checks_its_domains(subjects):
+    a = SliceDataset(subjects[:1], "t1", size=32, min_foreground=0.0)
+    with pytest.raises(ValueError, match=r"domain_b.*\[0, 1\].*40"):
+        UnpairedDataset(a, _Items({"image": torch.full((1, 8, 8), 40.0)}))
+    with pytest.raises(ValueError, match=r"domain_a.*uint8"):
+        UnpairedDataset(_Items({"image": torch.zeros(1, 8, 8, dtype=torch.uint8)}), a)
+    with pytest.raises(ValueError, match=r"domain_a.*dict with an 'image'"):
+        UnpairedDataset(_Items({"x": torch.zeros(1, 8, 8)}), a)
+    assert len(UnpairedDataset(_Items({"image": torch.rand(1, 8, 8)}), a)) == 3
+
+
+def test_target_among_sources_and_missing_meta_key(subjects):
+    with pytest.raises(ValueError, match="target 'ct' is also a source"):
+        SliceDataset(subjects, ["t1", "ct"], "ct", size=32)
+    with pytest.raises(ValueError, match=r"no meta\['age'\]; its meta keys are \['grade'\]"):
+        SliceDataset(subjects, "t1", size=32, label_from="meta:age")
+
+
+def test_split_ids_and_spacing_are_checked():
+    with pytest.raises(TypeError, match="subject_ids must be a list of str"):
+        split_subjects([1, 2, 3])  # AttributeError: 'int' object has no attribute 'encode'
+    for spacing in ((1.0, 1.0), (1.0, 0.0, 1.0), (1.0, float("nan"), 1.0)):
+        with pytest.raises(ValueError, match="spacing_mm must be three positive"):
+            Subject("a", {"x": np.zeros((2, 2, 2), np.float32)}, {}, spacing)
+    s = Subject("a", {"x": np.zeros((2, 2, 2), np.float32)}, {}, tuple(np.float32([1, 1, 2])))
+    assert s.spacing_mm[2] == 2.0

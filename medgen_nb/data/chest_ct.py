@@ -36,13 +36,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from medgen_nb.data.checks import check_count, check_fractions
 from medgen_nb.data.chest_base import ORGAN_GROUPS, load_chest_base
 from medgen_nb.data.chest_modalities import CHEST_MODALITIES, render_modalities
 from medgen_nb.data.chest_nodules import NoduleConfig, insert_nodules
 from medgen_nb.data.ct_physics import CBCTArtefacts, hu_to_mu
 from medgen_nb.data.drr import GEOMETRIES, P_MAX, drr, xray_image
 from medgen_nb.data.intensity import IntensityMap, ct_window, linear_unit
-from medgen_nb.data.slices import SliceDataset, Subject, split_subjects
+from medgen_nb.data.slices import SliceDataset, Subject, check_slice_args, split_subjects
 from medgen_nb.data.ultrasound import UltrasoundConfig
 from medgen_nb.utils import atomic_write, cache_dir
 
@@ -91,15 +92,14 @@ class ChestCTConfig:
 
     def __post_init__(self) -> None:
         for name in ("deformation_mm", "rotation_deg", "shift_mm", "noise_hu"):
-            if getattr(self, name) < 0:
+            if not getattr(self, name) >= 0:  # NaN too
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         lo, hi = self.scale_range
         if not 0.5 <= lo <= hi <= 2.0:
             raise ValueError(
                 f"scale_range must satisfy 0.5 <= lo <= hi <= 2, got {self.scale_range}"
             )
-        if self.deformation_points < 2:
-            raise ValueError(f"deformation_points must be >= 2, got {self.deformation_points}")
+        check_count(self.deformation_points, "deformation_points", minimum=2)
 
 
 def _warp_grid(shape, spacing, cfg: ChestCTConfig, g: torch.Generator) -> tuple[torch.Tensor, dict]:
@@ -151,8 +151,7 @@ def simulate_chest_subject(seed: int, config: ChestCTConfig = ChestCTConfig()) -
         ``"nodules"``: a list of dicts (``center_vox``, ``radius_mm``, ``hu``, ``box_vox`` as
         ``[x0, y0, z0, x1, y1, z1]``, end exclusive).
     """
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_count(seed, "seed", minimum=0)
     base = load_chest_base(config.in_plane_mm, config.slice_mm)
     g = torch.Generator().manual_seed(seed)
     grid, warp = _warp_grid(base.hu.shape, base.spacing_mm, config, g)
@@ -214,12 +213,12 @@ def load_chest_subjects(
     """``n_subjects`` simulated chest subjects (seeds ``seed * 100000 + i``), disk-cached.
 
     Each subject is cached by ``(subject seed, config)`` as a compressed ``.npz`` (~3 MB), written
-    atomically; a corrupt or stale file is rebuilt with a warning.
+    atomically; a corrupt or stale file is rebuilt with a warning. A subject just simulated is
+    returned as the cache stores it (images rounded to float16), so a cold and a warm cache give
+    identical arrays.
     """
-    if not isinstance(n_subjects, int) or n_subjects < 1:
-        raise ValueError(f"n_subjects must be a positive int, got {n_subjects!r}")
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_count(n_subjects, "n_subjects")
+    check_count(seed, "seed", minimum=0)
     folder = cache_dir("chest_ct", "subjects")
     seeds = [seed * 100_000 + i for i in range(n_subjects)]
     iterator = seeds
@@ -240,8 +239,9 @@ def load_chest_subjects(
                     f"cached subject {path.name} is unreadable ({exc}); rebuilding", stacklevel=2
                 )
         if subject is None:
-            subject = simulate_chest_subject(s, config)
-            _save(subject, path)
+            simulated = simulate_chest_subject(s, config)
+            _save(simulated, path)
+            subject = _load(path, s, simulated.spacing_mm)  # same rounding, cold or warm
         subjects.append(subject)
     return subjects
 
@@ -278,6 +278,8 @@ def chest_slice_datasets(
             raise ValueError(f"unknown chest modality {name!r}; choose from {CHEST_MODALITIES}")
     if seg_key not in (None, "organs", "nodules"):
         raise ValueError(f"seg_key must be None, 'organs' or 'nodules', got {seg_key!r}")
+    check_slice_args("axial", size, min_foreground, label_from, seg_key, names, target)
+    fractions = check_fractions(fractions)  # all checked before the first subject is simulated
     subjects = load_chest_subjects(n_subjects, seed, config, progress)
     by_id = {s.subject_id: s for s in subjects}
     splits = split_subjects(list(by_id), fractions)
@@ -357,8 +359,9 @@ def drr_pairs(
     """
     if geometry not in GEOMETRIES:
         raise ValueError(f"geometry must be one of {GEOMETRIES}, got {geometry!r}")
-    if volume_size < 8:
-        raise ValueError(f"volume_size must be >= 8, got {volume_size}")
+    check_count(volume_size, "volume_size", minimum=8)
+    check_count(size, "size", minimum=2)
+    fractions = check_fractions(fractions)  # all checked before the first subject is simulated
     subjects = load_chest_subjects(n_subjects, seed, config, progress)
     splits = split_subjects([s.subject_id for s in subjects], fractions)
     out = {}

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from medgen_nb.data.checks import check_count
 from medgen_nb.data.chest_base import ORGAN_GROUPS
 
 
@@ -31,6 +32,8 @@ class NoduleConfig:
     edge_mm: float = 1.0
 
     def __post_init__(self) -> None:
+        check_count(self.min_count, "min_count", minimum=0)
+        check_count(self.max_count, "max_count", minimum=0)
         if not 0 <= self.min_count <= self.max_count:
             raise ValueError(
                 f"need 0 <= min_count <= max_count, got {self.min_count}, {self.max_count}"
@@ -39,6 +42,8 @@ class NoduleConfig:
             raise ValueError(f"radius_mm must be (lo, hi) with 0 < lo <= hi, got {self.radius_mm}")
         if not self.hu_range[0] <= self.hu_range[1]:
             raise ValueError(f"hu_range must be (lo, hi) with lo <= hi, got {self.hu_range}")
+        if not self.edge_mm >= 0:
+            raise ValueError(f"edge_mm must be >= 0, got {self.edge_mm!r}")
 
 
 def insert_nodules(

@@ -6,10 +6,13 @@ Hounsfield units are defined by ``HU = 1000 (mu - mu_water) / (mu_water - mu_air
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from medgen_nb.data.checks import check_count
 
 # Linear attenuation coefficient of water at ~70 keV effective energy, in 1/mm
 # (NIST XCOM: mu/rho = 0.193 cm^2/g at 70 keV, rho = 1 g/cm^3 -> 0.0193 /mm).
@@ -61,6 +64,25 @@ class CBCTArtefacts:
     offset_range_hu: tuple[float, float] = (-60.0, 60.0)
     fov_fraction: float = 0.9
 
+    def __post_init__(self) -> None:
+        # Checked here, when a config is made, not deep inside a simulation.
+        for name in ("noise_hu", "shading_hu", "streak_hu"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not math.isfinite(self.cupping_hu):
+            raise ValueError(f"cupping_hu must be a finite number, got {self.cupping_hu!r}")
+        check_count(self.n_streaks, "n_streaks", minimum=0)
+        lo, hi = self.gain_range
+        if not 0 < lo <= hi:
+            raise ValueError(
+                f"gain_range must be (lo, hi) with 0 < lo <= hi, got {self.gain_range}"
+            )
+        lo, hi = self.offset_range_hu
+        if not lo <= hi:
+            raise ValueError(f"offset_range_hu must be (lo, hi) with lo <= hi, got {lo, hi}")
+        if not 0.1 <= self.fov_fraction <= 1.5:
+            raise ValueError(f"fov_fraction must lie in [0.1, 1.5], got {self.fov_fraction}")
+
 
 def simulate_cbct(
     ct_hu: torch.Tensor,
@@ -80,8 +102,6 @@ def simulate_cbct(
     """
     if ct_hu.ndim < 2:
         raise ValueError(f"ct_hu must have shape (..., H, W), got {tuple(ct_hu.shape)}")
-    if not 0.1 <= artefacts.fov_fraction <= 1.5:
-        raise ValueError(f"fov_fraction must lie in [0.1, 1.5], got {artefacts.fov_fraction}")
     h, w = ct_hu.shape[-2:]
     g = generator
 

@@ -14,6 +14,7 @@ US           echo amplitude (arbitrary)             linear, [0, 1] already
 ===========  =====================================  ==================================
 
 Values outside a window are clipped, so ``inverse(forward(x)) == x`` holds inside the window only.
+:func:`check_unit_range` enforces the convention where images enter the datasets.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ INTENSITY_KINDS: tuple[str, ...] = ("mr", "ct", "pet", "xray", "us")
 CT_WINDOW_HU: tuple[float, float] = (-1000.0, 2000.0)
 PET_SUV_RANGE: tuple[float, float] = (0.0, 12.0)
 MR_PERCENTILES: tuple[float, float] = (0.5, 99.5)
+# Slack allowed around [0, 1]: float16 storage and resampling overshoot stay well inside it.
+UNIT_TOLERANCE = 1e-3
+_UNIT_FIX = (
+    "map it to [0, 1] with its intensity map from medgen_nb.data.intensity first: "
+    "ct_window().forward(hu) for CT/CBCT in HU, mr_robust(volume, mask).forward(volume) for MR, "
+    "pet_suv().forward(suv) for PET (keep the map: it inverts the images)"
+)
 
 
 @dataclass(frozen=True)
@@ -96,3 +104,30 @@ def mr_robust(
 def linear_unit(kind: IntensityKind, lo: float, hi: float, unit: str) -> IntensityMap:
     """A plain linear map, for X-ray line integrals or US amplitude."""
     return IntensityMap(kind, lo, hi, unit)
+
+
+def check_unit_range(x: ArrayLike, what: str) -> None:
+    """Raise ``ValueError`` unless ``x`` is floating point, finite and in [0, 1].
+
+    ``UNIT_TOLERANCE`` of slack is allowed on either side. ``what`` names the array in the
+    message (e.g. ``"subject s0: image 'ct'"``), which also says how to map physical units.
+    """
+    if isinstance(x, torch.Tensor):
+        floating, dtype = x.is_floating_point(), str(x.dtype).removeprefix("torch.")
+    else:
+        x = np.asarray(x)
+        floating, dtype = bool(np.issubdtype(x.dtype, np.floating)), str(x.dtype)
+    if not floating:
+        hint = "; for 8-bit images divide by 255" if dtype == "uint8" else ""
+        raise ValueError(
+            f"{what} must be a floating-point image in [0, 1], got dtype {dtype}: {_UNIT_FIX}{hint}"
+        )
+    if x.numel() == 0 if isinstance(x, torch.Tensor) else x.size == 0:
+        return
+    lo, hi = float(x.min()), float(x.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(f"{what} contains NaN or inf; clean it before mapping it to [0, 1]")
+    if lo < -UNIT_TOLERANCE or hi > 1.0 + UNIT_TOLERANCE:
+        raise ValueError(
+            f"{what} must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}]: {_UNIT_FIX}"
+        )

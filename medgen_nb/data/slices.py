@@ -23,6 +23,8 @@ slice      () int64             slice index in the resampled volume
 from __future__ import annotations
 
 import hashlib
+import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -32,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from medgen_nb.data.intensity import IntensityMap
+from medgen_nb.data.checks import check_fractions, split_sizes
+from medgen_nb.data.intensity import IntensityMap, check_unit_range
 
 Plane = Literal["axial", "coronal", "sagittal"]
 PLANES: tuple[str, ...] = ("axial", "coronal", "sagittal")
@@ -48,7 +51,9 @@ class Subject:
 
     Attributes:
         subject_id: unique id, e.g. ``"phantom-0007"``.
-        images: modality name -> ``(X, Y, Z)`` float32 array in [0, 1] (RAS axis order).
+        images: modality name -> ``(X, Y, Z)`` float32 array in [0, 1] (RAS axis order); other
+            dtypes or ranges (raw HU, uint8) raise ``ValueError`` (see
+            :func:`~medgen_nb.data.intensity.check_unit_range`).
         intensity: modality name -> the :class:`IntensityMap` that maps it back to physical units.
         spacing_mm: voxel size along X, Y, Z in mm.
         labels: name -> ``(X, Y, Z)`` integer label map (e.g. ``"tissue"``, ``"lesion"``).
@@ -65,6 +70,20 @@ class Subject:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not self.images:
+            raise ValueError(f"subject {self.subject_id}: a Subject needs at least one image")
+        for name, vol in self.images.items():
+            if not isinstance(vol, np.ndarray):
+                raise TypeError(
+                    f"subject {self.subject_id}: image {name!r} must be a numpy array, got "
+                    f"{type(vol).__name__}; pass e.g. tensor.numpy()"
+                )
+        sp = self.spacing_mm
+        if len(sp) != 3 or not all(isinstance(v, numbers.Real) and 0 < v < math.inf for v in sp):
+            raise ValueError(
+                f"subject {self.subject_id}: spacing_mm must be three positive voxel sizes in mm "
+                f"(X, Y, Z), got {sp!r}"
+            )
         shapes = {k: v.shape for k, v in {**self.images, **self.labels}.items()}
         if self.mask is not None:
             shapes["mask"] = self.mask.shape
@@ -75,8 +94,7 @@ class Subject:
                 raise ValueError(
                     f"subject {self.subject_id}: image {name!r} must be 3-D, got shape {vol.shape}"
                 )
-            if not np.isfinite(vol).all():
-                raise ValueError(f"subject {self.subject_id}: image {name!r} contains NaN or inf")
+            check_unit_range(vol, f"subject {self.subject_id}: image {name!r}")
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -88,29 +106,60 @@ def split_subjects(
 ) -> dict[str, list[str]]:
     """Assign each subject to train/val/test by a hash of its id (stable as subjects are added).
 
-    At least one subject goes to each split when there are three or more subjects.
+    At least one subject goes to each split with a positive fraction when there are three or more
+    subjects (sizes: :func:`~medgen_nb.data.checks.split_sizes`); no subject is in two splits.
     """
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise ValueError(
-            f"fractions must be three non-negative numbers summing to 1, got {fractions}"
-        )
+    fractions = check_fractions(fractions)
+    if isinstance(subject_ids, str) or not all(isinstance(s, str) for s in subject_ids):
+        got = repr(subject_ids)[:120]
+        raise TypeError(f"subject_ids must be a list of str ids (Subject.subject_id), got {got}")
     if len(set(subject_ids)) != len(subject_ids):
         raise ValueError("subject ids must be unique")
     ranked = sorted(subject_ids, key=lambda s: hashlib.sha256(s.encode()).hexdigest())
-    n = len(ranked)
-    n_val = round(fractions[1] * n)
-    n_test = round(fractions[2] * n)
-    if n >= 3:
-        n_val, n_test = (
-            max(n_val, 1 if fractions[1] > 0 else 0),
-            max(n_test, 1 if fractions[2] > 0 else 0),
-        )
-    n_train = n - n_val - n_test
+    n_train, n_val, _ = split_sizes(len(ranked), fractions)
     return {
         "train": ranked[:n_train],
         "val": ranked[n_train : n_train + n_val],
         "test": ranked[n_train + n_val :],
     }
+
+
+def check_slice_args(
+    plane: str,
+    size: int,
+    min_foreground: float = 0.05,
+    label_from: object = None,
+    seg_key: str | None = None,
+    sources: Sequence[str] | str = (),
+    target: str | None = None,
+) -> None:
+    """The :class:`SliceDataset` arguments that need no data, checked before any is loaded."""
+    if target is not None and target in ([sources] if isinstance(sources, str) else sources):
+        raise ValueError(
+            f"target {target!r} is also a source: the task would be the identity (a perfect score "
+            "for copying the input); pick another target, or target=None for image creation"
+        )
+    if plane not in PLANES:
+        raise ValueError(f"plane must be one of {PLANES}, got {plane!r}")
+    if isinstance(size, bool) or size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    if (
+        isinstance(min_foreground, bool)
+        or not isinstance(min_foreground, int | float)
+        or not 0 <= min_foreground <= 1
+    ):
+        raise ValueError(f"min_foreground must be a fraction in [0, 1], got {min_foreground!r}")
+    if not (
+        label_from is None
+        or callable(label_from)
+        or label_from == "seg_present"
+        or (isinstance(label_from, str) and label_from.startswith("meta:") and label_from[5:])
+    ):
+        raise ValueError(
+            f"label_from must be 'seg_present', 'meta:KEY', a callable or None, got {label_from!r}"
+        )
+    if label_from == "seg_present" and seg_key is None:
+        raise ValueError("label_from='seg_present' needs seg_key")
 
 
 def _to_slices(volume: np.ndarray, plane: str, size: int, mode: str) -> torch.Tensor:
@@ -170,10 +219,7 @@ class SliceDataset(Dataset):
             sources = [sources]
         if not sources:
             raise ValueError("sources must name at least one modality")
-        if plane not in PLANES:
-            raise ValueError(f"plane must be one of {PLANES}, got {plane!r}")
-        if size not in SIZES:
-            raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+        check_slice_args(plane, size, min_foreground, label_from, seg_key, sources, target)
         available = set(subjects[0].images)
         for name in [*sources, *([target] if target else [])]:
             if name not in available:
@@ -184,8 +230,11 @@ class SliceDataset(Dataset):
             raise ValueError(
                 f"unknown label map {seg_key!r}; this data set has {sorted(subjects[0].labels)}"
             )
-        if label_from == "seg_present" and seg_key is None:
-            raise ValueError("label_from='seg_present' needs seg_key")
+        for subject in subjects:  # again: a Subject's images may have been replaced since
+            for name in dict.fromkeys([*sources, *([target] if target else [])]):
+                check_unit_range(
+                    subject.images[name], f"subject {subject.subject_id}: image {name!r}"
+                )
         self.sources = list(sources)
         self.target = target
         self.plane, self.size, self.seg_key = plane, size, seg_key
@@ -250,7 +299,10 @@ class SliceDataset(Dataset):
         if isinstance(label_from, str) and label_from.startswith("meta:"):
             key = label_from[5:]
             if key not in subject.meta:
-                raise ValueError(f"subject {subject.subject_id} has no meta[{key!r}]")
+                raise ValueError(
+                    f"subject {subject.subject_id} has no meta[{key!r}]; its meta keys are "
+                    f"{sorted(subject.meta)}"
+                )
             return int(subject.meta[key])
         raise ValueError(
             f"label_from must be 'seg_present', 'meta:KEY', a callable or None, got {label_from!r}"
@@ -295,12 +347,22 @@ class UnpairedDataset(Dataset):
     """Unpaired translation data: ``image`` from domain A and ``target`` from an unrelated item of B.
 
     Each index ``i`` pairs A's item ``i`` with B's item ``perm[i % len(B)]``, where ``perm`` is a fixed
-    random permutation, so no pair comes from the same slice unless by chance.
+    random permutation, so no pair comes from the same slice unless by chance. Each domain's first
+    item must be a dict whose ``image`` is a float tensor in [0, 1] (``ValueError`` otherwise).
     """
 
     def __init__(self, domain_a: Dataset, domain_b: Dataset, seed: int = 0) -> None:
         if len(domain_a) == 0 or len(domain_b) == 0:
             raise ValueError("both domains need at least one item")
+        for what, domain in (("domain_a", domain_a), ("domain_b", domain_b)):
+            item = domain[0]  # a spot check of the first item: every item would cost a pass
+            if not isinstance(item, dict) or not isinstance(item.get("image"), torch.Tensor):
+                raise ValueError(
+                    f"{what} items must be a dict with an 'image' tensor (as SliceDataset gives), "
+                    f"got {type(item).__name__}"
+                    + (f" with keys {sorted(item)}" if isinstance(item, dict) else "")
+                )
+            check_unit_range(item["image"], f"{what}[0]['image']")
         self.a, self.b = domain_a, domain_b
         self.perm = torch.randperm(len(domain_b), generator=torch.Generator().manual_seed(seed))
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from medgen_nb.data.checks import check_count
+
 # Attenuation coefficients, dB / (cm MHz) (Szabo, Diagnostic Ultrasound Imaging, 2nd ed., tables).
 ALPHA_SOFT = 0.54
 ALPHA_BLOOD = 0.18
@@ -61,6 +63,22 @@ class UltrasoundConfig:
     dynamic_range_db: float = 60.0
     tgc_fraction: float = 0.5
     speckle: bool = True
+
+    def __post_init__(self) -> None:
+        check_count(self.n_lines, "n_lines", minimum=2)
+        check_count(self.n_depth, "n_depth", minimum=2)
+        for name in ("frequency_mhz", "dynamic_range_db"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not 0 < self.sector_deg < 180:
+            raise ValueError(f"sector_deg must lie in (0, 180), got {self.sector_deg!r}")
+        if not 0 <= self.apex_depth_mm < self.max_depth_mm:
+            raise ValueError(
+                "need 0 <= apex_depth_mm < max_depth_mm, got "
+                f"{self.apex_depth_mm!r} and {self.max_depth_mm!r}"
+            )
+        if not 0 <= self.tgc_fraction <= 1:
+            raise ValueError(f"tgc_fraction must lie in [0, 1], got {self.tgc_fraction!r}")
 
 
 def acoustic_properties(

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 
 from torch.utils.data import Dataset
 
+from medgen_nb.data.checks import check_count, check_fractions
 from medgen_nb.data.realdata.brats import BRATS_MODALITIES, find_brats, load_brats
 from medgen_nb.data.realdata.common import (
     DataNotFoundError,
@@ -52,7 +53,7 @@ from medgen_nb.data.realdata.medmnist import (
     load_medmnist,
 )
 from medgen_nb.data.realdata.synthrad import find_synthrad, load_synthrad, synthrad_modalities
-from medgen_nb.data.slices import Subject
+from medgen_nb.data.slices import Subject, check_slice_args
 
 DATASETS: tuple[str, ...] = (
     "ixi",
@@ -132,6 +133,14 @@ def load_dataset(
         raise ValueError(f"name must be one of {DATASETS}, got {name!r}")
     kind, _, arg = name.partition(":")
     kind = kind.lower()
+    # Every argument that needs no data is checked here, before any file is read.
+    fractions = check_fractions(fractions)
+    check_count(subjects, "subjects", none_ok=True)
+    check_count(downsample, "downsample", none_ok=True)
+    if kind == "medmnist":
+        check_count(size, "size", minimum=8)
+    else:
+        check_slice_args(plane, size, min_foreground)
     if kind == "phantom":
         raise ValueError(
             "DATA='phantom' is the embedded simulated data, which the notebook builds itself; "

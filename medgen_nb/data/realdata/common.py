@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from medgen_nb.data.checks import check_count, check_fractions, min_subjects
 from medgen_nb.data.intensity import IntensityMap, ct_window, mr_robust
 from medgen_nb.data.io import load_nifti
 from medgen_nb.data.slices import SliceDataset, Subject, UnpairedDataset, split_subjects
@@ -93,16 +94,14 @@ def resolve_missing(
 
 def first_n(found: dict[str, dict[str, Path]], subjects: int | None) -> dict[str, dict[str, Path]]:
     """The first ``subjects`` subjects in id order (all if None)."""
-    if subjects is not None and (not isinstance(subjects, int) or subjects < 1):
-        raise ValueError(f"subjects must be a positive int or None, got {subjects!r}")
+    check_count(subjects, "subjects", none_ok=True)
     keys = sorted(found)[:subjects]
     return {k: found[k] for k in keys}
 
 
 def check_downsample(downsample: int) -> None:
-    """Raise unless ``downsample`` (the integer shrink factor) is a positive int."""
-    if not isinstance(downsample, int) or downsample < 1:
-        raise ValueError(f"downsample must be a positive int, got {downsample!r}")
+    """Raise unless ``downsample`` (the integer shrink factor) is a positive int (not a bool)."""
+    check_count(downsample, "downsample")
 
 
 def downsample_volume(volume: np.ndarray, factor: int, label: bool = False) -> np.ndarray:
@@ -257,7 +256,7 @@ def read_subjects(
         Subjects with ``images`` ``(X, Y, Z)`` float32 in [0, 1]; subjects whose volumes are not on
         one grid are left out with a warning when ``missing="skip"``.
     """
-    out = []
+    out, skipped = [], []
     for sid, files in complete.items():
         loaded = read_or_skip(
             sid,
@@ -269,6 +268,7 @@ def read_subjects(
             labels=labels,
         )
         if loaded is None:
+            skipped.append(sid)
             continue
         vols, spacing = loaded
         images, mask, label_maps = parts(sid, vols)
@@ -284,6 +284,14 @@ def read_subjects(
                 meta={**extra, "files": {k: str(v) for k, v in files.items()}},
             )
         )
+    if not out:
+        why = (
+            f"all {len(skipped)} were left out (missing='skip') because their volumes are not on "
+            "one grid: resample them onto one grid"
+            if skipped
+            else f"none has all of {sorted(kinds)}: add the missing files or load fewer modalities"
+        )
+        raise ValueError(f"no subject to load: {why}")
     return out
 
 
@@ -298,8 +306,15 @@ def slice_splits(
     """``{"train", "val", "test"}`` -> :class:`SliceDataset`, split **by subject** (never by slice).
 
     ``slice_kwargs`` go to :class:`SliceDataset` (``plane``, ``size``, ``seg_key``, ``label_from``,
-    ``min_foreground``). A split that gets no subject (fewer than three subjects) is left out.
+    ``min_foreground``). A split that gets no subject (fewer than three subjects) is left out;
+    no subject at all raises ``ValueError``.
     """
+    fractions = check_fractions(fractions)
+    if not subjects:
+        raise ValueError(
+            "no subjects to split into train/val/test; check the data folder and the subjects= "
+            "and missing= arguments"
+        )
     by_id = {s.subject_id: s for s in subjects}
     ids = split_subjects(list(by_id), fractions)
     return {
@@ -325,18 +340,36 @@ def unpaired_splits(
     Subjects are split by id over both domains, so a person is in one split only. With
     ``disjoint`` (default), within a split A and B also come from different people (alternate
     subjects), which is the honest unpaired setting: the model never sees one head in both.
+
+    Raises ``ValueError`` if a split with a positive fraction gets no subject of A or of B (it
+    says how many subjects there are and how many the fractions need); use more subjects or
+    ``fractions=(1.0, 0.0, 0.0)``.
     """
+    fractions = check_fractions(fractions)
     ids_a = {s.subject_id: s for s in domain_a}
     ids_b = {s.subject_id: s for s in domain_b}
-    splits = split_subjects(sorted(set(ids_a) | set(ids_b)), fractions)
-    out = {}
-    for split, members in splits.items():
+    people = sorted(set(ids_a) | set(ids_b))
+    splits = split_subjects(people, fractions)
+    chosen = {}
+    for (split, members), fraction in zip(splits.items(), fractions, strict=True):
         a_ids = [m for m in members if m in ids_a]
         b_ids = [m for m in members if m in ids_b]
         if disjoint:
             a_ids, b_ids = _alternate(members, ids_a, ids_b)
-        if not a_ids or not b_ids:
-            continue
+        if a_ids and b_ids:
+            chosen[split] = a_ids, b_ids
+        elif fraction > 0:
+            raise ValueError(
+                f"unpaired splits need, in every split with a positive fraction, subjects of both "
+                f"domains ({source_a!r} and {source_b!r}"
+                f"{', from different people' if disjoint else ''}); with {len(people)} subjects "
+                f"({len(ids_a)} with {source_a!r}, {len(ids_b)} with {source_b!r}) and fractions "
+                f"{fractions}, the {split!r} split gets {len(a_ids)} of {source_a!r} and "
+                f"{len(b_ids)} of {source_b!r}. Use at least {min_subjects(fractions, 2)} "
+                "subjects (two per split), or fractions=(1.0, 0.0, 0.0) to put all in train"
+            )
+    out = {}
+    for split, (a_ids, b_ids) in chosen.items():
         ds_a = SliceDataset([ids_a[i] for i in a_ids], source_a, **slice_kwargs)
         ds_b = SliceDataset([ids_b[i] for i in b_ids], source_b, **slice_kwargs)
         out[split] = UnpairedDataset(ds_a, ds_b, seed=seed)

@@ -32,10 +32,39 @@ from medgen_nb.data.realdata.common import (
     not_found,
     shrink_factor,
 )
+from medgen_nb.data.realdata.folders import guess_kind
 from medgen_nb.data.slices import Subject
 
 _SPACING_TOL = 0.01  # relative spread of slice gaps accepted as uniform
 _LAYOUT_FIX = "put each DICOM series in its own sub-folder: ROOT/<subject>/*.dcm"
+# Tags without which a slice has no place or size in the volume (Image Plane module, type 1).
+_GEOMETRY_TAGS: tuple[str, ...] = ("ImageOrientationPatient", "PixelSpacing")
+
+
+def dicom_pixels(ds, path: str | os.PathLike | None = None) -> np.ndarray:
+    """A slice's values in physical units (``stored * RescaleSlope + RescaleIntercept``), float32.
+
+    An absent or empty slope/intercept is the identity (1, 0). A pixel-data decode error (a
+    truncated file, a compressed transfer syntax without its plug-in) is a ``ValueError`` naming
+    the file.
+    """
+    where = path if path is not None else getattr(ds, "filename", "a DICOM file")
+    try:
+        raw = ds.pixel_array.astype(np.float32)
+    except Exception as exc:  # pydicom and its plug-ins raise many types
+        raise ValueError(
+            f"could not decode the pixel data of {where} ({type(exc).__name__}: {exc}); the file "
+            "may be truncated (copy it again) or compressed with a transfer syntax that needs a "
+            "pydicom plug-in (pip install pylibjpeg pylibjpeg-libjpeg), or leave the file out"
+        ) from exc
+    try:
+        slope = float(getattr(ds, "RescaleSlope", None) or 1.0)
+        intercept = float(getattr(ds, "RescaleIntercept", None) or 0.0)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{where}: RescaleSlope/RescaleIntercept are not numbers ({exc}); fix the tags"
+        ) from exc
+    return raw * slope + intercept
 
 
 def _read_series(folder: Path, series_uid: str | None) -> list:
@@ -63,6 +92,13 @@ def _read_series(folder: Path, series_uid: str | None) -> list:
     if series_uid not in series:
         raise ValueError(f"series_uid {series_uid!r} not in {folder}; found {sorted(series)}")
     slices = series[series_uid]
+    for ds in slices:
+        lacking = [tag for tag in _GEOMETRY_TAGS if tag not in ds]
+        if lacking:
+            raise ValueError(
+                f"{ds.filename}: DICOM file has no {' or '.join(lacking)}, so its place or pixel "
+                "size in the volume is unknown; add the tag (or leave the file out)"
+            )
     if len(slices) < 2:
         raise ValueError(f"series {series_uid} has 1 slice; a volume needs at least 2")
     return slices
@@ -87,7 +123,10 @@ def load_dicom_series(
     normal = np.cross(row_dir, col_dir)
     for ds in slices:
         if not np.allclose(np.array(ds.ImageOrientationPatient, float), iop, atol=1e-4):
-            raise ValueError("slices of the series have different ImageOrientationPatient")
+            raise ValueError(
+                f"slices of the series have different ImageOrientationPatient ({ds.filename} "
+                f"differs from {slices[0].filename}); a volume needs one orientation"
+            )
     slices.sort(key=lambda ds: float(np.dot(normal, np.array(ds.ImagePositionPatient, float))))
     pos = np.array([ds.ImagePositionPatient for ds in slices], dtype=np.float64)
     gaps = np.diff(pos @ normal)
@@ -97,15 +136,11 @@ def load_dicom_series(
         raise ValueError(
             f"slice gaps are not uniform ({gaps.min():.3f}-{gaps.max():.3f} mm); resample the series"
         )
-    shapes = {ds.pixel_array.shape for ds in slices}
+    hu = [dicom_pixels(ds) for ds in slices]
+    shapes = {h.shape for h in hu}
     if len(shapes) > 1:
         raise ValueError(f"slices have different sizes {sorted(shapes)}")
     # (rows, cols) per slice -> volume indexed [col, row, slice] so axis 0 follows row_dir.
-    hu = []
-    for ds in slices:
-        slope = float(getattr(ds, "RescaleSlope", 1.0))
-        intercept = float(getattr(ds, "RescaleIntercept", 0.0))
-        hu.append(ds.pixel_array.astype(np.float32) * slope + intercept)
     volume = np.stack(hu, axis=-1).transpose(1, 0, 2)
     dr, dc = (float(v) for v in slices[0].PixelSpacing)  # between rows, between columns
     step = (pos[-1] - pos[0]) / (len(slices) - 1)
@@ -146,7 +181,7 @@ def dicom_subject(
     factor = shrink_factor(volume.shape, downsample, fit_side)
     volume = downsample_volume(volume, factor)
     name = meta["modality"].lower() or "image"
-    kind = "ct" if name in ("ct", "cbct") else "mr"
+    kind = guess_kind(name)
     mask = None if kind == "ct" else foreground_mask(volume)
     if factor > 1:  # meta["spacing_mm"] stays the series' own spacing
         meta = meta | {"downsample": factor}

@@ -5,9 +5,11 @@
   ``_`` or ``-``, e.g. ``case01_t2.nii.gz``)
 
 A modality called ``mask`` becomes the subject's foreground mask; ``seg``/``label``/``labels``
-become label maps; every other modality is an image, mapped to [0, 1] by its kind: names with
-``ct`` in them (``ct``, ``cbct``) as CT in HU (``ct_window``), others as MR (``mr_robust``).
-Override with ``kinds={"pet": "ct", ...}``.
+become label maps; every other modality is an image, mapped to [0, 1] by its kind: a name with a
+whole token (split on ``_``, ``-``, ``.`` and spaces, any case) from :data:`CT_TOKENS` is CT in HU
+(``ct_window``): ``ct``, ``CBCT_fx1``, ``sct`` (synthetic CT, which is in HU); every other name is
+MR (``mr_robust``), so ``t1_corrected`` or ``octopus`` are MR. ``pct`` is not guessed (planning
+CT in radiotherapy, but also "percent"). Override with ``kinds={"pct": "ct", ...}``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ from medgen_nb.data.slices import Subject
 
 LABEL_NAMES: tuple[str, ...] = ("seg", "label", "labels")
 MASK_NAME = "mask"
+# Name tokens that mean a CT-like image in HU: CT, cone-beam CT, synthetic CT, non-contrast and
+# contrast-enhanced CT.
+CT_TOKENS: frozenset[str] = frozenset({"ct", "cbct", "sct", "ncct", "cect"})
+_TOKEN_SPLIT = re.compile(r"[_\-.\s]+")
 _FLAT = re.compile(r"^(?P<subject>.+)[_-](?P<modality>[A-Za-z0-9]+)\.nii(\.gz)?$")
 
 
@@ -57,8 +63,10 @@ def find_nifti_pairs(root: str | os.PathLike) -> dict[str, dict[str, Path]]:
 
 
 def guess_kind(modality: str) -> str:
-    """``"ct"`` for names containing ct (ct, cbct, sct), else ``"mr"``."""
-    return "ct" if "ct" in modality.lower() else "mr"
+    """``"ct"`` if a whole token of the name is in :data:`CT_TOKENS` (``ct``, ``CBCT_fx1``,
+    ``sCT``), else ``"mr"`` (``t1_corrected``, ``octopus``, ``pct_x``)."""
+    tokens = _TOKEN_SPLIT.split(modality.lower())
+    return "ct" if CT_TOKENS.intersection(tokens) else "mr"
 
 
 def load_nifti_folder(
@@ -76,7 +84,8 @@ def load_nifti_folder(
     Args:
         root: the folder.
         modalities: image modalities to load (default: every non-mask, non-label name found).
-        kinds: modality -> ``"mr"`` or ``"ct"`` (default from the name, :func:`guess_kind`).
+        kinds: modality -> ``"mr"`` or ``"ct"`` (default from the name, :func:`guess_kind`); a
+            key that names no loaded modality raises ``ValueError`` (a typo would go unnoticed).
         subjects, missing, downsample, fit_side: as in :func:`~.ixi.load_ixi`.
 
     Returns:
@@ -97,12 +106,23 @@ def load_nifti_folder(
     modalities = images if modalities is None else [m.lower() for m in modalities]
     if not modalities:
         raise ValueError(f"no image modality in {root}; found only {names}")
-    kinds = {m: guess_kind(m) for m in modalities} | {
-        k.lower(): v for k, v in (kinds or {}).items()
-    }
-    bad = {m: k for m, k in kinds.items() if k not in MODALITY_KINDS}
+    unknown = [m for m in modalities if m not in images]
+    if unknown:
+        raise ValueError(
+            f"modalities {unknown} are not in {root}: no subject has such a file; the image "
+            f"modalities found are {images}"
+        )
+    given = {k.lower(): v for k, v in (kinds or {}).items()}
+    bad = {m: k for m, k in given.items() if k not in MODALITY_KINDS}
     if bad:
         raise ValueError(f"kinds values must be one of {MODALITY_KINDS}, got {bad}")
+    unknown = sorted(set(given) - set(modalities))
+    if unknown:
+        raise ValueError(
+            f"kinds names {', '.join(map(repr, unknown))}, which is not a loaded modality; "
+            f"the modalities are {sorted(modalities)} (names are matched in lower case)"
+        )
+    kinds = {m: guess_kind(m) for m in modalities} | given
     extras = [n for n in (MASK_NAME, *LABEL_NAMES) if n in names]
     complete = first_n(
         resolve_missing(f"NIfTI folder {root}", found, modalities, missing), subjects

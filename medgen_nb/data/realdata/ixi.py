@@ -21,6 +21,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from medgen_nb.data.checks import check_fractions
 from medgen_nb.data.realdata.common import (
     Missing,
     SubjectParts,
@@ -130,6 +131,7 @@ def ixi_unpaired(
     Each domain is loaded on its own grid; subjects are split by id and, within a split, each
     person gives either the source or the target (see :func:`common.unpaired_splits`).
     """
+    fractions = check_fractions(fractions)  # before loading anything
     kw = {"subjects": subjects, "missing": "skip", "downsample": downsample, "fit_side": fit_side}
     a = load_ixi(root, (source,), **kw)
     b = load_ixi(root, (target,), **kw)

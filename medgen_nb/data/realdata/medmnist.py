@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from medgen_nb.data.checks import check_count
 from medgen_nb.data.realdata.common import as_path, not_found
 from medgen_nb.data.slices import SPLITS
 
@@ -171,7 +172,7 @@ MEDMNIST_2D: dict[str, tuple[int, str, str, dict[int, str]]] = {
 def _check_flag_size(flag: str, size: int) -> None:
     if flag not in MEDMNIST_2D:
         raise ValueError(f"flag must be one of {sorted(MEDMNIST_2D)}, got {flag!r}")
-    if size not in MEDMNIST_SIZES:
+    if isinstance(size, bool) or size not in MEDMNIST_SIZES:
         raise ValueError(f"size must be one of {MEDMNIST_SIZES}, got {size!r}")
 
 
@@ -240,8 +241,7 @@ class MedMNISTDataset(Dataset):
         x = x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)  # (N, C, H, W)
         self.native_size = int(x.shape[-1])
         if size is not None and size != self.native_size:
-            if not isinstance(size, int) or size < 8:
-                raise ValueError(f"size must be an int >= 8 or None, got {size!r}")
+            check_count(size, "size", minimum=8, none_ok=True)
             x = (
                 F.interpolate(
                     x.float(),
@@ -297,6 +297,8 @@ def load_medmnist(
         limit: keep only the first ``limit`` items of each split (quick runs).
     """
     _check_flag_size(flag, size)
+    check_count(limit, "limit", none_ok=True)
+    check_count(resize_to, "resize_to", minimum=8, none_ok=True)
     root = as_path(root, "medmnist")
     path = root / medmnist_filename(flag, size)
     if not path.is_file():
@@ -306,8 +308,6 @@ def load_medmnist(
             f"no {path.name}",
             f"python data_scripts/medmnist.py {flag} --size {size} --dest {root}",
         )
-    if limit is not None and (not isinstance(limit, int) or limit < 1):
-        raise ValueError(f"limit must be a positive int or None, got {limit!r}")
     out = {}
     for split in SPLITS:
         images, labels = read_medmnist_npz(path, split)
