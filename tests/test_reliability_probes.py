@@ -5,9 +5,12 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import torch  # noqa: E402
 from reliability_probes import VERDICTS, Probe, classify, load_probes, run_probe  # noqa: E402
 
 from medgen_nb.metrics import psnr  # noqa: E402
+
+ZEROS, ONES = torch.zeros(1, 1, 4, 4), torch.ones(1, 1, 4, 4)
 
 
 def _verdict(probe: Probe, tmp_path: Path) -> str:
@@ -16,15 +19,13 @@ def _verdict(probe: Probe, tmp_path: Path) -> str:
 
 def test_a_deliberate_error_with_its_hint_is_clear(tmp_path):
     probe = Probe(
-        "t", "bad data range", lambda _: psnr([[0.0]], [[1.0]], data_range=-1), hint="data_range"
+        "t", "bad data range", lambda _: psnr(ZEROS, ONES, data_range=-1), hint="data_range"
     )
     assert _verdict(probe, tmp_path) == "clear error"
 
 
 def test_a_deliberate_error_without_the_hint_is_unclear(tmp_path):
-    probe = Probe(
-        "t", "bad data range", lambda _: psnr([[0.0]], [[1.0]], data_range=-1), hint="zebra"
-    )
+    probe = Probe("t", "bad data range", lambda _: psnr(ZEROS, ONES, data_range=-1), hint="zebra")
     assert _verdict(probe, tmp_path) == "unclear error"
 
 
