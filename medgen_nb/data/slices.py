@@ -198,6 +198,9 @@ class SliceDataset(Dataset):
         label_from: ``"seg_present"`` (1 if the slice's ``seg`` has any foreground), ``"meta:KEY"``
             (the subject's ``meta[KEY]``), a callable ``(subject, seg_slice) -> int``, or None.
         min_foreground: drop slices whose mask covers less than this fraction of the slice.
+        keep_slices: optional rule ``(subject, axis) -> (N,) bool`` over the subject's slices
+            along the sliced volume axis (0, 1 or 2); slices it marks False are dropped too (e.g.
+            slices with too little brain tissue, :func:`medgen_nb.tasks.base.brain_fraction_filter`).
 
     All slices are resampled once, at construction, and kept as float16, so indexing is cheap.
     """
@@ -212,6 +215,7 @@ class SliceDataset(Dataset):
         seg_key: str | None = None,
         label_from: str | Callable[[Subject, torch.Tensor], int] | None = None,
         min_foreground: float = 0.05,
+        keep_slices: Callable[[Subject, int], np.ndarray] | None = None,
     ) -> None:
         if not subjects:
             raise ValueError("no subjects given; check the split or the data folder")
@@ -246,6 +250,14 @@ class SliceDataset(Dataset):
             mask = subject.mask if subject.mask is not None else np.ones(subject.shape, bool)
             m = _to_slices(mask.astype(np.float32), plane, size, "nearest") > 0.5
             keep = m.flatten(1).float().mean(1) >= min_foreground
+            if keep_slices is not None:
+                rule = np.asarray(keep_slices(subject, _PLANE_AXIS[plane]), dtype=bool)
+                if rule.shape != (len(keep),):
+                    raise ValueError(
+                        f"keep_slices must return {len(keep)} booleans for subject "
+                        f"{subject.subject_id}, got shape {rule.shape}"
+                    )
+                keep &= torch.from_numpy(rule)
             idx = torch.nonzero(keep)[:, 0]
             if len(idx) == 0:
                 continue
