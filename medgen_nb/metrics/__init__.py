@@ -10,7 +10,8 @@ Every notebook scores its models with these functions, so numbers are comparable
   :func:`density_coverage`, :func:`memorisation`, :func:`inception_fid` (needs torch-fidelity);
 * features: :class:`MedicalFeatureNet`, :func:`load_feature_net`, :func:`extract_features`,
   :func:`class_probabilities`; everything at once: :func:`creation_report`;
-* uncertainty: :func:`bootstrap_ci`, :func:`mean_ci`, :func:`fid_vs_n`;
+* uncertainty: :func:`bootstrap_ci`, :func:`mean_ci`, :func:`cluster_mean_ci` (subjects),
+  :func:`fid_vs_n`;
 * warnings: :class:`DataRangeWarning` (predictions far outside ``data_range``),
   :class:`SmallSampleWarning` (FID below its documented N >= 5 x D);
 * downstream: :func:`accuracy`, :func:`balanced_accuracy`, :func:`binary_auc`, :func:`macro_auc`,
@@ -20,7 +21,14 @@ Every notebook scores its models with these functions, so numbers are comparable
 """
 
 from medgen_nb.metrics._checks import DataRangeWarning, SmallSampleWarning
-from medgen_nb.metrics.bootstrap import Interval, bootstrap_ci, fid_vs_n, mean_ci
+from medgen_nb.metrics.bootstrap import (
+    Interval,
+    bootstrap_ci,
+    cluster_mean_ci,
+    cluster_means,
+    fid_vs_n,
+    mean_ci,
+)
 from medgen_nb.metrics.creation import (
     fid,
     frechet_distance,
@@ -92,6 +100,8 @@ __all__ = [
     "balanced_accuracy",
     "binary_auc",
     "bootstrap_ci",
+    "cluster_mean_ci",
+    "cluster_means",
     "class_probabilities",
     "creation_report",
     "ct_mae_hu",

@@ -197,3 +197,56 @@ def fid_vs_n(
         ]
         out[int(n)] = (float(np.mean(vals)), float(np.std(vals)))
     return out
+
+
+def cluster_means(per_item: ArrayLike, clusters: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of ``per_item`` within each cluster (e.g. subject), ignoring NaN.
+
+    Returns ``(cluster_ids, means)``, sorted by id; a cluster whose values are all NaN is left out.
+    """
+    v = as_tensor(per_item, "per_item").flatten().double().numpy()
+    c = np.asarray(as_tensor(clusters, "clusters").flatten().numpy())
+    if v.shape != c.shape:
+        raise ValueError(
+            f"per_item and clusters must have one entry each per item, got {v.shape} and {c.shape}"
+        )
+    if np.isinf(v).any():
+        raise ValueError(
+            f"per_item holds {int(np.isinf(v).sum())} infinite values (e.g. the PSNR of an image "
+            "identical to its target); clamp them (e.g. .clamp(max=100)) before averaging"
+        )
+    ids, means = [], []
+    for cid in np.unique(c):
+        vals = v[(c == cid) & ~np.isnan(v)]
+        if vals.size:
+            ids.append(cid)
+            means.append(vals.mean())
+    return np.asarray(ids), np.asarray(means, dtype=np.float64)
+
+
+def cluster_mean_ci(
+    per_item: ArrayLike,
+    clusters: ArrayLike,
+    *,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Interval:
+    """Cluster-bootstrap CI of the mean over clusters (subjects) of each cluster's mean.
+
+    Slices of one subject are correlated (same anatomy, same scanner), so resampling slices as if
+    they were independent gives intervals that are too narrow. Here whole subjects are resampled
+    with replacement: the point estimate is the mean of the per-subject means (each subject
+    weighs the same), and the interval is the percentile interval of that mean over resamples.
+    Needs at least 2 subjects with a finite value.
+    """
+    _check_boot(n_boot, confidence)
+    _, means = cluster_means(per_item, clusters)
+    if means.size < 2:
+        raise ValueError(
+            f"a subject-level interval needs at least 2 subjects with values, got {means.size}; "
+            "test on more subjects"
+        )
+    rng = np.random.default_rng(seed)
+    draws = means[rng.integers(0, means.size, (n_boot, means.size))].mean(1)
+    return _interval(float(means.mean()), draws, confidence, n_boot)
