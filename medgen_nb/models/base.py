@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -109,3 +110,24 @@ class GenerativeModel(nn.Module):
 
 
 ModelFactory = Callable[..., GenerativeModel]
+
+
+@runtime_checkable
+class Translator(Protocol):
+    """Anything that maps source images to target images: ``(B, C_in, S, S) -> (B, C_out, S, S)``,
+    both in [0, 1] (Pix2Pix, CycleGAN, UNIT, a conditional diffusion model, the baselines)."""
+
+    def translate(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """Anything that draws new images: ``sample(n, labels=None, generator=None) -> (n, C, S, S)``
+    in [0, 1] (VAEs, GANs, diffusion models)."""
+
+    def sample(
+        self,
+        n: int,
+        labels: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor: ...
