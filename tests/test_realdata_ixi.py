@@ -105,3 +105,28 @@ def test_unpaired_t1_t2_uses_different_people(ixi_root):
     assert not set(train.a.subject_ids) & set(train.b.subject_ids)
     batch = train[0]
     assert batch["image"].shape == batch["target"].shape == torch.Size([1, 32, 32])
+
+
+def test_resample_onto_follows_the_scanner_coordinates():
+    from medgen_nb.data.realdata.common import resample_onto
+
+    vol = np.arange(6 * 5 * 4, dtype=np.float32).reshape(6, 5, 4)
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    shifted = affine.copy()
+    shifted[0, 3] = 2.0  # the target grid starts one source voxel further along x
+    out = resample_onto(vol, affine, (5, 5, 4), shifted)
+    assert np.allclose(out, vol[1:])
+    half = np.diag([1.0, 2.0, 2.0, 1.0])  # twice as fine along x: midpoints are interpolated
+    fine = resample_onto(vol, affine, (11, 5, 4), half)
+    assert np.allclose(fine[1], (vol[0] + vol[1]) / 2) and np.allclose(fine[::2], vol)
+    labels = resample_onto(vol, affine, (11, 5, 4), half, label=True)
+    assert set(np.unique(labels)) <= set(np.unique(vol))
+
+
+def test_t1_is_resampled_onto_the_t2_grid_for_paired_tasks(ixi_root):
+    with pytest.raises(ValueError, match="not on one grid|shape"):
+        load_ixi(ixi_root, ("t1", "t2"))
+    subjects = load_ixi(ixi_root, ("t1", "t2"), resample_to="t2", missing="skip")
+    assert subjects and all(s.images["t1"].shape == s.images["t2"].shape for s in subjects)
+    with pytest.raises(ValueError, match="resample_to='ct' must be one of"):
+        load_ixi(ixi_root, ("t1", "t2"), resample_to="ct")

@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 
 from medgen_nb.data.checks import check_count, check_fractions, min_subjects
 from medgen_nb.data.intensity import IntensityMap, ct_window, mr_robust
@@ -139,8 +140,12 @@ def read_volumes(
     downsample: int = 1,
     labels: Sequence[str] = (),
     fit_side: int | None = None,
+    resample_to: str | None = None,
 ) -> tuple[dict[str, np.ndarray], tuple[float, float, float]]:
     """Load files (RAS order), check they share one grid, shrink; returns volumes and mm spacing.
+
+    ``resample_to`` names the file whose grid the others are resampled onto first (through the
+    scanner coordinates of the NIfTI affines, see :func:`resample_onto`).
 
     The shrink factor is ``downsample``, or, if larger, the biggest integer factor that keeps the
     longest side at least ``fit_side`` (slices are resampled to that size later anyway, and a
@@ -153,6 +158,16 @@ def read_volumes(
     for name, path in files.items():
         vols[name], affines[name] = load_nifti(path)
     ref = next(iter(files))
+    if resample_to is not None:
+        if resample_to not in files:
+            raise ValueError(f"resample_to={resample_to!r} is not one of the files {sorted(files)}")
+        ref = resample_to
+        for name in files:
+            if name != ref:
+                vols[name] = resample_onto(
+                    vols[name], affines[name], vols[ref].shape, affines[ref], label=name in labels
+                )
+                affines[name] = affines[ref]
     for name in files:
         if vols[name].shape != vols[ref].shape:
             raise GridMismatchError(
@@ -169,6 +184,27 @@ def read_volumes(
     spacing = np.sqrt((affines[ref][:3, :3] ** 2).sum(0)) * factor
     vols = {k: downsample_volume(v, factor, label=k in labels) for k, v in vols.items()}
     return vols, (float(spacing[0]), float(spacing[1]), float(spacing[2]))
+
+
+def resample_onto(
+    volume: np.ndarray,
+    affine: np.ndarray,
+    shape: Sequence[int],
+    target_affine: np.ndarray,
+    label: bool = False,
+) -> np.ndarray:
+    """Sample ``volume`` (voxel-to-world ``affine``) at the voxels of another grid.
+
+    Each voxel ``o`` of the target grid (``shape``, ``target_affine``) reads the source at
+    ``affine^-1 @ target_affine @ o``: trilinear for images, nearest for label maps, 0 outside.
+    This aligns two acquisitions of one session by their scanner coordinates; it corrects no
+    movement between them (that needs registration).
+    """
+    mapping = np.linalg.inv(np.asarray(affine, np.float64)) @ np.asarray(target_affine, np.float64)
+    return ndimage.affine_transform(
+        volume, mapping[:3, :3], offset=mapping[:3, 3], output_shape=tuple(int(n) for n in shape),
+        order=0 if label else 1, mode="constant", cval=0.0,
+    ).astype(volume.dtype)  # fmt: skip
 
 
 def read_or_skip(
@@ -240,6 +276,7 @@ def read_subjects(
     fit_side: int | None = None,
     labels: Sequence[str] = (),
     meta: MetaRule | None = None,
+    resample_to: str | None = None,
 ) -> list[Subject]:
     """The loop every NIfTI loader shares: read each subject's files, split, map to [0, 1].
 
@@ -248,7 +285,8 @@ def read_subjects(
         kinds: image key -> ``"mr"`` or ``"ct"`` (how :func:`to_unit` maps it).
         parts: ``(subject_id, volumes) -> (images, mask, labels)``, the layout-specific part:
             which volumes are images, which is the mask, which are label maps.
-        missing, downsample, fit_side: as in :func:`read_or_skip` / :func:`read_volumes`.
+        missing, downsample, fit_side, resample_to: as in :func:`read_or_skip` /
+            :func:`read_volumes`.
         labels: file keys read as label maps (shrunk by stride, never averaged).
         meta: ``(subject_id, files) -> dict`` of extra ``Subject.meta``; ``"files"`` is added.
 
@@ -266,6 +304,7 @@ def read_subjects(
             downsample=downsample,
             fit_side=fit_side,
             labels=labels,
+            resample_to=resample_to,
         )
         if loaded is None:
             skipped.append(sid)

@@ -67,6 +67,7 @@ def load_ixi(
     missing: Missing = "error",
     downsample: int = 1,
     fit_side: int | None = None,
+    resample_to: str | None = None,
 ) -> list[Subject]:
     """Load IXI subjects with all ``modalities`` on one grid, each mapped to [0, 1] by ``mr_robust``.
 
@@ -74,7 +75,12 @@ def load_ixi(
         root: folder with the extracted ``IXI*.nii.gz`` files (default: where ``data_scripts/ixi.py``
             puts them).
         modalities: subset of :data:`IXI_MODALITIES`. Several must share a grid: ``("t2", "pd")``
-            does; T1 does not (load it alone and pair it with :func:`ixi_unpaired`).
+            does; T1 does not (load it alone and pair it with :func:`ixi_unpaired`, or pass
+            ``resample_to``).
+        resample_to: resample every other modality onto this one's grid (e.g. ``"t2"`` for a
+            paired T1 -> T2 task) through the scanner coordinates of the NIfTI headers. T1 and T2
+            of one IXI visit share scanner coordinates, but the head can move between the two
+            scans, and that movement stays: the pairs are aligned, not registered.
         subjects: load only the first N complete subjects (by id).
         missing: ``"error"`` or ``"skip"`` subjects that lack a modality or whose volumes are
             not on one grid (skipped subjects are named in a warning).
@@ -111,7 +117,9 @@ def load_ixi(
     def meta(sid: str, files: dict[str, Path]) -> dict:
         return {"site": IXI_NAME.match(files[modalities[0]].name).group(2)}
 
-    kw = {"downsample": downsample, "fit_side": fit_side, "meta": meta}
+    if resample_to is not None and resample_to not in modalities:
+        raise ValueError(f"resample_to={resample_to!r} must be one of modalities {modalities}")
+    kw = {"downsample": downsample, "fit_side": fit_side, "meta": meta, "resample_to": resample_to}
     return read_subjects(complete, {m: "mr" for m in modalities}, parts, missing=missing, **kw)
 
 
