@@ -1,0 +1,224 @@
+"""Turn a task declaration into datasets, by calling the data layer (phantoms or real loaders).
+
+SMOKE builds use four subjects (two for training, one each for val and test), 32 px and coarse simulator grids, so every task
+builds in seconds; lab builds use the task's own sizes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from medgen_nb.data import modalities as vocab
+from medgen_nb.data.slices import SliceDataset, Subject, split_subjects
+from medgen_nb.tasks.base import (
+    CreationTask,
+    DownstreamTask,
+    Task,
+    TaskData,
+    TranslationTask,
+    brain_fraction_filter,
+)
+
+SMOKE_SUBJECTS = 4  # two training subjects: unpaired models need one per domain
+SMOKE_SIZE = 32
+
+
+class ProjectionPairs(Dataset):
+    """CT -> X-ray pairs as 2-D images: the CT's mean projection along the beam -> its DRR.
+
+    Items: ``image`` ``(1, S, S)`` the windowed CT averaged along the anterior-posterior axis
+    (what a parallel beam through the [0, 1] volume sees, oriented like the film), ``target``
+    ``(1, S, S)`` the simulated radiograph (line integral / P_MAX, cone beam: magnified, with the
+    physics of :mod:`medgen_nb.data.drr`), ``mask`` all ones, ``subject``.
+    """
+
+    def __init__(
+        self, image: torch.Tensor, target: torch.Tensor, subject_ids: list[str], intensity
+    ):
+        self.image, self.target, self.subject_ids = image, target, subject_ids
+        self.mask = torch.ones_like(target)
+        self.subject = torch.arange(len(image))
+        self.intensity = {sid: {"xray": intensity} for sid in subject_ids}
+
+    def __len__(self) -> int:
+        return len(self.image)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {
+            "image": self.image[i].float(),
+            "target": self.target[i].float(),
+            "mask": self.mask[i],
+            "subject": self.subject[i],
+        }
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {
+            "image": self.image.float(),
+            "target": self.target.float(),
+            "mask": self.mask,
+            "subject": self.subject,
+        }
+
+
+def _brain_subjects(task, n: int, seed: int, modalities) -> list[Subject]:
+    from medgen_nb.data.brain_phantom import BrainPhantomConfig, load_brain_subjects
+
+    # Every modality is simulated (one cache entry per subject, shared by all brain tasks);
+    # only the ones the task uses are kept in memory.
+    config = BrainPhantomConfig(**dict(task.loader_kwargs))
+    return load_brain_subjects(n, seed, config, progress=False, modalities=list(modalities))
+
+
+def _chest_config(task, smoke: bool):
+    from medgen_nb.data.chest_ct import ChestCTConfig
+    from medgen_nb.data.ultrasound import UltrasoundConfig
+
+    options = dict(task.loader_kwargs)
+    if smoke:  # coarse voxels: the physics does not depend on the grid
+        options.setdefault("in_plane_mm", 6.0)
+        options.setdefault("slice_mm", 10.0)
+        options.setdefault("ultrasound", UltrasoundConfig(n_lines=48, n_depth=64))
+    return ChestCTConfig(**options)
+
+
+def _split(subjects: list[Subject], fractions) -> dict[str, list[Subject]]:
+    by_id = {s.subject_id: s for s in subjects}
+    ids = split_subjects(list(by_id), fractions)
+    return {split: [by_id[i] for i in members] for split, members in ids.items() if members}
+
+
+def _phantom_slices(task, n, seed, size, smoke, sources, target, seg_key, label_from) -> dict:
+    wanted = [*sources, *([target] if target else [])]
+    if task.region == "brain":
+        subjects = _brain_subjects(task, n, seed, wanted)
+        keep = brain_fraction_filter(task.min_brain) if task.min_brain > 0 else None
+    else:
+        from medgen_nb.data.chest_ct import load_chest_subjects
+
+        subjects = load_chest_subjects(n, seed, _chest_config(task, smoke), progress=False)
+        keep = None
+    return {
+        split: SliceDataset(
+            members,
+            sources,
+            target,
+            "axial",
+            size,
+            seg_key,
+            label_from,
+            task.min_foreground,
+            keep_slices=keep,
+        )
+        for split, members in _split(subjects, task.fractions).items()
+    }
+
+
+def _drr_splits(task: TranslationTask, n: int, seed: int, size: int, smoke: bool) -> dict:
+    from medgen_nb.data.chest_ct import DRRPairDataset, drr_pairs
+
+    pairs = drr_pairs(
+        n, seed, size, volume_size=size, geometry="cone", config=_chest_config(task, smoke),
+        fractions=task.fractions, progress=False,
+    )  # fmt: skip
+    out = {}
+    for split, ds in pairs.items():
+        # (B, 1, X, Y, Z) -> mean over Y -> (B, 1, X, Z); rows = Z head up, columns = X reversed
+        proj = ds.volumes.float().mean(3)
+        proj = torch.flip(proj.transpose(2, 3), dims=(2, 3))
+        proj = F.interpolate(proj, size=(size, size), mode="bilinear", align_corners=False)
+        proj = proj / proj.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
+        out[split] = ProjectionPairs(
+            proj.clamp(0, 1).half(), ds.ap, ds.subject_ids, DRRPairDataset.xray_intensity
+        )
+    return out
+
+
+# Real data sets: canonical modality -> the name each loader uses.
+_NATIVE = {
+    "ixi": ("t1", "t2", "pd"),
+    "brats": ("t1n", "t1c", "t2w", "t2f"),
+    "synthrad": ("mr", "cbct", "ct"),
+}
+
+
+def native_name(data: str, modality: str) -> str:
+    """The name real data set ``data`` gives the canonical ``modality``."""
+    for name in _NATIVE[data]:
+        if vocab.canonical(name) == modality:
+            return name
+    raise ValueError(
+        f"{data} has no {modality!r} images; it has {[vocab.canonical(n) for n in _NATIVE[data]]}"
+    )
+
+
+def _real_slices(task, root, size, n, sources, target, seg_key) -> dict:
+    from medgen_nb.data.realdata import load_dataset
+
+    kwargs = dict(task.loader_kwargs)
+    if task.data == "medmnist":
+        flag = kwargs.pop("flag")
+        limit = kwargs.pop("limit", None)
+        return load_dataset(f"medmnist:{flag}", root, size=size, limit=limit, **kwargs)
+    native_src = [native_name(task.data, s) for s in sources]
+    native_tgt = native_name(task.data, target) if target else None
+    if seg_key is not None and task.data != "brats":
+        raise ValueError(f"{task.data} has no label maps; seg_key={seg_key!r} needs BraTS")
+    if task.data == "brats":
+        kwargs.setdefault("with_seg", seg_key is not None)
+    return load_dataset(
+        task.data, root, sources=native_src, target=native_tgt, size=size, subjects=n,
+        fractions=task.fractions, min_foreground=task.min_foreground, **kwargs,
+    )  # fmt: skip
+
+
+def build(
+    task: Task,
+    *,
+    smoke: bool = False,
+    seed: int = 0,
+    n_subjects: int | None = None,
+    size: int | None = None,
+    root: str | os.PathLike | None = None,
+) -> TaskData:
+    """Datasets for ``task``: ``TaskData.splits`` maps ``"train"``/``"val"``/``"test"`` to data.
+
+    Args:
+        smoke: four subjects at 32 px on coarse grids (seconds), for tests and SMOKE runs.
+        seed: the phantom population (real data: unused).
+        n_subjects, size: override the task's own (e.g. more subjects on a GPU).
+        root: folder of a real data set (default: where its ``data_scripts`` command puts it).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    n = n_subjects if n_subjects is not None else (SMOKE_SUBJECTS if smoke else task.n_subjects)
+    side = size if size is not None else (SMOKE_SIZE if smoke else task.size)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 3:
+        raise ValueError(f"n_subjects must be an int >= 3 (one per split), got {n!r}")
+    if isinstance(task, TranslationTask):
+        sources, target, seg_key, label_from = task.sources, task.target, None, None
+        if task.data == "phantom" and task.region == "brain":
+            seg_key, label_from = "lesion", "seg_present"
+    elif isinstance(task, CreationTask):
+        sources, target = (task.modality,), None
+        seg_key, label_from = task.seg_key, task.label_from
+    elif isinstance(task, DownstreamTask):
+        sources, target = (task.modality,), None
+        seg_key, label_from = task.seg_key, task.label_from
+    else:
+        raise ValueError(f"not a task: {task!r}")
+
+    if task.data == "phantom":
+        if isinstance(task, TranslationTask) and task.target == "xray":
+            splits = _drr_splits(task, n, seed, side, smoke)
+        else:
+            splits = _phantom_slices(
+                task, n, seed, side, smoke, list(sources), target, seg_key, label_from
+            )
+    else:
+        splits = _real_slices(task, root, side, n, list(sources), target, seg_key)
+    return TaskData(dataclasses.replace(task), splits, side, n, seed)

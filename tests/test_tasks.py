@@ -1,0 +1,172 @@
+"""The task registry: names, variants, declarations, and every phantom task built at SMOKE size."""
+
+import pytest
+import torch
+
+from medgen_nb import tasks
+from medgen_nb.data import modalities
+from medgen_nb.tasks.base import BRAIN_TISSUE_LABELS, brain_fraction_filter
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_registry_has_the_tasks_the_chapters_need():
+    assert len(tasks.available("translation")) >= 14
+    assert len(tasks.available("creation")) >= 3
+    assert len(tasks.available("downstream")) >= 3
+    for name in (
+        "brain_t1w_to_t2w", "brain_t2w_to_flair", "brain_multi_to_flair", "brain_t1w_to_pd",
+        "brain_ct_to_t1w", "brain_t1w_to_ct", "brain_cbct_to_ct", "chest_cbct_to_ct",
+        "chest_ct_to_xray", "brain_t1w_to_pet", "chest_ct_to_us", "brain_t1w_to_t1ce",
+        "chest_ct_to_arterial", "chest_ct_to_venous",
+    ):  # fmt: skip
+        assert tasks.get(name).data == "phantom"
+    assert tasks.get("brain_multi_to_flair").sources == ("t1w", "t2w", "t1ce")
+
+
+def test_real_data_variants_are_registered_under_the_same_names():
+    assert tasks.variants("brain_t1w_to_t2w") == ["phantom", "brats", "ixi"]
+    assert tasks.get("brain_pd_to_t2w", data="ixi").sources == ("pd",)
+    assert tasks.get("brain_cbct_to_ct", data="synthrad").data == "synthrad"
+    assert "brain_mr_to_ct" in tasks.available(data="synthrad")
+
+
+def test_unknown_names_list_the_valid_ones():
+    with pytest.raises(ValueError, match="unknown task 'brain_t1_to_t2'.*brain_t1w_to_t2w"):
+        tasks.get("brain_t1_to_t2")
+    with pytest.raises(ValueError, match="no variant on data 'ixi'.*phantom"):
+        tasks.get("chest_ct_to_us", data="ixi")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        tasks.available("segmentation")
+
+
+def test_metric_sets_follow_the_target_modality():
+    names = lambda t: [m.name for m in tasks.get(t).metrics]  # noqa: E731
+    assert names("brain_t1w_to_t2w") == ["mae", "psnr", "ssim"]
+    assert names("brain_t1w_to_ct")[3:] == ["mae_hu", "mae_hu_bone", "mae_hu_soft_tissue"]
+    assert names("brain_t1w_to_pet")[3:] == ["mae_suv"]
+    psnr = tasks.get("brain_t1w_to_t2w").metrics[1]
+    assert psnr.unit == "dB" and psnr.higher_is_better
+    assert [m.name for m in tasks.get("chest_nodule_detection").metrics] == [
+        "recall_iou50",
+        "precision_iou50",
+    ]
+
+
+def test_declarations_are_checked_and_use_canonical_names():
+    task = tasks.TranslationTask("x", "x", region="brain", sources=("T1",), target="t2")
+    assert task.sources == ("t1w",) and task.target == "t2w"
+    with pytest.raises(ValueError, match="also a source"):
+        tasks.TranslationTask("x", "x", region="brain", sources=("t1w",), target="t1")
+    with pytest.raises(ValueError, match="unknown modality 't3w'"):
+        tasks.TranslationTask("x", "x", region="brain", sources=("t3w",), target="t2w")
+    with pytest.raises(ValueError, match="needs label_from"):
+        tasks.CreationTask("x", "x", region="brain", conditioning="label")
+    with pytest.raises(ValueError, match="registered already"):
+        tasks.register(tasks.get("brain_t1w_to_t2w"))
+
+
+def test_task_keys_change_with_the_declaration():
+    a = tasks.get("brain_t1w_to_t2w")
+    b = tasks.get("brain_t1w_to_pd")
+    assert a.key() == tasks.get("brain_t1w_to_t2w").key() and a.key() != b.key()
+
+
+def test_modality_vocabulary_resolves_every_data_sets_names():
+    assert modalities.canonical("T1n") == modalities.canonical("t1") == "t1w"
+    assert modalities.canonical("t1c") == modalities.canonical("T1-Gd") == "t1ce"
+    assert modalities.canonical("t2f") == modalities.canonical("T2_FLAIR") == "flair"
+    assert modalities.kind("cbct") == "ct" and modalities.kind("x-ray") == "xray"
+    assert modalities.get("pet").rule == "pet_suv"
+    with pytest.raises(ValueError, match="canonical names are"):
+        modalities.canonical("t1_corrected")
+    with pytest.raises(ValueError, match="same modality twice"):
+        modalities.canonical_all(["t1", "T1n"])
+
+
+@pytest.fixture(scope="module")
+def built():
+    """Every phantom task, built once at SMOKE size."""
+    return {
+        name: tasks.build(tasks.get(name), smoke=True)
+        for name in tasks.available()
+        if "phantom" in tasks.variants(name)
+    }
+
+
+def test_every_phantom_task_builds_at_smoke_size(built):
+    for name, data in built.items():
+        task = data.task
+        assert set(data.splits) == {"train", "val", "test"}, name
+        item = data["train"][0]
+        channels = len(task.sources) if task.kind == "translation" else 1
+        assert item["image"].shape == (channels, 32, 32), name
+        assert item["image"].dtype == torch.float32
+        t = data["test"].tensors()
+        assert 0.0 <= float(t["image"].min()) and float(t["image"].max()) <= 1.0, name
+        if task.kind == "translation":
+            assert t["target"].shape == (len(t["image"]), 1, 32, 32), name
+            assert 0.0 <= float(t["target"].min()) and float(t["target"].max()) <= 1.0, name
+        if getattr(task, "label_from", None):
+            assert "label" in t, name
+        if getattr(task, "seg_key", None):
+            assert t["seg"].shape == (len(t["image"]), 32, 32), name
+
+
+def test_smoke_builds_split_by_subject(built):
+    data = built["brain_t1w_to_t2w"]
+    ids = {split: set(ds.subject_ids) for split, ds in data.splits.items()}
+    assert sum(len(v) for v in ids.values()) == 4
+    assert not (ids["train"] & ids["test"]) and not (ids["train"] & ids["val"])
+    assert len(ids["train"]) == 2
+
+
+def test_brain_tasks_drop_slices_without_brain(built):
+    data = built["brain_t1w_to_t2w"]
+    all_slices = tasks.build(
+        tasks.TranslationTask("all", "all", region="brain", min_foreground=0.1), smoke=True
+    )
+    assert len(data["test"]) < len(all_slices["test"])
+    subject = data["test"]  # every kept slice has brain tissue in at least a quarter of its head
+    seg_free = subject.tensors()["mask"].flatten(1).sum(1) > 0
+    assert bool(seg_free.all())
+
+
+def test_brain_fraction_filter_counts_tissue_inside_the_head():
+    from medgen_nb.data.slices import Subject
+
+    tissue = torch.zeros(4, 4, 3, dtype=torch.uint8).numpy()
+    tissue[:, :, 0] = 5  # scalp only
+    tissue[:, :, 1] = 2  # grey matter
+    tissue[:2, :, 2] = 3  # half white matter, half scalp
+    tissue[2:, :, 2] = 5
+    subject = Subject(
+        "s", {"t1w": (tissue > 0).astype("float32")}, {}, (1.0, 1.0, 1.0),
+        labels={"tissue": tissue}, mask=tissue > 0,
+    )  # fmt: skip
+    assert list(brain_fraction_filter(0.25)(subject, 2)) == [False, True, True]
+    assert list(brain_fraction_filter(0.75)(subject, 2)) == [False, True, False]
+    assert set(BRAIN_TISSUE_LABELS) == {1, 2, 3}
+
+
+def test_build_checks_its_arguments():
+    task = tasks.get("brain_t1w_to_t2w")
+    with pytest.raises(ValueError, match="n_subjects must be an int >= 3"):
+        tasks.build(task, n_subjects=2)
+    with pytest.raises(ValueError, match="seed must be"):
+        tasks.build(task, seed=True)
+
+
+def test_a_real_variant_that_is_not_downloaded_names_its_script(tmp_path):
+    with pytest.raises(ValueError, match="data_scripts/ixi.py"):
+        tasks.build(tasks.get("brain_t1w_to_t2w", data="ixi"), root=tmp_path)
+
+
+def test_ixi_variant_builds_on_the_fabricated_layout(tmp_path):
+    from realdata_fakes import fake_ixi
+
+    fake_ixi(tmp_path)
+    data = tasks.build(tasks.get("brain_t1w_to_t2w", data="ixi"), root=tmp_path, size=32)
+    item = data["train"][0]
+    assert item["image"].shape == (1, 32, 32) and item["target"].shape == (1, 32, 32)
+    assert sum(len(ds.subject_ids) for ds in data.splits.values()) == 4
