@@ -1,0 +1,43 @@
+"""From a named task to a results table: fit or load, predict, evaluate.
+
+::
+
+    from medgen_nb import tasks
+    from medgen_nb.evaluation import evaluate, fit_or_load
+    from medgen_nb.models import create
+
+    data = tasks.build(tasks.get("brain_t1w_to_t2w"), smoke=True)
+    run = fit_or_load(create("pix2pix", size=data.size, base_channels=8), data, steps=20)
+    table = evaluate(run.model, data, name="Pix2Pix")   # tidy rows, subject-level intervals
+    print(table.to_markdown())
+
+This layer sits above data, models, training and metrics, and below notebooks, widgets and
+benchmarks.
+"""
+
+from medgen_nb.evaluation.fitting import (
+    UNPAIRED_MODELS,
+    FitResult,
+    fit_or_load,
+    predict,
+    record_key,
+    run_record,
+    unpaired_training_set,
+)
+from medgen_nb.evaluation.results import COLUMNS, Results, Row
+from medgen_nb.evaluation.scoring import evaluate, per_image_metrics
+
+__all__ = [
+    "COLUMNS",
+    "UNPAIRED_MODELS",
+    "FitResult",
+    "Results",
+    "Row",
+    "evaluate",
+    "fit_or_load",
+    "per_image_metrics",
+    "predict",
+    "record_key",
+    "run_record",
+    "unpaired_training_set",
+]
