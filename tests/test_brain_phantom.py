@@ -278,7 +278,18 @@ def test_bad_config(kwargs, match):
 
 def test_unknown_modality_in_datasets():
     with pytest.raises(ValueError, match="sources must name modalities"):
-        brain_slice_datasets(["t1"], n_subjects=3)
+        brain_slice_datasets(["t3w"], n_subjects=3)
+
+
+def test_aliases_name_the_phantom_modalities():
+    from medgen_nb.data.brain_phantom import check_modalities
+
+    assert check_modalities(["t1", "T2", "t2f", "t1c"], "sources") == (
+        "t1w",
+        "t2w",
+        "flair",
+        "t1ce",
+    )
 
 
 def test_unknown_target_in_datasets():

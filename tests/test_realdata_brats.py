@@ -20,7 +20,7 @@ def test_load_brats_modalities_mask_and_labels(root):
     subjects = load_brats(root.parent)  # found below the given folder
     assert [s.subject_id for s in subjects] == [f"BraTS-GLI-{k:05d}-000" for k in range(3)]
     s = subjects[0]
-    assert set(s.images) == {"t1n", "t1c", "t2w", "t2f"}
+    assert set(s.images) == {"t1w", "t1ce", "t2w", "flair"}  # canonical names of t1n, t1c, t2f
     assert set(np.unique(s.labels["lesion"])) == {0, 2, 3}
     assert s.mask.any() and not s.mask.all()
 
@@ -34,7 +34,7 @@ def test_missing_seg_is_an_error_unless_not_needed(tmp_path):
 
 def test_unknown_modality_and_not_found(tmp_path):
     with pytest.raises(ValueError, match="subset of"):
-        load_brats(tmp_path, ["flair"])
+        load_brats(tmp_path, ["pd"])
     with pytest.raises(DataNotFoundError, match="registration"):
         load_brats(tmp_path / "none")
 
@@ -67,6 +67,6 @@ def test_dispatcher_creation_and_unpaired(root):
     creation = load_dataset(
         "brats", root, sources="t1c", target=None, size=32, fractions=(1.0, 0.0, 0.0)
     )
-    assert "target" not in creation["train"][0] and creation["train"].sources == ["t1c"]
+    assert "target" not in creation["train"][0] and creation["train"].sources == ["t1ce"]
     unpaired = load_dataset("brats", root, unpaired=True, size=32, fractions=(1.0, 0.0, 0.0))
     assert not set(unpaired["train"].a.subject_ids) & set(unpaired["train"].b.subject_ids)

@@ -21,7 +21,7 @@ def test_2021_loads_like_2023(roots):
     new, old = (load_brats(r) for r in roots)
     assert [s.subject_id for s in old] == [f"BraTS2021_{k:05d}" for k in range(3)]
     for a, b in zip(new, old, strict=True):
-        assert list(b.images) == ["t1n", "t1c", "t2w", "t2f"]
+        assert list(b.images) == ["t1w", "t1ce", "t2w", "flair"]
         for m in a.images:  # t1 -> t1n, t1ce -> t1c, t2 -> t2w, flair -> t2f
             assert np.array_equal(a.images[m], b.images[m])
         # enhancing tumour 4 becomes 3: one label convention for both releases

@@ -29,8 +29,8 @@ def test_nested_layout_kinds_mask_labels(tmp_path):
     subjects = load_nifti_folder(_nested(tmp_path))
     assert [s.subject_id for s in subjects] == ["case00", "case01", "case02"]
     s = subjects[0]
-    assert set(s.images) == {"ct", "t1"} and set(s.labels) == {"seg"}
-    assert s.intensity["ct"].unit == "HU" and s.intensity["t1"].kind == "mr"
+    assert set(s.images) == {"ct", "t1w"} and set(s.labels) == {"seg"}
+    assert s.intensity["ct"].unit == "HU" and s.intensity["t1w"].kind == "mr"
     assert s.mask is not None and s.mask.dtype == bool
 
 
@@ -137,7 +137,7 @@ def test_kinds_for_a_modality_not_loaded_raises(tmp_path):
     _nested(tmp_path, n=1)
     with pytest.raises(ValueError, match=r"kinds names 'pct'.*\['ct', 't1'\]"):
         load_nifti_folder(tmp_path, kinds={"pct": "ct"})
-    assert load_nifti_folder(tmp_path, kinds={"T1": "mr"})[0].intensity["t1"].kind == "mr"
+    assert load_nifti_folder(tmp_path, kinds={"T1": "mr"})[0].intensity["t1w"].kind == "mr"
 
 
 def test_unknown_modality_lists_the_ones_found(tmp_path):

@@ -59,7 +59,7 @@ def test_load_ixi_paired_units_and_meta(ixi_root):
         subjects = load_ixi(ixi_root, ("t2", "pd"), missing="skip")
     assert [s.subject_id for s in subjects] == ["IXI002", "IXI012", "IXI014"]
     s = subjects[0]
-    assert set(s.images) == {"t2", "pd"} and s.meta["site"] == "Guys"
+    assert set(s.images) == {"t2w", "pd"} and s.meta["site"] == "Guys"
     for name, vol in s.images.items():
         assert vol.dtype == np.float32 and 0 <= vol.min() and vol.max() <= 1
         assert s.intensity[name].kind == "mr"
@@ -127,6 +127,6 @@ def test_t1_is_resampled_onto_the_t2_grid_for_paired_tasks(ixi_root):
     with pytest.raises(ValueError, match="not on one grid|shape"):
         load_ixi(ixi_root, ("t1", "t2"))
     subjects = load_ixi(ixi_root, ("t1", "t2"), resample_to="t2", missing="skip")
-    assert subjects and all(s.images["t1"].shape == s.images["t2"].shape for s in subjects)
+    assert subjects and all(s.images["t1w"].shape == s.images["t2w"].shape for s in subjects)
     with pytest.raises(ValueError, match="resample_to='ct' must be one of"):
         load_ixi(ixi_root, ("t1", "t2"), resample_to="ct")

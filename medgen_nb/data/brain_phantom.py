@@ -37,6 +37,7 @@ from medgen_nb.data.brain_real import REAL_EXAMPLES, RealExample, load_real_exam
 from medgen_nb.data.checks import check_count, check_fractions, min_subjects
 from medgen_nb.data.ct_physics import CBCTArtefacts
 from medgen_nb.data.intensity import IntensityMap, ct_window, mr_robust, pet_suv
+from medgen_nb.data.modalities import canonical_or_self
 from medgen_nb.data.slices import SliceDataset, Subject, check_slice_args, split_subjects
 from medgen_nb.utils import atomic_write, cache_dir
 
@@ -127,9 +128,11 @@ class BrainPhantomConfig:
 
 
 def check_modalities(names: Sequence[str], argument: str) -> tuple[str, ...]:
-    """Validate modality names; returns them as a tuple."""
+    """Validate modality names (any alias of :mod:`medgen_nb.data.modalities`); returns the
+    canonical names as a tuple."""
     if isinstance(names, str):
         names = (names,)
+    names = tuple(canonical_or_self(n) for n in names)
     unknown = [n for n in names if n not in BRAIN_MODALITIES]
     if unknown or not names:
         raise ValueError(

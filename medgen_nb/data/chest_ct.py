@@ -43,6 +43,7 @@ from medgen_nb.data.chest_nodules import NoduleConfig, insert_nodules
 from medgen_nb.data.ct_physics import CBCTArtefacts, hu_to_mu
 from medgen_nb.data.drr import GEOMETRIES, P_MAX, drr, xray_image
 from medgen_nb.data.intensity import IntensityMap, ct_window, linear_unit
+from medgen_nb.data.modalities import canonical_or_self
 from medgen_nb.data.slices import SliceDataset, Subject, check_slice_args, split_subjects
 from medgen_nb.data.ultrasound import UltrasoundConfig
 from medgen_nb.utils import atomic_write, cache_dir
@@ -272,10 +273,12 @@ def chest_slice_datasets(
         ``{"train", "val", "test"}`` -> :class:`SliceDataset` (items documented there); a split
         that gets no subject (fewer than three subjects) is left out.
     """
-    names = [sources] if isinstance(sources, str) else list(sources)
-    for name in [*names, *([target] if target else [])]:
-        if name not in CHEST_MODALITIES:
+    asked = [sources] if isinstance(sources, str) else list(sources)
+    for name in [*asked, *([target] if target else [])]:
+        if canonical_or_self(name) not in CHEST_MODALITIES:
             raise ValueError(f"unknown chest modality {name!r}; choose from {CHEST_MODALITIES}")
+    names = [canonical_or_self(n) for n in asked]
+    target = canonical_or_self(target) if target else None
     if seg_key not in (None, "organs", "nodules"):
         raise ValueError(f"seg_key must be None, 'organs' or 'nodules', got {seg_key!r}")
     check_slice_args("axial", size, min_foreground, label_from, seg_key, names, target)

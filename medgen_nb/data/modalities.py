@@ -165,6 +165,31 @@ def kind(name: str) -> str:
     return get(name).kind
 
 
+def canonical_or_self(name: str) -> str:
+    """The canonical name of ``name`` if the vocabulary knows it, else ``name`` unchanged (a user's
+    own modality name in a NIfTI folder, e.g. ``"t1_corrected"``)."""
+    found = _LOOKUP.get(_key(name)) if isinstance(name, str) else None
+    return found or name
+
+
+def resolve(name: str, available: Iterable[str]) -> str:
+    """The key in ``available`` (e.g. a subject's image names) that means ``name``.
+
+    ``name`` may be the key itself or any alias of it: ``resolve("t2", ["t2w", "pd"]) == "t2w"``.
+    """
+    keys = list(available)
+    if name in keys:
+        return name
+    wanted = canonical_or_self(name) if isinstance(name, str) else None
+    matches = [k for k in keys if canonical_or_self(k) == wanted]
+    if len(matches) != 1:
+        raise ValueError(
+            f"unknown modality {name!r}; this data set has {sorted(keys)}"
+            + (f" (several mean {wanted!r})" if len(matches) > 1 else "")
+        )
+    return matches[0]
+
+
 def canonical_all(names: str | Iterable[str]) -> list[str]:
     """Canonical names of ``names`` (a string is one name), refusing repeats after resolution."""
     names = [names] if isinstance(names, str) else list(names)
@@ -181,6 +206,8 @@ __all__ = [
     "available",
     "canonical",
     "canonical_all",
+    "canonical_or_self",
     "get",
     "kind",
+    "resolve",
 ]

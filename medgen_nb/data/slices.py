@@ -36,6 +36,7 @@ from torch.utils.data import Dataset
 
 from medgen_nb.data.checks import check_fractions, split_sizes
 from medgen_nb.data.intensity import IntensityMap, check_unit_range
+from medgen_nb.data.modalities import resolve as resolve_modality
 
 Plane = Literal["axial", "coronal", "sagittal"]
 PLANES: tuple[str, ...] = ("axial", "coronal", "sagittal")
@@ -223,13 +224,11 @@ class SliceDataset(Dataset):
             sources = [sources]
         if not sources:
             raise ValueError("sources must name at least one modality")
+        # any alias names the subject's own key ("t2" -> "t2w"; see medgen_nb.data.modalities)
+        available = list(subjects[0].images)
+        sources = [resolve_modality(name, available) for name in sources]
+        target = resolve_modality(target, available) if target else None
         check_slice_args(plane, size, min_foreground, label_from, seg_key, sources, target)
-        available = set(subjects[0].images)
-        for name in [*sources, *([target] if target else [])]:
-            if name not in available:
-                raise ValueError(
-                    f"unknown modality {name!r}; this data set has {sorted(available)}"
-                )
         if seg_key is not None and seg_key not in subjects[0].labels:
             raise ValueError(
                 f"unknown label map {seg_key!r}; this data set has {sorted(subjects[0].labels)}"

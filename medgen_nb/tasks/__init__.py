@@ -17,7 +17,7 @@ from medgen_nb.tasks.base import (
     TranslationTask,
     metric_set,
 )
-from medgen_nb.tasks.build import build, native_name
+from medgen_nb.tasks.build import build
 from medgen_nb.tasks.registry import TASKS
 
 KINDS: tuple[str, ...] = ("translation", "creation", "downstream")
@@ -83,7 +83,6 @@ __all__ = [
     "build",
     "get",
     "metric_set",
-    "native_name",
     "register",
     "variants",
 ]

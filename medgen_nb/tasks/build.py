@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from medgen_nb.data import modalities as vocab
 from medgen_nb.data.slices import SliceDataset, Subject, split_subjects
 from medgen_nb.tasks.base import (
     CreationTask,
@@ -138,24 +137,6 @@ def _drr_splits(task: TranslationTask, n: int, seed: int, size: int, smoke: bool
     return out
 
 
-# Real data sets: canonical modality -> the name each loader uses.
-_NATIVE = {
-    "ixi": ("t1", "t2", "pd"),
-    "brats": ("t1n", "t1c", "t2w", "t2f"),
-    "synthrad": ("mr", "cbct", "ct"),
-}
-
-
-def native_name(data: str, modality: str) -> str:
-    """The name real data set ``data`` gives the canonical ``modality``."""
-    for name in _NATIVE[data]:
-        if vocab.canonical(name) == modality:
-            return name
-    raise ValueError(
-        f"{data} has no {modality!r} images; it has {[vocab.canonical(n) for n in _NATIVE[data]]}"
-    )
-
-
 def _real_slices(task, root, size, n, sources, target, seg_key) -> dict:
     from medgen_nb.data.realdata import load_dataset
 
@@ -164,14 +145,12 @@ def _real_slices(task, root, size, n, sources, target, seg_key) -> dict:
         flag = kwargs.pop("flag")
         limit = kwargs.pop("limit", None)
         return load_dataset(f"medmnist:{flag}", root, size=size, limit=limit, **kwargs)
-    native_src = [native_name(task.data, s) for s in sources]
-    native_tgt = native_name(task.data, target) if target else None
     if seg_key is not None and task.data != "brats":
         raise ValueError(f"{task.data} has no label maps; seg_key={seg_key!r} needs BraTS")
     if task.data == "brats":
         kwargs.setdefault("with_seg", seg_key is not None)
     return load_dataset(
-        task.data, root, sources=native_src, target=native_tgt, size=size, subjects=n,
+        task.data, root, sources=list(sources), target=target, size=size, subjects=n,
         fractions=task.fractions, min_foreground=task.min_foreground, **kwargs,
     )  # fmt: skip
 

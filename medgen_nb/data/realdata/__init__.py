@@ -17,6 +17,8 @@
                                 sources="mr", target="ct"`` between two modalities
 ==============================  =========================================================
 
+Modality names may be the data set's own (``"t1n"``, ``"t2"``) or canonical (``"t1w"``, ``"t2w"``):
+every subject's images are keyed by the canonical names of :mod:`medgen_nb.data.modalities`.
 Each returns ``{"train", "val", "test"} -> Dataset`` split by subject. A missing data set raises
 :class:`DataNotFoundError` saying what is missing and the ``data_scripts`` command that gets it.
 """

@@ -194,7 +194,8 @@ def load_brats(
     ``subjects``, ``missing``, ``downsample`` and ``fit_side`` work as in :func:`~.ixi.load_ixi`.
 
     Returns:
-        Subjects with ``images[m]`` ``(X, Y, Z)`` float32 in [0, 1] (``mr_robust`` inside the
+        Subjects with ``images[m]`` ``(X, Y, Z)`` float32 in [0, 1], keyed by canonical names
+        (``t1n`` -> ``t1w``, ``t1c`` -> ``t1ce``, ``t2f`` -> ``flair``; ``mr_robust`` inside the
         brain), ``mask`` = brain (any contrast non-zero: the data are skull-stripped), and with
         ``with_seg`` ``labels["lesion"]`` = the BraTS label map (0, 1, 2, 3; 2021's 4 -> 3).
     """

@@ -22,6 +22,8 @@ from scipy import ndimage
 from medgen_nb.data.checks import check_count, check_fractions, min_subjects
 from medgen_nb.data.intensity import IntensityMap, ct_window, mr_robust
 from medgen_nb.data.io import load_nifti
+from medgen_nb.data.modalities import canonical_or_self
+from medgen_nb.data.modalities import resolve as resolve_modality
 from medgen_nb.data.slices import SliceDataset, Subject, UnpairedDataset, split_subjects
 from medgen_nb.utils import cache_dir
 
@@ -52,11 +54,19 @@ def not_found(dataset: str, root: Path, what: str, command: str) -> DataNotFound
 
 
 def modality_subset(modalities: str | Sequence[str], allowed: Sequence[str]) -> list[str]:
-    """``modalities`` as a list, checked to be a non-empty subset of ``allowed``."""
+    """``modalities`` as the loader's own names (any alias works: ``"t1w"`` -> IXI's ``"t1"``),
+    checked to be a non-empty subset of ``allowed``."""
     chosen = [modalities] if isinstance(modalities, str) else list(modalities)
-    if not chosen or any(m not in allowed for m in chosen):
-        raise ValueError(f"modalities must be a non-empty subset of {tuple(allowed)}, got {chosen}")
-    return chosen
+    try:
+        native = [resolve_modality(m, allowed) for m in chosen]
+    except ValueError:
+        native = []
+    if not chosen or len(native) != len(chosen):
+        raise ValueError(
+            f"modalities must be a non-empty subset of {tuple(allowed)} (or their canonical names "
+            f"{[canonical_or_self(a) for a in allowed]}), got {chosen}"
+        )
+    return native
 
 
 def check_missing(missing: str) -> None:
@@ -245,10 +255,20 @@ def make_subject(
     labels: dict[str, np.ndarray] | None = None,
     meta: dict | None = None,
 ) -> Subject:
-    """A :class:`Subject` with every image mapped to [0, 1] by its ``kinds[name]`` rule."""
+    """A :class:`Subject` with every image mapped to [0, 1] by its ``kinds[name]`` rule.
+
+    Images are keyed by their canonical modality name (:mod:`medgen_nb.data.modalities`: IXI's
+    ``t1`` becomes ``t1w``, BraTS' ``t2f`` becomes ``flair``); names the vocabulary does not know
+    (a user's own, e.g. ``t1_corrected``) stay as they are.
+    """
     unit, imaps = {}, {}
     for name, vol in images.items():
-        unit[name], imaps[name] = to_unit(vol, kinds[name], mask)
+        key = canonical_or_self(name)
+        if key in unit:
+            raise ValueError(
+                f"subject {subject_id}: images {sorted(images)} name the modality {key!r} twice"
+            )
+        unit[key], imaps[key] = to_unit(vol, kinds[name], mask)
     return Subject(
         subject_id=subject_id,
         images=unit,

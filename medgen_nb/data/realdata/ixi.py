@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from medgen_nb.data.checks import check_fractions
+from medgen_nb.data.modalities import resolve as resolve_modality
 from medgen_nb.data.realdata.common import (
     Missing,
     SubjectParts,
@@ -89,7 +90,8 @@ def load_ixi(
             least ``fit_side`` (pass the slice size; see :func:`common.read_volumes`).
 
     Returns:
-        Subjects with ``images[m]`` ``(X, Y, Z)`` float32 in [0, 1] (RAS), a threshold foreground
+        Subjects with ``images[m]`` ``(X, Y, Z)`` float32 in [0, 1] (RAS), keyed by canonical
+        names (``t1`` -> ``t1w``, ``t2`` -> ``t2w``, ``pd``), a threshold foreground
         ``mask`` and ``meta`` = ``{"site", "files"}``.
     """
     modalities = modality_subset(modalities, IXI_MODALITIES)
@@ -117,8 +119,13 @@ def load_ixi(
     def meta(sid: str, files: dict[str, Path]) -> dict:
         return {"site": IXI_NAME.match(files[modalities[0]].name).group(2)}
 
-    if resample_to is not None and resample_to not in modalities:
-        raise ValueError(f"resample_to={resample_to!r} must be one of modalities {modalities}")
+    if resample_to is not None:
+        try:
+            resample_to = resolve_modality(resample_to, modalities)
+        except ValueError:
+            raise ValueError(
+                f"resample_to={resample_to!r} must be one of modalities {modalities}"
+            ) from None
     kw = {"downsample": downsample, "fit_side": fit_side, "meta": meta, "resample_to": resample_to}
     return read_subjects(complete, {m: "mr" for m in modalities}, parts, missing=missing, **kw)
 
