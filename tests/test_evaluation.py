@@ -219,3 +219,68 @@ def test_rows_are_plain_records(brain6):
     with pytest.raises(ValueError, match="Row objects"):
         Results([rec])
     assert isinstance(Results([Row(**rec)]), Results)
+
+
+@pytest.fixture(scope="module")
+def creation():
+    task = tasks.CreationTask(
+        "t1w_slices_test", "test task", region="brain", modality="t1w", size=32,
+        fractions=(0.5, 0.1, 0.4), min_foreground=0.1, min_brain=0.25,
+    )  # fmt: skip
+    return tasks.build(task, smoke=True, n_subjects=6)
+
+
+def test_creation_scores_a_sampler_against_the_real_floor(creation):
+    vae = create("vae", size=32, base_channels=4, latent_dim=4)
+    with pytest.warns(UserWarning, match="fewer than the task's 640"):
+        table = evaluate(vae, creation, name="untrained VAE")
+    assert {r.model for r in table} == {"untrained VAE", "real vs real"}
+    assert [r.metric for r in table if r.model == "untrained VAE"] == [
+        "fid", "kid", "precision", "recall", "density", "coverage",
+    ]  # fmt: skip
+    fake, floor = table.get("untrained VAE", "fid"), table.get("real vs real", "fid")
+    assert fake.value > 3 * floor.value  # noise from an untrained decoder is far from real slices
+    assert fake.ci_low <= fake.value <= fake.ci_high and fake.subjects == 2
+    assert floor.images < fake.images  # the floor compares two halves of the real slices
+    assert (
+        table.get("real vs real", "precision").value > table.get("untrained VAE", "precision").value
+    )
+
+
+def test_subsample_intervals_are_centred_and_reproducible():
+    from medgen_nb.evaluation.creation import subsample_intervals
+
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(200, 4, generator=g), torch.randn(200, 4, generator=g) + 0.5
+    subjects = torch.arange(200) // 20
+
+    def mean_gap(a, b):
+        return {"gap": float(b.mean() - a.mean())}
+
+    a = subsample_intervals(mean_gap, real, subjects, fake, n_draws=200, seed=1)["gap"]
+    b = subsample_intervals(mean_gap, real, subjects, fake, n_draws=200, seed=1)["gap"]
+    assert a == b and a[1] < a[0] < a[2]
+    assert a[1] < 0.5 < a[2]  # covers the true gap of 0.5
+    one = subsample_intervals(mean_gap, real, torch.zeros(200), fake)["gap"]
+    assert math.isnan(one[1]) and math.isnan(one[2])
+
+
+def test_conditional_generators_get_the_real_label_mix():
+    from medgen_nb.evaluation.creation import _generate
+
+    class RecordingSampler(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def sample(self, n, labels=None, generator=None):
+            self.seen.append(labels.clone())
+            return torch.rand(n, 1, 32, 32, generator=generator)
+
+    task = tasks.CreationTask(
+        "lab", "x", region="brain", modality="t1w", conditioning="label", label_from="seg_present",
+        seg_key="lesion",
+    )  # fmt: skip
+    model, labels = RecordingSampler(), torch.tensor([0, 1, 1, 0, 1])
+    out = _generate(model, task, {"label": labels, "image": torch.zeros(5, 1, 32, 32)}, seed=0)
+    assert out.shape == (5, 1, 32, 32) and torch.equal(torch.cat(model.seen), labels)

@@ -15,6 +15,7 @@ This layer sits above data, models, training and metrics, and below notebooks, w
 benchmarks.
 """
 
+from medgen_nb.evaluation.creation import evaluate_creation, feature_metrics
 from medgen_nb.evaluation.fitting import (
     UNPAIRED_MODELS,
     FitResult,
@@ -34,6 +35,8 @@ __all__ = [
     "Results",
     "Row",
     "evaluate",
+    "evaluate_creation",
+    "feature_metrics",
     "fit_or_load",
     "per_image_metrics",
     "predict",

@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from medgen_nb.evaluation.creation import evaluate_creation
 from medgen_nb.evaluation.fitting import predict
 from medgen_nb.evaluation.results import Results, Row
 from medgen_nb.metrics import ct_mae_hu, mae, psnr, ssim, ssim_map
 from medgen_nb.metrics.bootstrap import cluster_mean_ci, cluster_means
-from medgen_nb.tasks.base import TaskData, TranslationTask
+from medgen_nb.tasks.base import CreationTask, TaskData, TranslationTask
 
 # PSNR of an image identical to its target is +inf; capped so that a subject's mean stays finite.
 PSNR_CAP_DB = 100.0
@@ -92,15 +93,19 @@ def evaluate(
     """Score ``model`` on ``task_data[split]``; returns tidy :class:`Results` rows, one per metric.
 
     Args:
-        model: a :class:`~medgen_nb.models.base.Translator` (translation tasks).
+        model: a :class:`~medgen_nb.models.base.Translator` (translation tasks) or a
+            :class:`~medgen_nb.models.base.Sampler` (creation tasks: see
+            :func:`medgen_nb.evaluation.creation.evaluate_creation`).
         name: the model's name in the table (default: its class name).
         n_boot, seed: of the cluster bootstrap over subjects.
         predict_kwargs: passed to :func:`predict` (e.g. ``steps=50`` for diffusion).
     """
     task = task_data.task
+    if isinstance(task, CreationTask):
+        return evaluate_creation(model, task_data, split, name=name, seed=seed, **predict_kwargs)
     if not isinstance(task, TranslationTask):
         raise ValueError(
-            f"evaluate() scores translation tasks; {task.name!r} is a {task.kind} task"
+            f"evaluate() scores translation and creation tasks; {task.name!r} is a {task.kind} task"
         )
     data = task_data[split]
     t = data.tensors()
