@@ -36,8 +36,8 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from medgen_nb.models import create, registry
-from medgen_nb.models._validate import check_positive_int
 from medgen_nb.models.base import GenerativeModel, Optimizers
+from medgen_nb.models.validation import check_positive_int
 from medgen_nb.utils import atomic_write
 
 FORMAT_VERSION = 2  # 2: the record carries record_sha256; 1: written before it existed

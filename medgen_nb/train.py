@@ -38,8 +38,8 @@ from medgen_nb.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from medgen_nb.models._validate import check_batch_keys, check_positive_int
 from medgen_nb.models.base import Batch, GenerativeModel, StepContext
+from medgen_nb.models.validation import check_batch_keys, check_positive_int
 from medgen_nb.utils import pick_device, seed_everything
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]

@@ -1,4 +1,8 @@
-"""The medical feature network: shipped weights, checks, torchmetrics interop, retraining."""
+"""The medical feature network: shipped weights, checks, torchmetrics interop, retraining.
+
+Retraining lives in :mod:`medgen_nb.evaluation.feature_net` (it simulates phantoms, which the
+metrics never import) and runs through :func:`medgen_nb.train.fit`.
+"""
 
 import json
 import shutil
@@ -7,6 +11,14 @@ import pytest
 import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
+from medgen_nb.evaluation.feature_net import (
+    FeatureData,
+    held_out_accuracy,
+    main,
+    one_cycle,
+    train_and_save,
+    train_feature_net,
+)
 from medgen_nb.metrics import fid
 from medgen_nb.metrics.features import (
     CARD_PATH,
@@ -17,7 +29,6 @@ from medgen_nb.metrics.features import (
     load_card,
     load_feature_net,
 )
-from medgen_nb.metrics.features_train import FeatureData, held_out_accuracy, train_and_save
 
 
 def _blobs(n=8, size=48, seed=0):
@@ -55,7 +66,7 @@ def test_fid_matches_torchmetrics_with_our_network_as_feature():
     assert ours == pytest.approx(float(tm.compute()), rel=1e-3, abs=1e-6)
 
 
-def test_retraining_writes_loadable_verified_weights(tmp_path, monkeypatch):
+def _shapes() -> FeatureData:
     # two simulated classes (bright disc vs dark square) that a tiny run must learn
     yy, xx = torch.meshgrid(torch.arange(64), torch.arange(64), indexing="ij")
     disc = (((yy - 32) ** 2 + (xx - 32) ** 2) < 15**2).float()
@@ -71,12 +82,49 @@ def test_retraining_writes_loadable_verified_weights(tmp_path, monkeypatch):
         torch.arange(128) >= 96,
         "simulated shapes",
     )
-    monkeypatch.setattr("medgen_nb.metrics.features_train.training_data", lambda: data)
+    return data
+
+
+def test_retraining_writes_loadable_verified_weights(tmp_path, monkeypatch):
+    data = _shapes()
+    monkeypatch.setattr("medgen_nb.evaluation.feature_net.training_data", lambda: data)
     card = train_and_save(tmp_path, epochs=3)
     net = load_feature_net(tmp_path / "feature_net.safetensors", tmp_path / "feature_net.json")
     assert card["held_out_accuracy"]["shape"] == 1.0
     assert held_out_accuracy(net, data)["shape"] == 1.0
     assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no temporaries
+
+
+def test_cli_trains_into_the_given_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("medgen_nb.evaluation.feature_net.training_data", _shapes)
+    main(["--train", "--out", str(tmp_path), "--epochs", "2"])
+    assert json.loads(capsys.readouterr().out)["shape"] == 1.0
+    assert load_feature_net(tmp_path / "feature_net.safetensors", tmp_path / "feature_net.json")
+
+
+def test_one_cycle_follows_torch_one_cycle_lr():
+    # The schedule is computed from the step (resumable), but must be torch's OneCycleLR curve.
+    total, peak = 40, 2e-3
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=peak)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=peak, total_steps=total)
+    for step in range(total):
+        lr, beta1 = one_cycle(step, total, peak)
+        group = opt.param_groups[0]
+        assert lr == pytest.approx(group["lr"], rel=1e-9), step
+        assert beta1 == pytest.approx(group["betas"][0], rel=1e-9), step
+        opt.step()
+        sched.step()
+
+
+def test_training_is_repeatable_for_a_seed():
+    data = _shapes()
+    a, b = (train_feature_net(data, epochs=1, seed=5) for _ in range(2))
+    c = train_feature_net(data, epochs=1, seed=6)
+    for (name, wa), wb, wc in zip(
+        a.state_dict().items(), b.state_dict().values(), c.state_dict().values(), strict=True
+    ):
+        assert torch.equal(wa, wb), name
+    assert any(not torch.equal(wa, wc) for wa, wc in zip(a.parameters(), c.parameters()))
 
 
 # -- bad input: one test per raise ---------------------------------------------------------------
@@ -121,6 +169,11 @@ def test_nan_images():
 def test_unknown_head():
     with pytest.raises(ValueError, match="head must be one of"):
         class_probabilities(torch.rand(2, 1, 64, 64), head="colour")
+
+
+def test_bad_epochs():
+    with pytest.raises(ValueError, match="epochs must be an int >= 1"):
+        train_feature_net(_shapes(), epochs=0)
 
 
 def test_bad_heads():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from medgen_nb.data.brain_phantom import BrainPhantomConfig, load_brain_subjects
-from medgen_nb.metrics.features_train import square_slices
+from medgen_nb.evaluation.feature_net import square_slices
 from medgen_nb.metrics.report import LOWER_IS_BETTER, creation_report, degrade
 
 

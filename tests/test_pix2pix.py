@@ -5,7 +5,6 @@ import math
 import pytest
 import torch
 
-from medgen_nb.models._validate import check_images
 from medgen_nb.models.base import StepContext
 from medgen_nb.models.pix2pix import (
     MODELS,
@@ -16,6 +15,7 @@ from medgen_nb.models.pix2pix import (
     default_patch_layers,
     translation_gan_loss,
 )
+from medgen_nb.models.validation import check_images
 
 
 def paired_batch(n: int = 4, size: int = 32, seed: int = 0) -> dict[str, torch.Tensor]:

@@ -20,22 +20,11 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from medgen_nb.data.contrast import ORGAN_GROUPS, virtual_non_contrast
 from medgen_nb.data.io import load_nifti
 from medgen_nb.data.sources import fetch
 from medgen_nb.utils import atomic_write, cache_dir
 
-# Grouped organ labels (value = label id in every "organs" map of the chest data set).
-ORGAN_GROUPS: dict[str, int] = {
-    "background": 0,
-    "body": 1,
-    "lungs": 2,
-    "heart": 3,
-    "aorta_vessels": 4,
-    "liver": 5,
-    "kidneys": 6,
-    "spine_ribs": 7,
-    "spleen": 8,
-}
 # Structure-name substrings (rules checked in order) that put each TotalSegmentator structure into a group.
 _GROUP_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("lungs", ("lung_",)),
@@ -190,6 +179,4 @@ def _build_base(in_plane_mm: float, slice_mm: float) -> ChestBase:
         hu, labels, group_lookup(table), spacing, (in_plane_mm, in_plane_mm, slice_mm)
     )
     # The source was scanned with contrast: take the iodine out, so "ct" is non-contrast.
-    from medgen_nb.data.contrast import virtual_non_contrast  # here: contrast imports this module
-
     return ChestBase(virtual_non_contrast(base.hu, base.organs), base.organs, base.spacing_mm)

@@ -26,7 +26,20 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from medgen_nb.data.chest_base import ORGAN_GROUPS
+# Grouped organ labels (value = label id in every "organs" map of the chest data set). They live
+# here, below the chest loader, because the iodine gains are keyed by them: chest_base builds its
+# maps with these ids and imports this module, never the other way round.
+ORGAN_GROUPS: dict[str, int] = {
+    "background": 0,
+    "body": 1,
+    "lungs": 2,
+    "heart": 3,
+    "aorta_vessels": 4,
+    "liver": 5,
+    "kidneys": 6,
+    "spine_ribs": 7,
+    "spleen": 8,
+}
 
 PHASES: tuple[str, ...] = ("arterial", "venous")
 ENHANCEMENT_HU: dict[str, dict[str, float]] = {

@@ -13,10 +13,10 @@ so it sees fine texture such as noise as well as layout). One linear head per tr
 Shipped weights: ``medgen_nb/assets/feature_net.safetensors`` plus ``feature_net.json`` (its
 sha256, heads, class names, held-out accuracy, training data). Retrain with::
 
-    python -m medgen_nb.metrics.features --train
+    python -m medgen_nb.evaluation.feature_net --train
 
-which writes both files atomically (see :mod:`medgen_nb.metrics.features_train`): it simulates
-8 brain and 6 chest subjects (cached), trains on the axial slices of 3/4 of them to predict the
+which writes both files atomically (see :mod:`medgen_nb.evaluation.feature_net`, above data and
+metrics because it simulates phantoms): it simulates 8 brain and 6 chest subjects (cached), trains on the axial slices of 3/4 of them to predict the
 modality (13 classes) and slice level (4 bins), and reports accuracy on the held-out subjects
 (shipped weights: modality 0.61, chance 0.10, the errors being T1w vs T1ce, CT vs CBCT and the
 chest CT contrast phases, which differ by a few per cent of the CT window; level 0.87, chance 0.25).
@@ -25,7 +25,6 @@ About 4 CPU-minutes on 2 cores.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import hashlib
 import json
@@ -128,7 +127,7 @@ def load_card(card_path: Path = CARD_PATH) -> dict:
     if not Path(card_path).is_file():
         raise FileNotFoundError(
             f"{card_path} is missing; train the feature network with "
-            "`python -m medgen_nb.metrics.features --train`"
+            "`python -m medgen_nb.evaluation.feature_net --train`"
         )
     return json.loads(Path(card_path).read_text())
 
@@ -143,7 +142,7 @@ def load_feature_net(
     if digest != card["sha256"]:
         raise ValueError(
             f"{weights_path} has sha256 {digest}, but {card_path} expects {card['sha256']}: the "
-            "weights are corrupt or stale; retrain with `python -m medgen_nb.metrics.features --train`"
+            "weights are corrupt or stale; retrain with `python -m medgen_nb.evaluation.feature_net --train`"
         )
     net = MedicalFeatureNet({k: len(v) for k, v in card["classes"].items()})
     net.load_state_dict(load_safetensors(data))
@@ -196,23 +195,3 @@ def class_probabilities(
     if not out:
         raise ValueError("images is empty")
     return torch.cat(out)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train", action="store_true", help="train and write the shipped weights")
-    parser.add_argument("--out", type=Path, default=ASSETS, help="folder for the two asset files")
-    parser.add_argument("--epochs", type=int, default=None, help="override the default epochs")
-    args = parser.parse_args(argv)
-    if not args.train:
-        card = load_card()
-        print(json.dumps({k: card[k] for k in ("held_out_accuracy", "data", "sha256")}, indent=2))
-        return
-    from medgen_nb.metrics.features_train import train_and_save
-
-    card = train_and_save(args.out, epochs=args.epochs)
-    print(json.dumps(card["held_out_accuracy"], indent=2))
-
-
-if __name__ == "__main__":
-    main()

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import torch
 
-from medgen_nb.models._validate import check_unit_images
+from medgen_nb.models.validation import check_unit_images
 
 if TYPE_CHECKING:
     from torch.utils.data import Dataset

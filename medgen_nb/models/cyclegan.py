@@ -25,12 +25,6 @@ from typing import Literal
 import torch
 from torch import nn
 
-from medgen_nb.models._validate import (
-    check_images,
-    check_paired_batch,
-    check_positive_int,
-    check_translation_settings,
-)
 from medgen_nb.models.base import (
     Batch,
     GenerativeModel,
@@ -57,6 +51,12 @@ from medgen_nb.models.pix2pix import (
     check_unet_depth,
     default_patch_layers,
     translation_gan_loss,
+)
+from medgen_nb.models.validation import (
+    check_images,
+    check_paired_batch,
+    check_positive_int,
+    check_translation_settings,
 )
 
 GeneratorKind = Literal["resnet", "unet"]

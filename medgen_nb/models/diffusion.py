@@ -27,12 +27,6 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from medgen_nb.models._validate import (
-    check_flag,
-    check_learning_rate,
-    check_positive_int,
-    check_unit_images,
-)
 from medgen_nb.models.base import (
     Batch,
     GenerativeModel,
@@ -44,6 +38,12 @@ from medgen_nb.models.base import (
 from medgen_nb.models.blocks import check_power_of_two_size
 from medgen_nb.models.schedulers import NoiseSchedule, PredictionKind, ScheduleKind, SpacingKind
 from medgen_nb.models.unet_time import TimeUNet
+from medgen_nb.models.validation import (
+    check_flag,
+    check_learning_rate,
+    check_positive_int,
+    check_unit_images,
+)
 
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """(x_t (B, C, H, W), t (B,) long) -> network output (eps or v), (B, C, H, W)."""

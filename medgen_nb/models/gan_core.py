@@ -26,14 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from medgen_nb.models._validate import (
-    check_betas,
-    check_flag,
-    check_image_batch,
-    check_labels,
-    check_learning_rate,
-    check_positive_int,
-)
 from medgen_nb.models.base import (
     Batch,
     GenerativeModel,
@@ -45,6 +37,14 @@ from medgen_nb.models.base import (
 from medgen_nb.models.blocks import check_power_of_two_size, init_weights
 from medgen_nb.models.gan_losses import get_gan_loss
 from medgen_nb.models.gan_nets import ConvGenerator, ConvTrunk, linear_head
+from medgen_nb.models.validation import (
+    check_betas,
+    check_flag,
+    check_image_batch,
+    check_labels,
+    check_learning_rate,
+    check_positive_int,
+)
 
 # The GAN family uses Mao et al.'s (2017, Eq. 2) LSGAN objectives, both halved; the other losses
 # carry no factor. Kept explicit here so ``d_loss`` / ``g_loss`` match the plain forms of

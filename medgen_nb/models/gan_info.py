@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from medgen_nb.models._validate import check_positive_int, check_weight
 from medgen_nb.models.blocks import init_weights
 from medgen_nb.models.gan_core import GAN
 from medgen_nb.models.gan_losses import gradient_penalty
 from medgen_nb.models.gan_nets import ConvTrunk
+from medgen_nb.models.validation import check_positive_int, check_weight
 
 
 class InfoGAN(GAN):

@@ -19,12 +19,6 @@ from typing import Literal
 import torch
 from torch import nn
 
-from medgen_nb.models._validate import (
-    check_images,
-    check_paired_batch,
-    check_positive_int,
-    check_translation_settings,
-)
 from medgen_nb.models.base import (
     Batch,
     GenerativeModel,
@@ -43,6 +37,12 @@ from medgen_nb.models.blocks import (
     set_requires_grad,
 )
 from medgen_nb.models.gan_losses import GANLoss, get_gan_loss
+from medgen_nb.models.validation import (
+    check_images,
+    check_paired_batch,
+    check_positive_int,
+    check_translation_settings,
+)
 
 # Adversarial losses of the translation models: the two their papers use (Pix2Pix: nonsaturating
 # cross-entropy; CycleGAN, UNIT: least squares). Their PatchGANs have no Lipschitz constraint, so

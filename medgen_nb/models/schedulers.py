@@ -27,7 +27,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from medgen_nb.models._validate import check_positive_int
+from medgen_nb.models.validation import check_positive_int
 
 ScheduleKind = Literal["linear", "cosine"]
 SCHEDULE_KINDS: tuple[str, ...] = ("linear", "cosine")

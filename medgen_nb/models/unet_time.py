@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from medgen_nb.models._validate import check_positive_int
 from medgen_nb.models.blocks import norm_layer
+from medgen_nb.models.validation import check_positive_int
 
 
 def sinusoidal_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:

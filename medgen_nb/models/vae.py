@@ -19,16 +19,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from medgen_nb.models._validate import (
+from medgen_nb.models.base import Batch, GenerativeModel, Optimizers, StepContext
+from medgen_nb.models.blocks import ConvBlock, check_power_of_two_size
+from medgen_nb.models.gan_nets import pyramid_channels
+from medgen_nb.models.validation import (
     check_image_batch,
     check_labels,
     check_learning_rate,
     check_positive_int,
     check_weight,
 )
-from medgen_nb.models.base import Batch, GenerativeModel, Optimizers, StepContext
-from medgen_nb.models.blocks import ConvBlock, check_power_of_two_size
-from medgen_nb.models.gan_nets import pyramid_channels
 
 RECON_KINDS: tuple[str, ...] = ("bce", "mse")
 

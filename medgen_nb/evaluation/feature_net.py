@@ -1,4 +1,4 @@
-"""Training of the medical feature network (run: ``python -m medgen_nb.metrics.features --train``).
+"""Training of the medical feature network: ``python -m medgen_nb.evaluation.feature_net --train``.
 
 The network learns to tell slices apart by what a generator must get right: contrast
 (modality), anatomy (region / plane) and position (slice level). Its embedding then separates
@@ -8,11 +8,18 @@ Data: the package's simulated phantoms when available (brain: t1w, t2w, pd, flai
 cbct, pet; chest: ct, cbct, ce_arterial, ce_venous, us), held out **by subject**. Without them
 (:func:`training_data` reports which it used) it falls back to the two real MNI152 T1 templates,
 sliced along three planes, with held-out contiguous slabs of slices.
+
+It lives here, above data and metrics, because it simulates phantoms: the metrics only load the
+shipped weights (:func:`medgen_nb.metrics.load_feature_net`) and never import a simulator. The
+loop is :func:`medgen_nb.train.fit`; :class:`FeatureNetTraining` gives the network the
+``configure_optimizers`` / ``train_step`` contract.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.data import Dataset
 
-from medgen_nb.metrics.features import INPUT_SIZE, MedicalFeatureNet, sha256_of
+from medgen_nb.metrics.features import ASSETS, INPUT_SIZE, MedicalFeatureNet, load_card, sha256_of
+from medgen_nb.models.base import Batch, GenerativeModel, Optimizers, StepContext
+from medgen_nb.train import fit
 from medgen_nb.utils import atomic_write, seed_everything
 
 N_LEVELS = 4  # slice-level bins along the slicing axis
@@ -155,15 +165,94 @@ def training_data() -> FeatureData:
     return phantom_data()
 
 
-def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Left-right flips, +-3 px shifts and a mild gamma: anatomy-preserving variety."""
+def augment(x: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:
+    """Left-right flips, +-3 px shifts and a mild gamma: anatomy-preserving variety.
+
+    ``x`` ``(B, 1, H, W)`` in [0, 1]; ``g`` a generator on ``x``'s device (None: the global RNG,
+    which :func:`medgen_nb.train.fit` seeds).
+    """
     b = x.shape[0]
-    flip = torch.rand(b, generator=g) < 0.5
+    flip = torch.rand(b, generator=g, device=x.device) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    dx, dy = (int(v) for v in torch.randint(-3, 4, (2,), generator=g))
+    dx, dy = (int(v) for v in torch.randint(-3, 4, (2,), generator=g, device=x.device))
     x = torch.roll(x, (dy, dx), (2, 3))
-    gamma = torch.exp(0.15 * torch.randn(b, 1, 1, 1, generator=g))
+    gamma = torch.exp(0.15 * torch.randn(b, 1, 1, 1, generator=g, device=x.device))
     return x.clamp_min(0) ** gamma
+
+
+def one_cycle(step: int, total: int, peak: float) -> tuple[float, float]:
+    """Learning rate and Adam's beta1 at ``step`` of the one-cycle schedule (Smith & Topin 2019).
+
+    As ``torch.optim.lr_scheduler.OneCycleLR`` with its defaults: over the first 30 % of the
+    ``total`` steps the rate rises on a half cosine from ``peak / 25`` to ``peak`` while beta1
+    falls from 0.95 to 0.85; then the rate falls to ``peak / 25 / 1e4`` and beta1 climbs back.
+    Computed from the step alone, so a resumed run continues on the same curve.
+    """
+    lr_0, lr_end = peak / 25.0, peak / 25.0 / 1e4
+    warm = max(1.0, 0.3 * total - 1.0)  # last step of the rising phase
+
+    def cos(a: float, b: float, t: float) -> float:  # a -> b on a half cosine, t in [0, 1]
+        return b + (a - b) * (1.0 + math.cos(math.pi * min(max(t, 0.0), 1.0))) / 2.0
+
+    if step <= warm:
+        t = step / warm
+        return cos(lr_0, peak, t), cos(0.95, 0.85, t)
+    t = (step - warm) / max(1.0, total - 1.0 - warm)
+    return cos(peak, lr_end, t), cos(0.85, 0.95, t)
+
+
+class LabelledSlices(Dataset):
+    """``images`` ``(N, 1, 64, 64)`` and ``labels`` head -> ``(N,)`` as ``{"image", head...}`` items."""
+
+    def __init__(self, images: torch.Tensor, labels: dict[str, torch.Tensor]) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"image": self.images[i], **{k: v[i] for k, v in self.labels.items()}}
+
+
+class FeatureNetTraining(GenerativeModel):
+    """:class:`MedicalFeatureNet` under the ``configure_optimizers`` / ``train_step`` contract.
+
+    Loss: the sum over heads of the cross-entropy of each head's logits on augmented slices.
+    AdamW with weight decay ``weight_decay``; learning rate and beta1 follow :func:`one_cycle`
+    over ``total_steps`` steps, peaking at ``lr``.
+    """
+
+    def __init__(
+        self,
+        net: MedicalFeatureNet,
+        *,
+        total_steps: int,
+        lr: float = 2e-3,
+        weight_decay: float = 1e-4,
+    ) -> None:
+        super().__init__()
+        self.net, self.total_steps, self.lr, self.weight_decay = net, total_steps, lr, weight_decay
+        self.batch_keys = ("image", *net.heads)
+
+    def configure_optimizers(self) -> Optimizers:
+        return {
+            "net": torch.optim.AdamW(
+                self.net.parameters(), lr=self.lr, weight_decay=self.weight_decay
+            )
+        }
+
+    def train_step(
+        self, batch: Batch, optimizers: Optimizers, ctx: StepContext
+    ) -> dict[str, float]:
+        opt = optimizers["net"]
+        lr, beta1 = one_cycle(ctx.step, self.total_steps, self.lr)
+        for group in opt.param_groups:
+            group["lr"], group["betas"] = lr, (beta1, group["betas"][1])
+        logits = self.net.logits(augment(batch["image"]))
+        losses = {k: F.cross_entropy(v, batch[k]) for k, v in logits.items()}
+        loss = sum(losses.values())
+        ctx.optimize(loss, opt, name="net")
+        return {"loss": loss.item(), "lr": lr, **{f"loss_{k}": v.item() for k, v in losses.items()}}
 
 
 def train_feature_net(
@@ -173,26 +262,27 @@ def train_feature_net(
     batch_size: int = 64,
     lr: float = 2e-3,
     seed: int = 0,
+    device: str | torch.device = "cpu",
 ) -> MedicalFeatureNet:
-    """Train all heads jointly (sum of cross-entropies) on the non-held-out slices."""
-    g = seed_everything(seed)
+    """Train all heads jointly on the non-held-out slices with :func:`medgen_nb.train.fit`.
+
+    ``epochs`` passes over the training slices (incomplete last batches dropped); the initial
+    weights and the batch order follow ``seed``. Returns the network in eval mode, on CPU.
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
+    seed_everything(seed)
     net = MedicalFeatureNet({k: len(v) for k, v in data.classes.items()})
     train_idx = (~data.test).nonzero().flatten()
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * max(1, len(train_idx) // batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-    net.train()
-    for _ in range(epochs):
-        order = train_idx[torch.randperm(len(train_idx), generator=g)]
-        for i in range(0, len(order) - batch_size + 1, batch_size):
-            idx = order[i : i + batch_size]
-            logits = net.logits(augment(data.images[idx], g))
-            loss = sum(F.cross_entropy(logits[k], data.labels[k][idx]) for k in logits)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-    return net.eval()
+    slices = LabelledSlices(
+        data.images[train_idx], {k: v[train_idx] for k, v in data.labels.items()}
+    )
+    steps = epochs * max(1, len(slices) // batch_size)
+    model = FeatureNetTraining(net, total_steps=steps, lr=lr)
+    # fp32: the shipped weights were trained in fp32, and bf16 autocast would change the recipe.
+    fit(model, slices, steps, device=device, batch_size=batch_size, seed=seed, precision="fp32",
+        progress=False)  # fmt: skip
+    return net.cpu().eval()
 
 
 @torch.no_grad()
@@ -248,3 +338,21 @@ def train_and_save(out_dir: Path, *, epochs: int | None = None, seed: int = 0) -
     with atomic_write(out_dir / "feature_net.json", "w") as fh:
         fh.write(json.dumps(card, indent=2) + "\n")
     return card
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train", action="store_true", help="train and write the two asset files")
+    parser.add_argument("--out", type=Path, default=ASSETS, help="folder for the two asset files")
+    parser.add_argument("--epochs", type=int, default=None, help="override the default epochs")
+    args = parser.parse_args(argv)
+    if not args.train:
+        card = load_card()
+        print(json.dumps({k: card[k] for k in ("held_out_accuracy", "data", "sha256")}, indent=2))
+        return
+    card = train_and_save(args.out, epochs=args.epochs)
+    print(json.dumps(card["held_out_accuracy"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
