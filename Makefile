@@ -1,6 +1,7 @@
 # medgen_nb: two commands on a fresh machine.
 #   make lab    set up .venv on first use, then open the course in JupyterLab
 #   make test   set up .venv on first use, then run the whole test suite
+#   make lint   ruff, and lint-imports for the layer contracts in pyproject.toml
 #
 # Torch is installed first and on its own, because a bare `torch` requirement
 # can pull a multi-GB CUDA build.  Override to taste:
@@ -36,6 +37,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check medgen_nb tests benchmarks data_scripts
 	$(BIN)/ruff format --check medgen_nb tests benchmarks data_scripts
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf build .pytest_cache

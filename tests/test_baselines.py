@@ -1,4 +1,5 @@
-"""The per-pixel intensity-mapping baseline recovers known mappings and rejects bad input."""
+"""The baselines: the per-pixel intensity mapping (models) recovers known mappings and rejects bad
+input; the creation VAE (evaluation) learns, is cached by its run record and keeps its recipe."""
 
 import numpy as np
 import pytest
@@ -104,13 +105,13 @@ def _discs(n: int = 64, size: int = 16) -> torch.utils.data.TensorDataset:
     return torch.utils.data.TensorDataset(images)
 
 
-def test_vae_baseline_learns_and_reloads_from_its_checkpoint(tmp_path):
-    from medgen_nb.models.baselines import VAE_BASELINE_CONFIG, train_vae_baseline
+def test_vae_baseline_learns_and_reloads_by_its_run_record(tmp_path, monkeypatch):
+    from medgen_nb.evaluation import VAE_BASELINE_CONFIG, train_vae_baseline
 
     data = _discs()
     real = data.tensors[0]
-    kwargs = dict(size=16, batch_size=16, seed=3, device="cpu", checkpoint_dir=tmp_path)
-    untrained = train_vae_baseline(data, steps=1, **{**kwargs, "checkpoint_dir": None})
+    kwargs = dict(size=16, batch_size=16, seed=3, device="cpu", cache=tmp_path)
+    untrained = train_vae_baseline(data, steps=1, **kwargs)
     trained = train_vae_baseline(data, steps=150, **kwargs)
     assert trained.config["latent_dim"] == VAE_BASELINE_CONFIG["latent_dim"]
     assert not trained.training
@@ -118,21 +119,67 @@ def test_vae_baseline_learns_and_reloads_from_its_checkpoint(tmp_path):
         err_untrained = (untrained.reconstruct(real) - real).abs().mean()
         err_trained = (trained.reconstruct(real) - real).abs().mean()
     assert err_trained < 0.5 * err_untrained, (float(err_trained), float(err_untrained))
-    # A second call with the same checkpoint folder loads the finished run instead of training:
-    # even with another seed (other initial weights, other batch order) the weights are equal.
-    again = train_vae_baseline(data, steps=150, **{**kwargs, "seed": 99})
+
+    # The same settings load the finished run from the cache: training again would fail here.
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached run was trained again")
+
+    monkeypatch.setattr("medgen_nb.evaluation.fitting.fit", no_training)
+    again = train_vae_baseline(data, steps=150, **kwargs)
     pairs = zip(trained.state_dict().items(), again.state_dict().values(), strict=True)
     for (name, a), b in pairs:
         assert torch.equal(a, b), name
     samples = again.sample(4, generator=torch.Generator().manual_seed(0))
     assert samples.shape == (4, 1, 16, 16) and 0 <= samples.min() and samples.max() <= 1
+    # Another seed, or other images, is another run record: it trains (here: reaches fit).
+    for changed in ({"seed": 4}, {"data": _discs(32)}):
+        with pytest.raises(AssertionError, match="trained again"):
+            args = {**kwargs, "seed": changed.get("seed", 3)}
+            train_vae_baseline(changed.get("data", data), steps=150, **args)
+
+
+def test_vae_baseline_keeps_the_recipe_seed_create_fit(tmp_path):
+    # Moving it onto fit_or_load must not change the weights a seed gives (notebooks 03 and 05).
+    from medgen_nb.evaluation import VAE_BASELINE_CONFIG, train_vae_baseline
+    from medgen_nb.models import create
+    from medgen_nb.train import fit
+    from medgen_nb.utils import seed_everything
+
+    data = _discs(32)
+    seed_everything(7)
+    direct = create("vae", in_channels=1, size=16, **VAE_BASELINE_CONFIG)
+    fit(direct, data, 5, device="cpu", batch_size=8, seed=7, progress=False)
+    vae = train_vae_baseline(
+        data, size=16, steps=5, batch_size=8, seed=7, device="cpu", cache=tmp_path
+    )
+    for (name, a), b in zip(direct.state_dict().items(), vae.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_vae_baseline_takes_built_task_data(tmp_path):
+    from medgen_nb.evaluation import as_task_data, dataset_fingerprint
+
+    data = _discs(8)
+    task_data = as_task_data(data, 16)
+    assert as_task_data(task_data, 16) is task_data
+    assert task_data.record()["dataset"] == dataset_fingerprint(data)
+    assert dataset_fingerprint(data) != dataset_fingerprint(_discs(9))
 
 
 @pytest.mark.parametrize("field, value", [("steps", 0), ("batch_size", 2.5), ("steps", True)])
 def test_vae_baseline_rejects_bad_budget(field, value):
-    from medgen_nb.models.baselines import train_vae_baseline
+    from medgen_nb.evaluation import train_vae_baseline
 
     kwargs = dict(size=16, steps=1, batch_size=4)
     kwargs[field] = value
     with pytest.raises(ValueError, match=f"{field} must be an int >= 1"):
         train_vae_baseline(_discs(8), **kwargs)
+
+
+@pytest.mark.parametrize("bad, match", [([1, 2], "must be a torch Dataset"), ("empty", "empty")])
+def test_vae_baseline_rejects_bad_training_set(bad, match):
+    from medgen_nb.evaluation import train_vae_baseline
+
+    data = torch.utils.data.TensorDataset(torch.zeros(0, 1, 16, 16)) if bad == "empty" else bad
+    with pytest.raises(ValueError, match=match):
+        train_vae_baseline(data, size=16, steps=1, batch_size=4)

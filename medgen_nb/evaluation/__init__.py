@@ -11,10 +11,18 @@
     table = evaluate(run.model, data, name="Pix2Pix")   # tidy rows, subject-level intervals
     print(table.to_markdown())
 
-This layer sits above data, models, training and metrics, and below notebooks, widgets and
-benchmarks.
+The creation baseline, :func:`train_vae_baseline` (notebook 02's VAE at a matched budget), and
+the feature network's training (``python -m medgen_nb.evaluation.feature_net --train``, not
+imported here) live in this layer too: both drive the training loop. This layer sits above data,
+models, training and metrics, and below notebooks, widgets and benchmarks.
 """
 
+from medgen_nb.evaluation.baselines import (
+    VAE_BASELINE_CONFIG,
+    as_task_data,
+    dataset_fingerprint,
+    train_vae_baseline,
+)
 from medgen_nb.evaluation.creation import evaluate_creation, feature_metrics
 from medgen_nb.evaluation.fitting import (
     UNPAIRED_MODELS,
@@ -31,9 +39,12 @@ from medgen_nb.evaluation.scoring import evaluate, per_image_metrics
 __all__ = [
     "COLUMNS",
     "UNPAIRED_MODELS",
+    "VAE_BASELINE_CONFIG",
     "FitResult",
     "Results",
     "Row",
+    "as_task_data",
+    "dataset_fingerprint",
     "evaluate",
     "evaluate_creation",
     "feature_metrics",
@@ -42,5 +53,6 @@ __all__ = [
     "predict",
     "record_key",
     "run_record",
+    "train_vae_baseline",
     "unpaired_training_set",
 ]

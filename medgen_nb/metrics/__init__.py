@@ -20,7 +20,7 @@ Every notebook scores its models with these functions, so numbers are comparable
   shift or intensity scaling at a chosen strength).
 """
 
-from medgen_nb.metrics._checks import DataRangeWarning, SmallSampleWarning
+from medgen_nb.metrics._checks import DataRangeWarning, SmallSampleWarning, check_unit_range
 from medgen_nb.metrics.bootstrap import (
     Interval,
     bootstrap_ci,
@@ -102,6 +102,7 @@ __all__ = [
     "bootstrap_ci",
     "cluster_mean_ci",
     "cluster_means",
+    "check_unit_range",
     "class_probabilities",
     "creation_report",
     "ct_mae_hu",

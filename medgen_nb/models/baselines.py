@@ -1,4 +1,4 @@
-"""Baselines that a model must beat: for translation, and for creation.
+"""The translation baseline a model must beat: a per-pixel intensity mapping.
 
 A translation network is only interesting if it beats the simplest thing that could work. For two
 MR contrasts of the same anatomy that simplest thing is a *per-pixel intensity mapping*: every
@@ -17,25 +17,18 @@ convolutional models of Pang et al. 2025, §4.2 (Fig. 5e-g) and §6.2.1 (multi-c
 
 Source and target are images in [0, 1]; predictions are clipped to [0, 1].
 
-For creation, :func:`train_vae_baseline` trains notebook 02's convolutional VAE (review §4.1) on
-the same slices, at the same image size and with the same number of updates and batch size as the
-generator it is compared with, so an FID comparison between families is like for like.
+The creation baseline (notebook 02's VAE trained with a matched budget) trains a model, so it
+lives in the evaluation layer: :func:`medgen_nb.evaluation.train_vae_baseline`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 import torch
 
 from medgen_nb.models.validation import check_unit_images
-
-if TYPE_CHECKING:
-    from torch.utils.data import Dataset
-
-    from medgen_nb.models.vae import ConvVAE
 
 MappingMethod = Literal["lookup", "polynomial"]
 MAPPING_METHODS: tuple[str, ...] = ("lookup", "polynomial")
@@ -140,54 +133,3 @@ class IntensityMappingBaseline:
     def eval(self) -> IntensityMappingBaseline:
         """No-op, so the baseline can be used wherever a model's ``eval(); translate()`` is."""
         return self
-
-
-# Notebook 02's VAE design: 32-D latent, 16 base channels, beta 1, Bernoulli (BCE) decoder.
-VAE_BASELINE_CONFIG: dict[str, object] = dict(
-    latent_dim=32, base_channels=16, beta=1.0, recon="bce"
-)
-
-
-def train_vae_baseline(
-    train_set: Dataset,
-    *,
-    size: int,
-    steps: int,
-    batch_size: int,
-    seed: int = 0,
-    device: str | torch.device = "auto",
-    checkpoint_dir: str | Path | None = None,
-    in_channels: int = 1,
-) -> ConvVAE:
-    """Train the creation baseline: notebook 02's VAE on ``train_set`` with a matched budget.
-
-    Give it the ``size``, ``steps`` and ``batch_size`` of the generator it is compared with, so
-    both have seen the same number of training images at the same resolution. With a
-    ``checkpoint_dir`` a finished run is loaded instead of retrained ("checkpoint exists -> load").
-
-    Args:
-        train_set: items with ``"image"`` ``(in_channels, size, size)`` in [0, 1].
-        size: image side in px (a power of two >= 8).
-        steps: optimisation steps (one batch each).
-        batch_size: images per step.
-        seed: seeds the initial weights and the batch order.
-        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
-        checkpoint_dir: where to keep the checkpoint, or ``None`` to always train.
-        in_channels: image channels.
-
-    Returns:
-        The trained VAE in eval mode; ``model.sample(n, generator=g)`` gives ``(n, C, size, size)``
-        images in [0, 1].
-    """
-    from medgen_nb.models import create
-    from medgen_nb.train import fit
-    from medgen_nb.utils import seed_everything
-
-    for name, value in (("steps", steps), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    seed_everything(seed)
-    model = create("vae", in_channels=in_channels, size=size, **VAE_BASELINE_CONFIG)
-    fit(model, train_set, steps, device=device, batch_size=batch_size, seed=seed,
-        checkpoint_dir=checkpoint_dir, progress=False)  # fmt: skip
-    return model.eval()
