@@ -120,11 +120,11 @@ def test_training_is_repeatable_for_a_seed():
     data = _shapes()
     a, b = (train_feature_net(data, epochs=1, seed=5) for _ in range(2))
     c = train_feature_net(data, epochs=1, seed=6)
-    for (name, wa), wb, wc in zip(
-        a.state_dict().items(), b.state_dict().values(), c.state_dict().values(), strict=True
-    ):
+    for (name, wa), wb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(wa, wb), name
-    assert any(not torch.equal(wa, wc) for wa, wc in zip(a.parameters(), c.parameters()))
+    assert any(
+        not torch.equal(wa, wc) for wa, wc in zip(a.parameters(), c.parameters(), strict=True)
+    )
 
 
 # -- bad input: one test per raise ---------------------------------------------------------------
