@@ -159,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
             verdict, detail = run_probe(probe)
         tally[verdict] += 1
         if not args.quiet:
-            print(f"{verdict:13s} {probe.item:6s} {probe.name}  |  {' '.join(detail.split())[:140]}")
+            print(
+                f"{verdict:13s} {probe.item:6s} {probe.name}  |  {' '.join(detail.split())[:140]}"
+            )
     print()
     print(f"{len(probes)} probes: " + ", ".join(f"{v} {tally[v]}" for v in VERDICTS))
     return 0

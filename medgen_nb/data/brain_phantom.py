@@ -45,7 +45,7 @@ BRAIN_MODALITIES: tuple[str, ...] = ("t1w", "t2w", "pd", "flair", "t1ce", "ct", 
 MR_MODALITIES: tuple[str, ...] = ("t1w", "t2w", "pd", "flair", "t1ce")
 RESOLUTIONS_MM: tuple[float, ...] = (1.0, 2.0)
 FIELD_STRENGTHS_T: tuple[float, ...] = (1.5, 3.0)
-_CACHE_VERSION = "2"  # bump when the simulation changes, so old cache entries are not reused
+SIMULATOR_VERSION = "2"  # bump when the simulation changes, so old cache entries are not reused
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ class BrainPhantomConfig:
 
     def cache_key(self) -> str:
         """16 hex digits identifying these parameters (and the simulator version)."""
-        return hashlib.sha256(f"{_CACHE_VERSION}|{self!r}".encode()).hexdigest()[:16]
+        return hashlib.sha256(f"{SIMULATOR_VERSION}|{self!r}".encode()).hexdigest()[:16]
 
 
 def check_modalities(names: Sequence[str], argument: str) -> tuple[str, ...]:
@@ -403,6 +403,7 @@ def save_subject_nifti(subject: Subject, folder: str | Path) -> dict[str, Path]:
 
 __all__ = [
     "BRAIN_MODALITIES",
+    "SIMULATOR_VERSION",
     "BrainPhantomConfig",
     "MRSequence",
     "REAL_EXAMPLES",

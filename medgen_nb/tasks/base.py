@@ -261,9 +261,9 @@ def simulator_versions(task: TaskBase) -> dict[str, str]:
     if task.data != "phantom":
         return {}
     if task.region == "brain":
-        from medgen_nb.data.brain_phantom import _CACHE_VERSION
+        from medgen_nb.data.brain_phantom import SIMULATOR_VERSION
 
-        return {"brain_phantom": str(_CACHE_VERSION)}
+        return {"brain_phantom": SIMULATOR_VERSION}
     from medgen_nb.data.chest_ct import SUBJECT_VERSION
 
     return {"chest_ct": str(SUBJECT_VERSION)}
