@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from medgen_nb.models._validate import check_unit_images
+from medgen_nb.models.base import Configurable
 
 if TYPE_CHECKING:
     from torch.utils.data import Dataset
@@ -49,7 +50,7 @@ def _as_float_tensor(x: torch.Tensor, name: str) -> torch.Tensor:
     return x.detach().float().cpu()
 
 
-class IntensityMappingBaseline:
+class IntensityMappingBaseline(Configurable):
     """Per-pixel mapping ``target ≈ f(source)`` fitted on paired training images.
 
     Args:
@@ -57,6 +58,8 @@ class IntensityMappingBaseline:
             ``"polynomial"``.
         n_bins: source-intensity bins of the lookup table (>= 2).
         degree: polynomial degree (>= 1), for ``method="polynomial"``.
+
+    ``self.config`` holds these three settings (:class:`~medgen_nb.models.base.Configurable`).
 
     Example::
 

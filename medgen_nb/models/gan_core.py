@@ -6,7 +6,7 @@ Pang et al. 2025, Section 4.2 and Figure 5(a)-(d), review these variants. Every 
 and ``sample(n, labels=None, codes=None, generator=None)`` returns ``(n, C, S, S)`` in [0, 1].
 Internally images live in [-1, 1] (tanh output).
 
-Configuration (keyword-only, stored in ``self.config`` so checkpoints can rebuild the model):
+Configuration (keyword-only, captured in ``self.config`` so checkpoints can rebuild the model):
 ``in_channels``, ``size`` (power of two >= 16), ``latent_dim``, ``num_classes``,
 ``base_channels`` (first-layer channel count; the MLP GAN uses ``8 * base_channels`` hidden
 units), ``lr``, ``betas``, ``loss`` (see :mod:`.gan_losses`), ``spectral_norm`` (Miyato et al.,
@@ -109,11 +109,7 @@ class GAN(GenerativeModel):
         check_learning_rate(lr)
         betas = check_betas(betas)
         check_flag(spectral_norm, "spectral_norm")
-        self.config = dict(
-            in_channels=in_channels, size=size, latent_dim=latent_dim, num_classes=num_classes,
-            base_channels=base_channels, lr=lr, betas=betas, loss=loss,
-            spectral_norm=spectral_norm,
-        )  # fmt: skip
+        self.resolve_config(betas=betas)  # a list becomes the validated tuple
         scale = LOSS_SCALES.get(loss, 1.0)
         self.gan_loss = get_gan_loss(loss, d_scale=scale, g_scale=scale)
         self.in_channels, self.size, self.latent_dim, self.num_classes = (

@@ -42,9 +42,6 @@ class InfoGAN(GAN):
         check_weight(info_weight, "info_weight")
         self.categorical_dim, self.continuous_dim = categorical_dim, continuous_dim
         super().__init__(**config)
-        self.config.update(
-            categorical_dim=categorical_dim, continuous_dim=continuous_dim, info_weight=info_weight
-        )
         self.q_head = nn.Sequential(
             nn.Linear(self.trunk.out_features, 128),
             nn.LeakyReLU(0.2, inplace=True),
@@ -144,7 +141,6 @@ class WGANGP(GAN):
         check_positive_int(n_critic, "n_critic")
         check_weight(gp_weight, "gp_weight")
         super().__init__(lr=lr, betas=betas, loss=loss, **config)
-        self.config.update(gp_weight=gp_weight, n_critic=n_critic)
 
     def build_trunk(self) -> nn.Module:
         return ConvTrunk(

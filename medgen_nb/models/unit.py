@@ -153,13 +153,7 @@ class UNIT(GenerativeModel):
             check_positive_int(value, name, minimum=0)
         d_layers = default_patch_layers(size) if d_layers is None else d_layers
         check_patch_layers(d_layers, size)
-        self.config = dict(
-            in_channels=in_channels, out_channels=out_channels, size=size,
-            base_channels=base_channels, n_res_blocks=n_res_blocks,
-            n_shared_blocks=n_shared_blocks, d_layers=d_layers, norm=norm, lambda_gan=lambda_gan,
-            lambda_kl=lambda_kl, lambda_recon=lambda_recon, lambda_cycle=lambda_cycle,
-            gan_loss=gan_loss, lr=lr, betas=betas,
-        )  # fmt: skip
+        self.resolve_config(d_layers=d_layers, betas=betas)  # None -> from the size
         latent = base_channels * 2**N_DOWN
         self.enc_a = _private_encoder(in_channels, base_channels, n_res_blocks, norm)
         self.enc_b = _private_encoder(out_channels, base_channels, n_res_blocks, norm)
