@@ -282,6 +282,7 @@ class CycleGAN(GenerativeModel):
         loss_d_b = self.gan_loss.d(self.d_b(real_b), self.d_b(fake_b))
         ctx.optimize(loss_d_a + loss_d_b, optimizers["d"], name="d")
         return {
+            "loss_d": (loss_d_a + loss_d_b).item(),
             "loss_d_a": loss_d_a.item(),
             "loss_d_b": loss_d_b.item(),
             "loss_g_gan": (terms["gan_ab"] + terms["gan_ba"]).item(),

@@ -243,8 +243,15 @@ class UNIT(GenerativeModel):
         loss_d_a = self.gan_loss.d(self.d_a(a), self.d_a(terms["fake_a"].detach()))
         loss_d_b = self.gan_loss.d(self.d_b(b), self.d_b(terms["fake_b"].detach()))
         ctx.optimize(loss_d_a + loss_d_b, optimizers["d"], name="d")
-        out = {f"loss_{k}": terms[k].item() for k in ("kl", "recon", "gan", "cycle_kl", "cycle")}
-        return {**out, "loss_g": terms["total"].item(), "loss_d": (loss_d_a + loss_d_b).item()}
+        out = {f"loss_{k}": terms[k].item() for k in ("kl", "recon", "cycle_kl", "cycle")}
+        return {
+            **out,
+            "loss_g_gan": terms["gan"].item(),
+            "loss_g": terms["total"].item(),
+            "loss_d": (loss_d_a + loss_d_b).item(),
+            "loss_d_a": loss_d_a.item(),
+            "loss_d_b": loss_d_b.item(),
+        }
 
     @torch.no_grad()
     def translate(self, x: torch.Tensor) -> torch.Tensor:

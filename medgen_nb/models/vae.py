@@ -207,8 +207,8 @@ class ConvVAE(GenerativeModel):
         mse = ((terms.x_hat.detach().float() - x.to(self.device).float()) ** 2).mean()
         return {
             "loss": loss.item(),
-            "recon": terms.recon.item(),
-            "kl": terms.kl.item(),
+            "loss_recon": terms.recon.item(),
+            "loss_kl": terms.kl.item(),
             "mse": mse.item(),
         }
 
