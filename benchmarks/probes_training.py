@@ -168,7 +168,7 @@ def _vae_on_uint8(tmp: Path):
 def _dcgan_on_signed(tmp: Path):
     signed = _images(8) * 2 - 1  # the [-1, 1] convention of other libraries
     seed_everything(0)
-    return _fit(create("dcgan", **DCGAN), TensorDataset(signed), 1).logs["d_loss"][-1]
+    return _fit(create("dcgan", **DCGAN), TensorDataset(signed), 1).logs["loss_d"][-1]
 
 
 def _pix2pix_uint8_target(tmp: Path):

@@ -114,7 +114,7 @@ def test_every_gan_samples_in_unit_range_and_steps(name):
     logs = model.train_step(
         {"image": x, "label": y}, model.configure_optimizers(), StepContext(step=4)
     )
-    assert "d_loss" in logs and "g_loss" in logs and all(math.isfinite(v) for v in logs.values())
+    assert "loss_d" in logs and "loss_g" in logs and all(math.isfinite(v) for v in logs.values())
 
 
 def test_dcgan_64_shapes():
@@ -186,7 +186,7 @@ def test_generator_moves_towards_data(name, steps, cfg, max_err):
     assert err0 > 0.12, err0  # the test is only meaningful if the start is far from the data
     assert err1 < max_err, (err0, err1)
     if name == "infogan":  # Q recovers the categorical code far above chance (1/10)
-        assert sum(hist.logs["code_acc"][-10:]) / 10 > 0.6
+        assert sum(hist.logs["acc_code"][-10:]) / 10 > 0.6
 
 
 @pytest.mark.parametrize("name", ["cgan", "acgan"])
@@ -209,8 +209,8 @@ def test_discriminator_learns_to_separate_real_from_untrained_fakes():
         progress=False,
         precision="fp32",
     )
-    early = (hist.logs["d_acc_real"][0] + hist.logs["d_acc_fake"][0]) / 2
-    late = sum(hist.logs["d_acc_real"][-5:] + hist.logs["d_acc_fake"][-5:]) / 10
+    early = (hist.logs["acc_d_real"][0] + hist.logs["acc_d_fake"][0]) / 2
+    late = sum(hist.logs["acc_d_real"][-5:] + hist.logs["acc_d_fake"][-5:]) / 10
     assert late > 0.9 and late > early, (early, late)
 
 

@@ -37,7 +37,7 @@ def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 def test_history_has_one_row_per_step():
     hist = fit(_vae(), _data(), steps=5, batch_size=4, progress=False)
     assert hist.steps == [0, 1, 2, 3, 4] and hist.steps_done == 5
-    assert set(hist.logs) >= {"loss", "recon", "kl"} and all(
+    assert set(hist.logs) >= {"loss", "loss_recon", "loss_kl"} and all(
         len(v) == 5 for v in hist.logs.values()
     )
     assert hist.wall_time > 0

@@ -78,7 +78,7 @@ def test_vae_overfits_tiny_batch_recon_halves():
     data = torch.utils.data.TensorDataset(torch.cat([half_bright(0, 8), half_bright(1, 8)]))
     model = create("vae", **TINY, lr=3e-3)
     hist = fit(model, data, steps=120, batch_size=16, progress=False, precision="fp32")
-    first, last = hist.logs["recon"][0], sum(hist.logs["recon"][-10:]) / 10
+    first, last = hist.logs["loss_recon"][0], sum(hist.logs["loss_recon"][-10:]) / 10
     assert last < 0.5 * first, (first, last)
 
 

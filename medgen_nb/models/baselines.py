@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from medgen_nb.models.base import Configurable
 from medgen_nb.models.validation import check_unit_images
 
 MappingMethod = Literal["lookup", "polynomial"]
@@ -42,7 +43,7 @@ def _as_float_tensor(x: torch.Tensor, name: str) -> torch.Tensor:
     return x.detach().float().cpu()
 
 
-class IntensityMappingBaseline:
+class IntensityMappingBaseline(Configurable):
     """Per-pixel mapping ``target ≈ f(source)`` fitted on paired training images.
 
     Args:
@@ -50,6 +51,8 @@ class IntensityMappingBaseline:
             ``"polynomial"``.
         n_bins: source-intensity bins of the lookup table (>= 2).
         degree: polynomial degree (>= 1), for ``method="polynomial"``.
+
+    ``self.config`` holds these three settings (:class:`~medgen_nb.models.base.Configurable`).
 
     Example::
 

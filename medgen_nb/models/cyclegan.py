@@ -206,12 +206,7 @@ class CycleGAN(GenerativeModel):
             check_unet_depth(depth, size)
         d_layers = default_patch_layers(size) if d_layers is None else d_layers
         check_patch_layers(d_layers, size)
-        self.config = dict(
-            in_channels=in_channels, out_channels=out_channels, size=size, generator=generator,
-            base_channels=base_channels, n_res_blocks=n_res_blocks, depth=depth, d_layers=d_layers,
-            norm=norm, lambda_cycle=lambda_cycle, lambda_identity=lambda_identity,
-            pool_size=pool_size, seed=seed, gan_loss=gan_loss, lr=lr, betas=betas,
-        )  # fmt: skip
+        self.resolve_config(depth=depth, d_layers=d_layers, betas=betas)  # None -> from the size
 
         def make_generator(c_in: int, c_out: int) -> nn.Module:
             if generator == "resnet":
@@ -287,6 +282,7 @@ class CycleGAN(GenerativeModel):
         loss_d_b = self.gan_loss.d(self.d_b(real_b), self.d_b(fake_b))
         ctx.optimize(loss_d_a + loss_d_b, optimizers["d"], name="d")
         return {
+            "loss_d": (loss_d_a + loss_d_b).item(),
             "loss_d_a": loss_d_a.item(),
             "loss_d_b": loss_d_b.item(),
             "loss_g_gan": (terms["gan_ab"] + terms["gan_ba"]).item(),

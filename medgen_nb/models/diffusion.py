@@ -126,7 +126,7 @@ class DiffusionModel(GenerativeModel):
         ema_decay: decay of the exponential moving average of the weights used for sampling.
         lr: Adam learning rate.
 
-    ``self.config`` holds these so ``medgen_nb.models.create("ddpm", **model.config)`` rebuilds it.
+    ``self.config`` captures these so ``medgen_nb.models.create("ddpm", **model.config)`` rebuilds it.
     """
 
     def __init__(
@@ -157,13 +157,7 @@ class DiffusionModel(GenerativeModel):
             raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay!r}")
         check_learning_rate(lr)
         check_flag(attention, "attention")
-        self.config = dict(
-            in_channels=in_channels, size=size, base_channels=base_channels,
-            channel_mults=list(channel_mults), num_res_blocks=num_res_blocks, attention=attention,
-            dropout=dropout, timesteps=timesteps, schedule=schedule, prediction=prediction,
-            num_classes=num_classes, cond_channels=cond_channels, p_uncond=p_uncond,
-            ema_decay=ema_decay, lr=lr,
-        )  # fmt: skip
+        self.resolve_config(channel_mults=list(channel_mults))  # stored as JSON reads it back
         self.schedule = NoiseSchedule(timesteps, schedule, prediction)
         self.network = TimeUNet(
             in_channels, base_channels, channel_mults, num_res_blocks, num_classes,

@@ -75,7 +75,7 @@ class ACGAN(GAN):
             self.cls_head(fake_feats), cond_fake["labels"]
         )
         acc = (logits_real.argmax(1) == cond_real["labels"]).float().mean()
-        return loss, {"d_cls_loss": loss.item(), "d_cls_acc": float(acc)}
+        return loss, {"loss_d_cls": loss.item(), "acc_d_cls": float(acc)}
 
     def aux_g_loss(self, fake_feats, cond_fake):
         return F.cross_entropy(self.cls_head(fake_feats), cond_fake["labels"])

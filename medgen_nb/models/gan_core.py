@@ -6,7 +6,7 @@ Pang et al. 2025, Section 4.2 and Figure 5(a)-(d), review these variants. Every 
 and ``sample(n, labels=None, codes=None, generator=None)`` returns ``(n, C, S, S)`` in [0, 1].
 Internally images live in [-1, 1] (tanh output).
 
-Configuration (keyword-only, stored in ``self.config`` so checkpoints can rebuild the model):
+Configuration (keyword-only, captured in ``self.config`` so checkpoints can rebuild the model):
 ``in_channels``, ``size`` (power of two >= 16), ``latent_dim``, ``num_classes``,
 ``base_channels`` (first-layer channel count; the MLP GAN uses ``8 * base_channels`` hidden
 units), ``lr``, ``betas``, ``loss`` (see :mod:`.gan_losses`), ``spectral_norm`` (Miyato et al.,
@@ -47,7 +47,7 @@ from medgen_nb.models.validation import (
 )
 
 # The GAN family uses Mao et al.'s (2017, Eq. 2) LSGAN objectives, both halved; the other losses
-# carry no factor. Kept explicit here so ``d_loss`` / ``g_loss`` match the plain forms of
+# carry no factor. Kept explicit here so ``loss_d_gan`` / ``loss_g_gan`` match the plain forms of
 # :mod:`.gan_losses` times these scales (and earlier training runs are unchanged).
 LOSS_SCALES: dict[str, float] = {"lsgan": 0.5}
 
@@ -109,11 +109,7 @@ class GAN(GenerativeModel):
         check_learning_rate(lr)
         betas = check_betas(betas)
         check_flag(spectral_norm, "spectral_norm")
-        self.config = dict(
-            in_channels=in_channels, size=size, latent_dim=latent_dim, num_classes=num_classes,
-            base_channels=base_channels, lr=lr, betas=betas, loss=loss,
-            spectral_norm=spectral_norm,
-        )  # fmt: skip
+        self.resolve_config(betas=betas)  # a list becomes the validated tuple
         scale = LOSS_SCALES.get(loss, 1.0)
         self.gan_loss = get_gan_loss(loss, d_scale=scale, g_scale=scale)
         self.in_channels, self.size, self.latent_dim, self.num_classes = (
@@ -198,7 +194,8 @@ class GAN(GenerativeModel):
         cond_real: dict[str, torch.Tensor],
         cond_fake: dict[str, torch.Tensor],
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Extra D-side loss on trunk features ``(B, F)`` (ACGAN classifier, InfoGAN Q) + logs."""
+        """Extra D-side loss on trunk features ``(B, F)`` (ACGAN classifier, InfoGAN Q) + its logs
+        (``loss_<part>`` before weighting, ``acc_<what>``; see :mod:`.base`)."""
         return torch.zeros((), device=real_feats.device), {}
 
     def aux_g_loss(
@@ -251,8 +248,9 @@ class GAN(GenerativeModel):
         d_adv = self.gan_loss.d(s_real, s_fake)
         d_aux, aux_logs = self.aux_d_loss(f_real, f_fake, cond_real, cond_fake)
         d_extra, extra_logs = self.critic_extra(x_real, x_fake, cond_real)
-        ctx.optimize(d_adv + d_aux + d_extra, optimizers["d"], name="d")
-        logs = {"d_loss": d_adv.item(), **aux_logs, **extra_logs}
+        loss_d = d_adv + d_aux + d_extra
+        ctx.optimize(loss_d, optimizers["d"], name="d")
+        logs = {"loss_d": loss_d.item(), "loss_d_gan": d_adv.item(), **aux_logs, **extra_logs}
         logs.update(self.score_logs(s_real.detach(), s_fake.detach()))
 
         # 2) generator step (D frozen so its gradients are not computed)
@@ -262,9 +260,9 @@ class GAN(GenerativeModel):
                     p.requires_grad_(True)
                 s_gen, f_gen = self.discriminate(x_fake, cond_fake)
                 g_adv = self.gan_loss.g(s_gen)
-                g_aux = self.aux_g_loss(f_gen, cond_fake)
-                ctx.optimize(g_adv + g_aux, optimizers["g"], name="g")
-            logs["g_loss"] = g_adv.item()
+                loss_g = g_adv + self.aux_g_loss(f_gen, cond_fake)
+                ctx.optimize(loss_g, optimizers["g"], name="g")
+            logs.update(loss_g=loss_g.item(), loss_g_gan=g_adv.item())
         return logs
 
     def critic_extra(
@@ -281,6 +279,6 @@ class GAN(GenerativeModel):
         """D accuracy: real scored > 0, fake scored < 0 (logit / hinge / LSGAN-midpoint rules)."""
         threshold = 0.5 if self.gan_loss.name == "lsgan" else 0.0
         return {
-            "d_acc_real": float((s_real > threshold).float().mean()),
-            "d_acc_fake": float((s_fake < threshold).float().mean()),
+            "acc_d_real": float((s_real > threshold).float().mean()),
+            "acc_d_fake": float((s_fake < threshold).float().mean()),
         }

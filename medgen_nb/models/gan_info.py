@@ -42,9 +42,6 @@ class InfoGAN(GAN):
         check_weight(info_weight, "info_weight")
         self.categorical_dim, self.continuous_dim = categorical_dim, continuous_dim
         super().__init__(**config)
-        self.config.update(
-            categorical_dim=categorical_dim, continuous_dim=continuous_dim, info_weight=info_weight
-        )
         self.q_head = nn.Sequential(
             nn.Linear(self.trunk.out_features, 128),
             nn.LeakyReLU(0.2, inplace=True),
@@ -96,7 +93,8 @@ class InfoGAN(GAN):
     def info_loss(
         self, feats: torch.Tensor, codes: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(λ · L_info, categorical code accuracy) for trunk features ``(B, F)``."""
+        """(L_info, categorical code accuracy) for trunk features ``(B, F)``; λ is applied by
+        the callers."""
         q = self.q_head(feats)  # (B, K_cat + K_cont)
         logits, mu = q[:, : self.categorical_dim], q[:, self.categorical_dim :]
         loss_cat = F.cross_entropy(logits, codes["categorical"])
@@ -104,14 +102,14 @@ class InfoGAN(GAN):
             0.5 * ((mu - codes["continuous"]) ** 2).sum(1).mean() if self.continuous_dim else 0.0
         )
         acc = (logits.argmax(1) == codes["categorical"]).float().mean()
-        return self.config["info_weight"] * (loss_cat + loss_cont), acc
+        return loss_cat + loss_cont, acc
 
     def aux_d_loss(self, real_feats, fake_feats, cond_real, cond_fake):
         loss, acc = self.info_loss(fake_feats, cond_fake)  # fakes are detached: trains Q and trunk
-        return loss, {"info_loss": loss.item(), "code_acc": float(acc)}
+        return self.config["info_weight"] * loss, {"loss_info": loss.item(), "acc_code": float(acc)}
 
     def aux_g_loss(self, fake_feats, cond_fake):
-        return self.info_loss(fake_feats, cond_fake)[0]  # gradients flow into G
+        return self.config["info_weight"] * self.info_loss(fake_feats, cond_fake)[0]  # into G
 
 
 class WGANGP(GAN):
@@ -144,7 +142,6 @@ class WGANGP(GAN):
         check_positive_int(n_critic, "n_critic")
         check_weight(gp_weight, "gp_weight")
         super().__init__(lr=lr, betas=betas, loss=loss, **config)
-        self.config.update(gp_weight=gp_weight, n_critic=n_critic)
 
     def build_trunk(self) -> nn.Module:
         return ConvTrunk(
@@ -157,7 +154,7 @@ class WGANGP(GAN):
 
     def critic_extra(self, x_real, x_fake, cond_real):
         gp = gradient_penalty(lambda x: self.discriminate(x, cond_real)[0], x_real, x_fake)
-        return self.config["gp_weight"] * gp, {"gp": gp.item()}
+        return self.config["gp_weight"] * gp, {"loss_gp": gp.item()}
 
     def update_generator(self, step: int) -> bool:
         return (step + 1) % self.config["n_critic"] == 0

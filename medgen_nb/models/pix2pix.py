@@ -243,11 +243,7 @@ class Pix2Pix(GenerativeModel):
         check_unet_depth(depth, size)
         d_layers = default_patch_layers(size) if d_layers is None else d_layers
         check_patch_layers(d_layers, size)
-        self.config = dict(
-            in_channels=in_channels, out_channels=out_channels, size=size,
-            base_channels=base_channels, depth=depth, d_layers=d_layers, norm=norm,
-            dropout=dropout, lambda_l1=lambda_l1, gan_loss=gan_loss, lr=lr, betas=betas,
-        )  # fmt: skip
+        self.resolve_config(depth=depth, d_layers=d_layers, betas=betas)  # None -> from the size
         self.generator = init_weights(
             UNetGenerator(in_channels, out_channels, size, base_channels, depth, norm, dropout)
         )

@@ -153,13 +153,7 @@ class UNIT(GenerativeModel):
             check_positive_int(value, name, minimum=0)
         d_layers = default_patch_layers(size) if d_layers is None else d_layers
         check_patch_layers(d_layers, size)
-        self.config = dict(
-            in_channels=in_channels, out_channels=out_channels, size=size,
-            base_channels=base_channels, n_res_blocks=n_res_blocks,
-            n_shared_blocks=n_shared_blocks, d_layers=d_layers, norm=norm, lambda_gan=lambda_gan,
-            lambda_kl=lambda_kl, lambda_recon=lambda_recon, lambda_cycle=lambda_cycle,
-            gan_loss=gan_loss, lr=lr, betas=betas,
-        )  # fmt: skip
+        self.resolve_config(d_layers=d_layers, betas=betas)  # None -> from the size
         latent = base_channels * 2**N_DOWN
         self.enc_a = _private_encoder(in_channels, base_channels, n_res_blocks, norm)
         self.enc_b = _private_encoder(out_channels, base_channels, n_res_blocks, norm)
@@ -249,8 +243,15 @@ class UNIT(GenerativeModel):
         loss_d_a = self.gan_loss.d(self.d_a(a), self.d_a(terms["fake_a"].detach()))
         loss_d_b = self.gan_loss.d(self.d_b(b), self.d_b(terms["fake_b"].detach()))
         ctx.optimize(loss_d_a + loss_d_b, optimizers["d"], name="d")
-        out = {f"loss_{k}": terms[k].item() for k in ("kl", "recon", "gan", "cycle_kl", "cycle")}
-        return {**out, "loss_g": terms["total"].item(), "loss_d": (loss_d_a + loss_d_b).item()}
+        out = {f"loss_{k}": terms[k].item() for k in ("kl", "recon", "cycle_kl", "cycle")}
+        return {
+            **out,
+            "loss_g_gan": terms["gan"].item(),
+            "loss_g": terms["total"].item(),
+            "loss_d": (loss_d_a + loss_d_b).item(),
+            "loss_d_a": loss_d_a.item(),
+            "loss_d_b": loss_d_b.item(),
+        }
 
     @torch.no_grad()
     def translate(self, x: torch.Tensor) -> torch.Tensor:

@@ -108,10 +108,6 @@ class ConvVAE(GenerativeModel):
             raise ValueError(
                 f"ConvVAE is unconditional: num_classes must be 0, got {num_classes!r}; use 'cvae'"
             )
-        self.config = dict(
-            in_channels=in_channels, size=size, latent_dim=latent_dim, base_channels=base_channels,
-            beta=beta, lr=lr, recon=recon, num_classes=num_classes,
-        )  # fmt: skip
         self.in_channels, self.size, self.latent_dim, self.num_classes = (
             in_channels,
             size,
@@ -211,8 +207,8 @@ class ConvVAE(GenerativeModel):
         mse = ((terms.x_hat.detach().float() - x.to(self.device).float()) ** 2).mean()
         return {
             "loss": loss.item(),
-            "recon": terms.recon.item(),
-            "kl": terms.kl.item(),
+            "loss_recon": terms.recon.item(),
+            "loss_kl": terms.kl.item(),
             "mse": mse.item(),
         }
 
