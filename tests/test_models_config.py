@@ -220,6 +220,18 @@ def test_numpy_scalars_are_stored_as_python_numbers():
 def test_a_value_json_cannot_hold_is_refused():
     with pytest.raises(TypeError, match=r"_Base\(rates=tensor.*plain JSON"):
         _Base(rates=torch.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError, match="plain JSON"):
+        _Base(rates={1: 2.0})  # JSON objects have string keys
+
+
+def test_string_keyed_dicts_are_stored_as_copies():
+    heads = {"modality": np.int64(10), "level": 4}
+    config = _Base(rates=heads).config
+    assert (
+        config["rates"] == {"modality": 10, "level": 4} and type(config["rates"]["modality"]) is int
+    )
+    heads["level"] = 5
+    assert config["rates"]["level"] == 4
 
 
 def test_resolve_config_refuses_a_name_that_is_not_an_argument():

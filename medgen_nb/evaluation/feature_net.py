@@ -224,15 +224,16 @@ class FeatureNetTraining(GenerativeModel):
 
     def __init__(
         self,
-        net: MedicalFeatureNet,
+        heads: dict[str, int],
         *,
         total_steps: int,
         lr: float = 2e-3,
         weight_decay: float = 1e-4,
     ) -> None:
         super().__init__()
-        self.net, self.total_steps, self.lr, self.weight_decay = net, total_steps, lr, weight_decay
-        self.batch_keys = ("image", *net.heads)
+        self.net = MedicalFeatureNet(heads)  # built here, so the config is plain values
+        self.total_steps, self.lr, self.weight_decay = total_steps, lr, weight_decay
+        self.batch_keys = ("image", *self.net.heads)
 
     def configure_optimizers(self) -> Optimizers:
         return {
@@ -272,13 +273,14 @@ def train_feature_net(
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
     seed_everything(seed)
-    net = MedicalFeatureNet({k: len(v) for k, v in data.classes.items()})
+    heads = {k: len(v) for k, v in data.classes.items()}
     train_idx = (~data.test).nonzero().flatten()
     slices = LabelledSlices(
         data.images[train_idx], {k: v[train_idx] for k, v in data.labels.items()}
     )
     steps = epochs * max(1, len(slices) // batch_size)
-    model = FeatureNetTraining(net, total_steps=steps, lr=lr)
+    model = FeatureNetTraining(heads, total_steps=steps, lr=lr)  # weights drawn right after the seed
+    net = model.net
     # fp32: the shipped weights were trained in fp32, and bf16 autocast would change the recipe.
     fit(model, slices, steps, device=device, batch_size=batch_size, seed=seed, precision="fp32",
         progress=False)  # fmt: skip

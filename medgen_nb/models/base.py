@@ -134,6 +134,8 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, tuple):
         return tuple(_plain(v) for v in value)
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _plain(v) for k, v in value.items()}
     raise TypeError(f"{type(value).__name__} is not a plain JSON value")
 
 
@@ -143,8 +145,8 @@ def _plain_argument(owner: str, key: str, value: Any) -> Any:
     except TypeError as err:
         raise TypeError(
             f"{owner}({key}={value!r}): {err}. Constructor arguments become model.config, which a "
-            "checkpoint stores and rebuilds the model from: pass numbers, strings, booleans, None "
-            "or lists of them"
+            "checkpoint stores and rebuilds the model from: pass numbers, strings, booleans, None, "
+            "or lists and string-keyed dicts of them"
         ) from None
 
 
