@@ -151,7 +151,8 @@ class NoduleDetector(DownstreamModel):
 
         Args:
             images: ``(N, C, S, S)`` in [0, 1].
-            threshold: the least centre probability a detection needs, in [0, 1).
+            threshold: a peak of the centre heatmap is kept when its probability (the score)
+                exceeds this, in [0, 1).
             max_detections: at most this many boxes per image (the highest scores).
 
         Returns:
