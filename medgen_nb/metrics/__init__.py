@@ -42,6 +42,7 @@ from medgen_nb.metrics.creation import (
     wasserstein_1d,
 )
 from medgen_nb.metrics.ct import ct_mae_hu
+from medgen_nb.metrics.detection import average_precision, box_iou, detection_scores  # noqa: F401
 from medgen_nb.metrics.downstream import (
     accuracy,
     balanced_accuracy,
