@@ -265,3 +265,30 @@ def test_fit_names_the_missing_batch_key():
 def test_bad_detect_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         tiny("detector").detect(torch.rand(1, 1, 16, 16), **kwargs)
+
+
+def test_downstream_models_checkpoint_and_reload(tmp_path):
+    from torch.utils.data import TensorDataset
+
+    from medgen_nb.checkpoint import load_checkpoint
+    from medgen_nb.models import create as create_any
+    from medgen_nb.train import fit
+
+    torch.manual_seed(0)
+    model = create("classifier", size=16, base_channels=4)
+    data = TensorDataset(torch.rand(8, 1, 16, 16), torch.randint(0, 2, (8,)))
+    fit(model, data, 2, batch_size=4, checkpoint_dir=tmp_path, progress=False, precision="fp32")
+    again = load_checkpoint(tmp_path)
+    assert type(again) is type(model) and again.config == model.config
+    x = torch.rand(3, 1, 16, 16)
+    assert torch.allclose(again.predict_proba(x), model.predict_proba(x))
+    assert type(create_any("segmenter", size=16, base_channels=4)).__name__ == "SegmentationUNet"
+
+
+def test_register_refuses_a_taken_name_and_non_models():
+    from medgen_nb.models import register
+
+    with pytest.raises(ValueError, match="taken by"):
+        register("pix2pix", SliceClassifier)
+    with pytest.raises(ValueError, match="GenerativeModel subclass"):
+        register("thing", dict)

@@ -18,9 +18,12 @@ from medgen_nb.downstream.classifier import SliceClassifier
 from medgen_nb.downstream.detector import NoduleDetector
 from medgen_nb.downstream.mixing import MixedSubset, TensorItems, training_sets
 from medgen_nb.downstream.segmenter import SegmentationUNet, UNet, soft_dice_loss
+from medgen_nb.models import register
 from medgen_nb.models.base import GenerativeModel
 
 MODELS: dict[str, type] = {**classifier.MODELS, **segmenter.MODELS, **detector.MODELS}
+for _name, _cls in MODELS.items():  # so that fit() checkpoints them and load_checkpoint rebuilds
+    register(_name, _cls)
 
 
 def available() -> list[str]:

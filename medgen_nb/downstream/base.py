@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import torch
 
-from medgen_nb.models._validate import (
+from medgen_nb.models.base import Batch, GenerativeModel, Optimizers, StepContext
+from medgen_nb.models.blocks import check_power_of_two_size
+from medgen_nb.models.validation import (
     check_image_batch,
     check_learning_rate,
     check_positive_int,
 )
-from medgen_nb.models.base import Batch, GenerativeModel, Optimizers, StepContext
-from medgen_nb.models.blocks import check_power_of_two_size
 
 MIN_SIZE = 16  # the classifier halves down to 4x4 and the U-Net three times: 16 px is the least
 
 
 class DownstreamModel(GenerativeModel):
-    """Base class: checks the settings all three share and keeps every constructor keyword in
-    ``self.config`` (what a checkpoint stores and ``create(name, **config)`` rebuilds from)."""
+    """Base class: checks the settings all three share. Every constructor keyword lands in
+    ``self.config`` through :class:`medgen_nb.models.base.Configurable`, like every model's."""
 
     def __init__(
         self, *, in_channels: int, size: int, base_channels: int, lr: float, **settings: object
@@ -32,10 +32,7 @@ class DownstreamModel(GenerativeModel):
         check_positive_int(in_channels, "in_channels")
         check_power_of_two_size(size, MIN_SIZE)
         check_positive_int(base_channels, "base_channels")
-        check_learning_rate(lr)
-        self.config = dict(
-            in_channels=in_channels, size=size, base_channels=base_channels, lr=lr, **settings
-        )
+        check_learning_rate(lr)  # self.config: captured by models.base.Configurable
 
     def check_images(self, images: torch.Tensor, name: str = "images") -> torch.Tensor:
         """Raise unless ``images`` is ``(N, in_channels, size, size)`` in [0, 1]; return it on

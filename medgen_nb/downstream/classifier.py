@@ -13,10 +13,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from medgen_nb.downstream.base import DownstreamModel
-from medgen_nb.models._validate import check_labels, check_positive_int
 from medgen_nb.models.base import Batch
 from medgen_nb.models.blocks import ConvBlock
 from medgen_nb.models.gan_nets import pyramid_channels
+from medgen_nb.models.validation import check_labels, check_positive_int
 
 
 class SliceClassifier(DownstreamModel):

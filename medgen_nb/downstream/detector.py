@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from medgen_nb.data.chest_ct import boxes_from_seg
 from medgen_nb.downstream.base import DownstreamModel
 from medgen_nb.downstream.segmenter import UNet
-from medgen_nb.models._validate import check_positive_int, check_weight
 from medgen_nb.models.base import Batch
+from medgen_nb.models.validation import check_positive_int, check_weight
 
 ALPHA, BETA = 2.0, 4.0  # focal-loss exponents of CenterNet, eq. 1
 PRIOR = 0.1  # initial centre probability everywhere: keeps early focal losses small (RetinaNet)

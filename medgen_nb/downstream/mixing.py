@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from medgen_nb.models._validate import check_positive_int
+from medgen_nb.models.validation import check_positive_int
 
 Source = Dataset | Mapping[str, torch.Tensor] | torch.Tensor
 

@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from medgen_nb.downstream.base import DownstreamModel
-from medgen_nb.models._validate import check_positive_int
 from medgen_nb.models.base import Batch
 from medgen_nb.models.blocks import ConvBlock
+from medgen_nb.models.validation import check_positive_int
 
 DEPTH = 3  # halvings: 64 px -> 8 px at the bottom, 16 px -> 2 px
 

@@ -279,7 +279,9 @@ def train_feature_net(
         data.images[train_idx], {k: v[train_idx] for k, v in data.labels.items()}
     )
     steps = epochs * max(1, len(slices) // batch_size)
-    model = FeatureNetTraining(heads, total_steps=steps, lr=lr)  # weights drawn right after the seed
+    model = FeatureNetTraining(
+        heads, total_steps=steps, lr=lr
+    )  # weights drawn right after the seed
     net = model.net
     # fp32: the shipped weights were trained in fp32, and bf16 autocast would change the recipe.
     fit(model, slices, steps, device=device, batch_size=batch_size, seed=seed, precision="fp32",
