@@ -37,22 +37,27 @@ VAE_BASELINE_CONFIG: dict[str, object] = dict(
 def dataset_fingerprint(data: Dataset) -> dict[str, Any]:
     """What identifies a training set that is not a registered task: its images' SHA-256.
 
-    Returns ``{"sha256", "n", "shape"}`` of the ``"image"`` tensors ``(N, C, S, S)`` as float32.
+    Returns ``{"sha256", "n", "shape"}`` over the ``"image"`` tensors ``(N, C, S, S)`` as float32,
+    and the ``"target"`` tensors too where items have them (translation data, paired or not).
     A data set with ``tensors()`` (:class:`medgen_nb.data.slices.SliceDataset`) or a
     ``TensorDataset`` is read at once; any other is read item by item.
     """
+    target = None
     if hasattr(data, "tensors") and callable(data.tensors):
-        images = data.tensors()["image"]
+        t = data.tensors()
+        images, target = t["image"], t.get("target")
     elif isinstance(getattr(data, "tensors", None), tuple):  # torch's TensorDataset
         images = data.tensors[0]
     else:
-        images = torch.stack([as_batch(data[i])["image"] for i in range(len(data))])
-    blob = images.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
-    return {
-        "sha256": hashlib.sha256(blob).hexdigest(),
-        "n": len(images),
-        "shape": list(images.shape[1:]),
-    }
+        items = [as_batch(data[i]) for i in range(len(data))]
+        images = torch.stack([item["image"] for item in items])
+        if all("target" in item for item in items):  # paired or unpaired translation data
+            target = torch.stack([item["target"] for item in items])
+    digest = hashlib.sha256()
+    for part in (images, target):
+        if part is not None:
+            digest.update(part.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return {"sha256": digest.hexdigest(), "n": len(images), "shape": list(images.shape[1:])}
 
 
 @dataclass

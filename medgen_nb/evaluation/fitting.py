@@ -220,7 +220,9 @@ def fit_or_load(
         model.to(pick_device(device))
         return FitResult(model, history, "cache", record, key, folder, time.perf_counter() - start)
 
-    train_data = unpaired_training_set(data, seed) if record["model"] in UNPAIRED_MODELS else data
+    # unpaired models get two subject-disjoint domains, unless the data are unpaired already
+    make_unpaired = record["model"] in UNPAIRED_MODELS and not isinstance(data, UnpairedDataset)
+    train_data = unpaired_training_set(data, seed) if make_unpaired else data
     stored = folder / RUN_RECORD
     if (
         stored.exists() and json.loads(stored.read_text()) != record
