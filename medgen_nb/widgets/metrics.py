@@ -16,7 +16,7 @@ import torch
 from matplotlib.figure import Figure
 
 from medgen_nb.metrics._checks import check_unit_range
-from medgen_nb.metrics.report import apply_failure
+from medgen_nb.metrics.degradations import apply_failure
 from medgen_nb.metrics.translation import mae, psnr, rmse, ssim
 from medgen_nb.viz import panel
 from medgen_nb.widgets.base import Explorer
