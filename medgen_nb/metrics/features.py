@@ -112,7 +112,7 @@ class MedicalFeatureNet(nn.Module):
         return {k: head(z) for k, head in self.heads.items()}
 
     def class_probs(self, x: torch.Tensor, head: str | None = None) -> torch.Tensor:
-        """p(y|x) of one head (default: the first, e.g. modality), ``(B, K)``, for IS / MS."""
+        """p(y|x) of one head (default: the first), ``(B, K)``; IS / MS use :data:`SCORE_HEAD`."""
         head = next(iter(self.heads)) if head is None else head
         if head not in self.heads:
             raise ValueError(f"head must be one of {tuple(self.heads)}, got {head!r}")
