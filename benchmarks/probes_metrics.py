@@ -95,25 +95,29 @@ _PROBS = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4], [0.1, 0.9
 
 
 def _accuracy_probs_1d(_tmp):
-    return _metrics().accuracy(_Y, _PROBS[:, 1])[0]  # a perfect classifier's P(class 1)
+    return float(
+        _metrics().accuracy(preds=_PROBS[:, 1], target=_Y)
+    )  # a perfect classifier's P(class 1)
 
 
 def _accuracy_probs_2d(_tmp):
-    return _metrics().accuracy(_Y, _PROBS)[0]
+    return float(_metrics().accuracy(preds=_PROBS, target=_Y))
 
 
 def _balanced_floats(_tmp):
-    return _metrics().balanced_accuracy(_Y, torch.tensor([0.2, 1.7, 1.2, 0.4, 1.9, 0.1]))
+    return float(
+        _metrics().balanced_accuracy(preds=torch.tensor([0.2, 1.7, 1.2, 0.4, 1.9, 0.1]), target=_Y)
+    )
 
 
 def _macro_auc_out_of_range(_tmp):
     y = torch.tensor([0, 1, 2, 0, 1, 5])  # label 5 with K = 3 classes
     p = torch.softmax(torch.randn(6, 3, generator=torch.Generator().manual_seed(0)), 1)
-    return _metrics().macro_auc(y, p)
+    return float(_metrics().macro_auc(preds=p, target=y))
 
 
 def _accuracy_whole_floats(_tmp):
-    return _metrics().accuracy(_Y.double(), _PROBS.argmax(1).double())[0]
+    return float(_metrics().accuracy(preds=_PROBS.argmax(1).double(), target=_Y.double()))
 
 
 # --- 5c: CT in two units ---------------------------------------------------------------------
@@ -278,8 +282,8 @@ PROBES: list[Probe] = [
         check=lambda v, _t: math.isclose(v[0], v[1], rel_tol=1e-9),
     ),
     # 5b
-    Probe("5b", "accuracy(labels, P(class 1))", _accuracy_probs_1d, hint="argmax"),
-    Probe("5b", "accuracy(labels, (N, K) probabilities)", _accuracy_probs_2d, hint="argmax"),
+    Probe("5b", "accuracy(preds=P(class 1), target=labels)", _accuracy_probs_1d, hint="argmax"),
+    Probe("5b", "accuracy(preds=(N, K) probabilities)", _accuracy_probs_2d, hint="argmax"),
     Probe("5b", "balanced_accuracy with float predictions", _balanced_floats, hint="argmax"),
     Probe("5b", "macro_auc with a label outside the classes", _macro_auc_out_of_range, hint="5"),
     Probe(

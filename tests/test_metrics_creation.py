@@ -100,9 +100,9 @@ def test_inception_score_limits():
 def test_mode_score_penalises_wrong_class_histogram():
     k = 4
     balanced = torch.eye(k).repeat(10, 1)
-    assert mode_score(balanced, balanced) == pytest.approx(inception_score(balanced))
+    assert mode_score(real=balanced, fake=balanced) == pytest.approx(inception_score(balanced))
     skewed_real = torch.eye(k)[[0] * 30 + [1, 2, 3] * 3 + [1]]
-    assert mode_score(balanced, skewed_real) < inception_score(balanced)
+    assert mode_score(real=skewed_real, fake=balanced) < inception_score(balanced)
 
 
 def test_mmd_and_kid_zero_for_same_and_positive_for_shifted():
@@ -145,8 +145,8 @@ def test_precision_recall_separate_fidelity_and_diversity():
 
 def test_memorisation_detects_copies():
     train, heldout = _gauss(200, 4), _gauss(100, 4, seed=1)
-    fresh = memorisation(_gauss(100, 4, seed=2), train, heldout)
-    copies = memorisation(train[:100] + 0.01 * _gauss(100, 4, seed=3), train, heldout)
+    fresh = memorisation(train, _gauss(100, 4, seed=2), heldout=heldout)
+    copies = memorisation(train, train[:100] + 0.01 * _gauss(100, 4, seed=3), heldout=heldout)
     assert 0.7 < fresh.ratio < 1.4 and fresh.copy_fraction < 0.2
     assert copies.ratio < 0.1 and copies.copy_fraction > 0.9
 
@@ -228,7 +228,7 @@ def test_precision_recall_too_few_for_k():
 def test_memorisation_heldout_duplicates_train():
     t = _gauss(10)
     with pytest.raises(ValueError, match="duplicate"):
-        memorisation(_gauss(5), t, t)
+        memorisation(t, _gauss(5), heldout=t)
 
 
 def test_bootstrap_bad_n_boot():
@@ -314,7 +314,9 @@ def test_bootstrap_ci_refuses_infinite_samples_and_statistics():
     with pytest.raises(ValueError, match=r"real contains 1 infinite value"):
         bootstrap_ci(lambda s: float(s.mean()), x, n_boot=20)
     with pytest.raises(ValueError, match=r"fake contains 1 infinite value"):
-        bootstrap_ci(lambda a, b: float(a.mean() - b.mean()), x.isfinite().double(), x, n_boot=20)
+        bootstrap_ci(
+            lambda real, fake: float(real.mean() - fake.mean()), x.isfinite().double(), x, n_boot=20
+        )
     with pytest.raises(ValueError, match="statistic is inf on the full sample"):
         bootstrap_ci(lambda s: float(1 / s.min()), torch.arange(5.0), n_boot=20)
     # finite on the full sample, inf on the resamples that draw only zeros
@@ -363,3 +365,33 @@ def test_fid_vs_n_studies_small_n_without_warnings():
         warnings.simplefilter("error")
         curve = fid_vs_n(_gauss(60, 8), _gauss(60, 8, seed=1), sizes=(4, 10), repeats=2)
     assert set(curve) == {4, 10}
+
+
+# -- one calling convention (issue 13, item 6) ----------------------------------------------------
+
+
+def test_mode_score_takes_real_and_fake_by_keyword_only():
+    real, fake = torch.eye(3).repeat(5, 1), torch.eye(3)[[0] * 15]
+    with pytest.raises(TypeError, match="positional"):
+        mode_score(fake, real)  # the old (fake, real) order: same shapes, silently swapped
+    # not symmetric: the histogram penalty is KL(p(y) || p(y*)) with p(y*) from the real set
+    assert mode_score(real=real, fake=fake) != pytest.approx(mode_score(real=fake, fake=real))
+
+
+def test_memorisation_takes_heldout_by_keyword_so_the_old_order_fails():
+    train, fake = _gauss(30, 4), _gauss(20, 4, seed=1)
+    with pytest.raises(TypeError, match="positional"):
+        memorisation(fake, train, _gauss(20, 4, seed=2))  # the old (generated, train, heldout)
+
+
+def test_bootstrap_calls_two_sample_statistics_with_real_and_fake_by_name():
+    calls = []
+
+    def statistic(*, real, fake):
+        calls.append((len(real), len(fake)))
+        return float(real.mean() - fake.mean())
+
+    bootstrap_ci(statistic, _gauss(12), _gauss(8, seed=1), n_boot=10)
+    assert calls[0] == (12, 8) and set(calls[1:]) == {(6, 4)}
+    ci = bootstrap_ci(mode_score, torch.eye(3).repeat(6, 1), torch.eye(3)[[0, 1] * 9], n_boot=10)
+    assert ci.low <= ci.value <= ci.high

@@ -31,8 +31,22 @@ def test_contrast_and_retained_contrast_have_known_values():
     erased = torch.full_like(target, 0.2)
     halved = 0.2 + 0.3 * lesion
     assert lesion_contrast(target, lesion).item() == pytest.approx(0.6)
-    assert retained_contrast(erased, target, lesion).item() == pytest.approx(0.0)
-    assert retained_contrast(halved, target, lesion).item() == pytest.approx(0.5)
+    assert retained_contrast(erased, target, lesion=lesion).item() == pytest.approx(0.0)
+    assert retained_contrast(halved, target, lesion=lesion).item() == pytest.approx(0.5)
+    both = torch.cat([erased, halved])
+    per_image = retained_contrast(
+        both, target.expand_as(both), lesion=lesion.expand_as(both), reduction="none"
+    )
+    assert per_image.tolist() == pytest.approx([0.0, 0.5])
+    assert float(
+        retained_contrast(both, target.expand_as(both), lesion=lesion.expand_as(both))
+    ) == pytest.approx(0.25)
+
+
+def test_retained_contrast_takes_the_lesion_by_keyword():
+    lesion = _square_lesion()
+    with pytest.raises(TypeError, match="positional"):
+        retained_contrast(lesion, lesion, lesion)
 
 
 def test_rejects_bad_ring_px():

@@ -99,13 +99,13 @@ def test_ct_mae_hu_by_tissue():
     pred[..., :2, :] += 300.0  # error only in bone
     pred[..., 4:, :] += 30.0  # and some in soft tissue
     win = ct_window()
-    out = ct_mae_hu(win.forward(pred), win.forward(hu), intensity=win)
+    out = ct_mae_hu(win.forward(pred), win.forward(hu), intensity=win, reduction="none")
     assert float(out["bone"][0]) == pytest.approx(300.0)
     assert float(out["soft_tissue"][0]) == pytest.approx(30.0 * 32 / 48)
     assert float(out["all"][0]) == pytest.approx((300 * 16 + 30 * 32) / 64)
-    direct = ct_mae_hu(pred, hu)
-    assert float(direct["all"][0]) == pytest.approx(float(out["all"][0]))
-    no_bone = ct_mae_hu(pred[..., 4:, :], hu[..., 4:, :])
+    direct = ct_mae_hu(pred, hu)  # reduction="mean", the default of every paired metric
+    assert direct["all"].shape == () and float(direct["all"]) == pytest.approx(float(out["all"][0]))
+    no_bone = ct_mae_hu(pred[..., 4:, :], hu[..., 4:, :], reduction="none")
     assert torch.isnan(no_bone["bone"][0])
 
 

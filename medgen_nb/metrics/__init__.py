@@ -15,9 +15,40 @@ Every notebook scores its models with these functions, so numbers are comparable
 * warnings: :class:`DataRangeWarning` (predictions far outside ``data_range``),
   :class:`SmallSampleWarning` (FID below its documented N >= 5 x D);
 * downstream: :func:`accuracy`, :func:`balanced_accuracy`, :func:`binary_auc`, :func:`macro_auc`,
-  :func:`dice`, :func:`iou`;
-* test degradations: :func:`degrade`, :func:`gaussian_blur`, :func:`apply_failure` (noise, blur,
-  shift or intensity scaling at a chosen strength).
+  :func:`dice`, :func:`iou`; detection: :func:`box_iou`, :func:`detection_scores`,
+  :func:`average_precision`;
+* test degradations (:mod:`medgen_nb.metrics.degradations`): :func:`degrade`,
+  :func:`gaussian_blur`, :func:`apply_failure` (noise, blur, shift or intensity scaling at a
+  chosen strength).
+
+Calling convention (one for the whole package):
+
+* **Paired metrics** compare a model's output with its reference, image by image or case by case
+  (translation, CT, lesion contrast, classification, segmentation)::
+
+      metric(preds, target, *, data_range=..., mask=..., reduction="mean")
+
+  ``preds`` first, ``target`` second; everything else by keyword (``data_range`` only where the
+  metric needs one, ``mask`` where it can be restricted to a foreground). They return a float64
+  ``torch.Tensor``: ``reduction="mean"`` (the default everywhere) is the mean over images or
+  cases (0-d; ``(L,)`` per label for Dice and IoU), ``"none"`` one value per image or case
+  ``(B,)`` (``(B, L)`` for Dice and IoU), for intervals over images or subjects. Metrics of
+  several parts return a dict of such tensors (:func:`ct_mae_hu` by tissue;
+  :func:`translation_report`, always per image). Set-level metrics without a per-case value
+  (balanced accuracy, AUC) return a 0-d tensor and take no ``reduction``. The classification
+  metrics (:func:`accuracy`, :func:`balanced_accuracy`, :func:`binary_auc`, :func:`macro_auc`)
+  take ``preds=`` and ``target=`` by keyword only, because their order used to be
+  ``(y_true, y_pred)`` and labels have the same shape either way round: a call in the old order
+  raises a ``TypeError`` instead of silently scoring the wrong way.
+* **Distribution metrics** compare a reference sample set with a generated one::
+
+      metric(real, fake, *, ...)  ->  float  (dict[str, float] for several numbers)
+
+  ``real`` first: it is the reference that fixes whatever the metric estimates from data (MMD's
+  kernel bandwidth comes from ``real`` alone). :func:`mode_score`, once ``(fake, real)``, takes
+  ``real=`` and ``fake=`` by keyword only, and :func:`memorisation` is
+  ``(train, fake, *, heldout)``. :func:`bootstrap_ci` calls every two-sample statistic as
+  ``statistic(real=..., fake=...)``; write your own statistics with those names.
 """
 
 from medgen_nb.metrics._checks import DataRangeWarning, SmallSampleWarning, check_unit_range
@@ -42,7 +73,8 @@ from medgen_nb.metrics.creation import (
     wasserstein_1d,
 )
 from medgen_nb.metrics.ct import ct_mae_hu
-from medgen_nb.metrics.detection import average_precision, box_iou, detection_scores  # noqa: F401
+from medgen_nb.metrics.degradations import apply_failure, degrade, gaussian_blur
+from medgen_nb.metrics.detection import average_precision, box_iou, detection_scores
 from medgen_nb.metrics.downstream import (
     accuracy,
     balanced_accuracy,
@@ -75,10 +107,7 @@ _LAZY = {
     "class_probabilities": "features",
     "extract_features": "features",
     "load_feature_net": "features",
-    "apply_failure": "report",
     "creation_report": "report",
-    "degrade": "report",
-    "gaussian_blur": "report",
 }
 
 
@@ -98,9 +127,11 @@ __all__ = [
     "SmallSampleWarning",
     "accuracy",
     "apply_failure",
+    "average_precision",
     "balanced_accuracy",
     "binary_auc",
     "bootstrap_ci",
+    "box_iou",
     "cluster_mean_ci",
     "cluster_means",
     "check_unit_range",
@@ -109,6 +140,7 @@ __all__ = [
     "ct_mae_hu",
     "degrade",
     "density_coverage",
+    "detection_scores",
     "dice",
     "extract_features",
     "fid",

@@ -11,11 +11,15 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from typing import Literal
 
 import numpy as np
 import torch
 
 ArrayLike = np.ndarray | torch.Tensor
+# Every paired metric reduces the same way: "mean" over images/cases, or "none" (one per item).
+Reduction = Literal["mean", "none"]
+REDUCTIONS: tuple[str, ...] = ("mean", "none")
 
 # data_range rule (see check_data_range). The target is the reference and defines the range: its
 # span may exceed data_range only by rounding (1 %: float16/float32 images, a window's edge).
@@ -49,6 +53,13 @@ def as_tensor(x: ArrayLike, name: str) -> torch.Tensor:
             f"{name} must be a torch.Tensor, numpy array or list, got {type(x).__name__}"
         )
     return x.detach().to("cpu", torch.float64)
+
+
+def check_reduction(reduction: object) -> str:
+    """``reduction`` if it is one of :data:`REDUCTIONS`, else a ``ValueError`` listing them."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction  # type: ignore[return-value]
 
 
 def check_finite(x: torch.Tensor, name: str) -> None:

@@ -4,7 +4,9 @@ Distribution metrics compare ``real`` and ``fake`` **feature matrices** ``(N, D)
 :func:`medgen_nb.metrics.features.extract_features`, or any embedding) except the 1-D Wasserstein
 distance, which compares raw intensities. IS and MS take class probabilities ``(N, K)``. All are
 computed in float64 and returned as Python floats; wrap them in
-:func:`medgen_nb.metrics.bootstrap.bootstrap_ci` for confidence intervals.
+:func:`medgen_nb.metrics.bootstrap.bootstrap_ci` for confidence intervals. The reference set comes
+first, ``(real, fake)``; :func:`mode_score`, whose order was once the other way round, takes both
+by keyword only.
 
 Minimum sample sizes: covariance-based FID needs at least 2 samples and is biased upwards at
 small N (the bias falls roughly as 1/N; see :func:`medgen_nb.metrics.bootstrap.fid_vs_n`), so only
@@ -13,6 +15,11 @@ compare FIDs computed with the same N, and use N >= 5 x the feature dimension (>
 :class:`~medgen_nb.metrics._checks.SmallSampleWarning` below that (``warn_small_n=False``
 silences it, as :func:`~medgen_nb.metrics.bootstrap.fid_vs_n` does on purpose). MMD and KID are
 unbiased at any N >= 2 but their CIs are wide below a few hundred samples; they do not warn.
+
+Kernels are fixed by the reference set, never by the sample being scored: MMD's Gaussian bandwidth
+is :func:`median_bandwidth` of ``real`` alone (or a number you pass), so every model scored against
+one real set, and every bootstrap draw, is measured with the same kernel; KID's cubic kernel
+:math:`(x^\top y / D + 1)^3` has no data-dependent parameter at all.
 """
 
 from __future__ import annotations
@@ -34,8 +41,6 @@ from medgen_nb.metrics._checks import (
 # eigenvalues up to 1e-5 x the largest |entry| / |eigenvalue| are rounding (float32 covariances).
 COV_TOLERANCE = 1e-5
 
-SampleIds = tuple[torch.Tensor, torch.Tensor] | None
-
 
 def _check_probs(probs: ArrayLike, name: str) -> torch.Tensor:
     p = check_features(probs, name, min_rows=1)
@@ -55,30 +60,39 @@ def _kl_rows(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return (p * ratio.log()).sum(-1)
 
 
-def inception_score(probs: ArrayLike) -> float:
+def inception_score(fake: ArrayLike) -> float:
     r"""Inception Score, :math:`\exp(\mathbb{E}_x KL(p(y|x) \| p(y)))` (review Table 1).
 
     Args:
-        probs: ``(N, K)`` class probabilities p(y|x) of generated images from any classifier (the
-            medical feature network's head: :meth:`MedicalFeatureNet.class_probs`).
+        fake: ``(N, K)`` class probabilities p(y|x) of generated images from any classifier (the
+            medical feature network's slice-level head:
+            :func:`~medgen_nb.metrics.features.class_probabilities`).
     Returns:
         a number in [1, K]: 1 when every prediction is the same (or uniform); K when predictions
         are confident and the classes are used equally often.
     """
-    p = _check_probs(probs, "probs")
+    p = _check_probs(fake, "fake")
     p_y = p.mean(0)  # marginal p(y) over generated images
     return float(_kl_rows(p, p_y).mean().exp())
 
 
-def mode_score(probs_fake: ArrayLike, probs_real: ArrayLike) -> float:
+def mode_score(*, real: ArrayLike, fake: ArrayLike) -> float:
     r"""Mode Score, :math:`\exp(\mathbb{E}_x KL(p(y|x)\|p(y)) - KL(p(y)\|p(y^*)))` (review Table 1).
 
     The extra term penalises a generated class histogram p(y) that differs from the real one
-    p(y*). Args: ``(N, K)`` and ``(M, K)`` class probabilities of generated and real images.
+    p(y*).
+
+    Args:
+        real: ``(M, K)`` class probabilities of real images (p(y*) is their mean).
+        fake: ``(N, K)`` class probabilities of generated images.
+
+    Both by keyword only (``mode_score(real=p_real, fake=p_fake)``): the order used to be
+    ``(fake, real)``, and the two have the same shape, so a positional call in either order would
+    compute something without complaint.
     """
-    pf = _check_probs(probs_fake, "probs_fake")
-    pr = _check_probs(probs_real, "probs_real")
-    check_same_dim(pf, pr, ("probs_fake", "probs_real"))
+    pf = _check_probs(fake, "fake")
+    pr = _check_probs(real, "real")
+    check_same_dim(pr, pf, ("real", "fake"))
     p_y, p_y_star = pf.mean(0), pr.mean(0)
     gap = _kl_rows(p_y[None], p_y_star)[0]
     return float((_kl_rows(pf, p_y).mean() - gap).exp())
@@ -155,77 +169,73 @@ def fid(real: ArrayLike, fake: ArrayLike, *, warn_small_n: bool = True) -> float
     return frechet_distance(r.mean(0), torch.cov(r.T), f.mean(0), torch.cov(f.T))
 
 
-def _pooled_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    z = torch.cat([x, y])
-    return torch.cdist(z, z)
+def median_bandwidth(real: ArrayLike) -> float:
+    """Median heuristic from the reference set alone: the median distance between distinct rows.
 
+    Args:
+        real: ``(N, D)`` reference features, N >= 2.
+    Returns:
+        sigma for :func:`mmd`, in feature units (1.0 when all rows coincide).
 
-def median_bandwidth(real: ArrayLike, fake: ArrayLike) -> float:
-    """Median heuristic: the median Euclidean distance between distinct points of the pooled sample."""
-    d = _pooled_distances(as_tensor(real, "real"), as_tensor(fake, "fake"))
-    return _median_off_diagonal(d)
-
-
-def _median_off_diagonal(d: torch.Tensor) -> float:
+    Computed once from ``real`` and reused for every model and every bootstrap draw (what
+    :func:`mmd` and :func:`~medgen_nb.metrics.bootstrap.bootstrap_ci` do), so that MMDs are
+    measured with one kernel. Estimating it from each real + fake pool, as before, gave each
+    generator its own kernel: a worse generator widened the bandwidth and flattened its own MMD.
+    """
+    x = check_features(real, "real")
+    d = torch.cdist(x, x)
     upper = d[torch.triu_indices(len(d), len(d), offset=1).unbind()]
     sigma = float(upper.median())
     return sigma if sigma > 0 else 1.0
 
 
-def _unbiased_mmd2(
-    k_xx: torch.Tensor, k_yy: torch.Tensor, k_xy: torch.Tensor, sample_ids: SampleIds
-) -> float:
-    """Unbiased MMD² (Gretton et al. 2012, eq. 3): within-sample pairs of one draw are excluded.
-
-    ``sample_ids`` are the indices of the original draws behind each row; a bootstrap resample
-    repeats rows, and pairs of one original draw must not count as distinct pairs.
-    """
-    if sample_ids is None:
-        ix, iy = torch.arange(k_xx.shape[0]), torch.arange(k_yy.shape[0])
-    else:
-        ix, iy = (torch.as_tensor(i) for i in sample_ids)
-    distinct_x = ix[:, None] != ix[None, :]
-    distinct_y = iy[:, None] != iy[None, :]
-    if not distinct_x.any() or not distinct_y.any():
-        raise ValueError("MMD needs at least 2 distinct samples in real and in fake")
-    return float(k_xx[distinct_x].mean() + k_yy[distinct_y].mean() - 2 * k_xy.mean())
+def _unbiased_mmd2(k_xx: torch.Tensor, k_yy: torch.Tensor, k_xy: torch.Tensor) -> float:
+    """Unbiased MMD² (Gretton et al. 2012, eq. 3): the diagonal pairs (i, i) are excluded."""
+    off_x = ~torch.eye(k_xx.shape[0], dtype=torch.bool)
+    off_y = ~torch.eye(k_yy.shape[0], dtype=torch.bool)
+    return float(k_xx[off_x].mean() + k_yy[off_y].mean() - 2 * k_xy.mean())
 
 
-def mmd(
-    real: ArrayLike,
-    fake: ArrayLike,
-    *,
-    bandwidth: float | None = None,
-    sample_ids: SampleIds = None,
-) -> float:
+def mmd(real: ArrayLike, fake: ArrayLike, *, bandwidth: float | None = None) -> float:
     r"""Kernel MMD² with a Gaussian kernel, unbiased estimator (review Table 1).
 
-    :math:`k(x, y) = \exp(-\|x - y\|^2 / (2\sigma^2))`, with :math:`\sigma` = ``bandwidth`` (a finite
-    number > 0) or, if None, the median pairwise distance of the pooled sample (median heuristic). Unbiased, so it can
-    be slightly negative when the two distributions are equal. ``sample_ids``: see
-    :func:`medgen_nb.metrics.bootstrap.bootstrap_ci` (leave None).
+    :math:`k(x, y) = \exp(-\|x - y\|^2 / (2\sigma^2))` with :math:`\sigma` = ``bandwidth``.
+
+    Args:
+        real: ``(N, D)`` reference features; fixes the kernel when ``bandwidth`` is None.
+        fake: ``(M, D)`` features of the sample being scored.
+        bandwidth: sigma in feature units (a finite number > 0), or None for
+            :func:`median_bandwidth` of ``real`` alone. Models scored against the same ``real``
+            thus share one kernel; :func:`~medgen_nb.metrics.bootstrap.bootstrap_ci` computes it
+            once on the full real set and passes it to every draw. Pass it explicitly to compare
+            MMDs against different real sets.
+    Returns:
+        MMD², dimensionless (a difference of mean kernel values); unbiased, so slightly
+        negative values occur when the two distributions are equal.
     """
     x, y = check_features(real, "real"), check_features(fake, "fake")
     check_same_dim(x, y, ("real", "fake"))
-    if bandwidth is None:
-        sigma = median_bandwidth(x, y)
-    else:
-        sigma = check_positive_number(bandwidth, "bandwidth")
+    sigma = (
+        median_bandwidth(x) if bandwidth is None else check_positive_number(bandwidth, "bandwidth")
+    )
 
     def k(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return torch.exp(-(torch.cdist(a, b) ** 2) / (2 * sigma**2))
 
-    return _unbiased_mmd2(k(x, x), k(y, y), k(x, y), sample_ids)
+    return _unbiased_mmd2(k(x, x), k(y, y), k(x, y))
 
 
-mmd.accepts_sample_ids = True  # type: ignore[attr-defined]
+# Keyword arguments that bootstrap_ci fixes once from the full real set (see its docstring).
+mmd.fixed_from_real = {"bandwidth": median_bandwidth}  # type: ignore[attr-defined]
 
 
-def kid(real: ArrayLike, fake: ArrayLike, *, sample_ids: SampleIds = None) -> float:
+def kid(real: ArrayLike, fake: ArrayLike) -> float:
     r"""Kernel Inception Distance (Bińkowski et al. 2018): unbiased MMD² with the cubic kernel.
 
     :math:`k(x, y) = (x^\top y / D + 1)^3`. Computed on the full samples (torchmetrics averages it
-    over random subsets to save memory; with one subset of all samples the two agree).
+    over random subsets to save memory; with one subset of all samples the two agree). The kernel
+    depends only on the feature dimension D, never on the samples, so every model and bootstrap
+    draw is already scored with one kernel (no bandwidth to fix).
     """
     x, y = check_features(real, "real"), check_features(fake, "fake")
     check_same_dim(x, y, ("real", "fake"))
@@ -234,10 +244,7 @@ def kid(real: ArrayLike, fake: ArrayLike, *, sample_ids: SampleIds = None) -> fl
     def k(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return (a @ b.T / d + 1.0) ** 3
 
-    return _unbiased_mmd2(k(x, x), k(y, y), k(x, y), sample_ids)
-
-
-kid.accepts_sample_ids = True  # type: ignore[attr-defined]
+    return _unbiased_mmd2(k(x, x), k(y, y), k(x, y))
 
 
 def wasserstein_1d(real: ArrayLike, fake: ArrayLike) -> float:
@@ -279,7 +286,7 @@ def sliced_wasserstein(
     return float(np.mean([wasserstein_1d(px[:, i], py[:, i]) for i in range(n_projections)]))
 
 
-def inception_fid(real_images: ArrayLike, fake_images: ArrayLike) -> float:
+def inception_fid(real: ArrayLike, fake: ArrayLike) -> float:
     """Classic FID with torchmetrics' Inception-v3 (2048-d pool features), for comparison with papers.
 
     Args: ``(N, 1|3, H, W)`` images in [0, 1] (grey images are repeated to 3 channels).
@@ -297,7 +304,7 @@ def inception_fid(real_images: ArrayLike, fake_images: ArrayLike) -> float:
             "(pip install torch-fidelity, with network access once); medgen_nb does not ship them. "
             "Use medgen_nb.metrics.fid(extract_features(real), extract_features(fake)) instead."
         ) from err
-    for images, is_real in ((real_images, True), (fake_images, False)):
+    for images, is_real in ((real, True), (fake, False)):
         x = as_tensor(images, "images").float()
         metric.update(x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x, real=is_real)
     return float(metric.compute())

@@ -10,12 +10,17 @@ tissue because bone errors dominate dose calculation. Tissue classes are defined
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 
 from medgen_nb.data.intensity import IntensityMap
-from medgen_nb.metrics._checks import ArrayLike, check_images, check_mask, check_unit_range
+from medgen_nb.metrics._checks import (
+    ArrayLike,
+    Reduction,
+    check_images,
+    check_mask,
+    check_reduction,
+    check_unit_range,
+)
 
 CT_REGIONS: tuple[str, ...] = ("all", "bone", "soft_tissue")
 # An HU target spanning more than this (a CT slice spans ~1000-3000 HU) cannot be compared with
@@ -24,7 +29,7 @@ HU_SPAN_OF_A_CT = 100.0
 
 
 def to_hu(
-    preds: ArrayLike, target: ArrayLike, intensity: IntensityMap | None
+    preds: ArrayLike, target: ArrayLike, *, intensity: IntensityMap | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Return ``(preds, target)`` in HU: inverted through ``intensity``, or checked to be HU.
 
@@ -68,7 +73,7 @@ def ct_mae_hu(
     mask: ArrayLike | None = None,
     bone_hu: float = 250.0,
     soft_tissue_hu: tuple[float, float] = (-100.0, 100.0),
-    reduction: Literal["mean", "none"] = "none",
+    reduction: Reduction = "mean",
 ) -> dict[str, torch.Tensor]:
     """MAE in HU per image over the body (``"all"``), bone and soft tissue.
 
@@ -79,19 +84,18 @@ def ct_mae_hu(
         intensity: the IntensityMap that mapped HU to [0, 1], or None if the inputs are HU.
         mask: optional body mask; tissue regions are intersected with it.
         bone_hu, soft_tissue_hu: HU thresholds of the tissue classes, applied to ``target``.
-        reduction: ``"none"`` -> ``(B,)`` per region; ``"mean"`` -> the mean over the images
-            that contain the region.
+        reduction: ``"mean"`` (the default of every paired metric) -> 0-d per region, the mean
+            over the images that contain the region; ``"none"`` -> ``(B,)`` per region.
     Returns:
-        ``{"all", "bone", "soft_tissue"}`` -> HU. An image without bone (or soft tissue) gets NaN
-        for that region, so average with ``torch.nanmean``.
+        ``{"all", "bone", "soft_tissue"}`` -> HU. With ``"none"``, an image without bone (or soft
+        tissue) gets NaN for that region, so average with ``torch.nanmean``.
     """
-    if reduction not in ("mean", "none"):
-        raise ValueError(f"reduction must be one of ('mean', 'none'), got {reduction!r}")
+    check_reduction(reduction)
     if soft_tissue_hu[0] >= soft_tissue_hu[1]:
         raise ValueError(
             f"soft_tissue_hu must be (low, high) with low < high, got {soft_tissue_hu}"
         )
-    p, t = to_hu(preds, target, intensity)
+    p, t = to_hu(preds, target, intensity=intensity)
     m = check_mask(mask, p.shape)
     body = torch.ones_like(t, dtype=torch.bool) if m is None else m
     regions = {

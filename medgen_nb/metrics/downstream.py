@@ -3,6 +3,14 @@
 Classification: accuracy, balanced accuracy, ROC AUC (binary, and macro one-vs-rest).
 Segmentation: Dice and IoU per case (and per label), so CIs can be taken over cases with
 :func:`medgen_nb.metrics.bootstrap.mean_ci`.
+
+Paired metrics, like the translation ones: ``preds`` (the model's output) then ``target`` (the
+reference), float64 tensors back, ``reduction="mean"`` (0-d, or ``(L,)`` per label for Dice/IoU)
+or ``"none"`` (one value per case) where a metric has per-case values. Balanced accuracy and AUC
+are properties of the whole set (no per-case value) and return a 0-d tensor. The classification
+metrics take ``preds=`` and ``target=`` **by keyword only**: their order used to be
+``(y_true, y_pred)``, and labels in either order have the same shape, so a positional call would
+silently score the wrong way round (balanced accuracy and AUC are not symmetric).
 """
 
 from __future__ import annotations
@@ -13,7 +21,13 @@ import numpy as np
 import torch
 from scipy.stats import rankdata
 
-from medgen_nb.metrics._checks import ArrayLike, as_tensor, check_finite
+from medgen_nb.metrics._checks import (
+    ArrayLike,
+    Reduction,
+    as_tensor,
+    check_finite,
+    check_reduction,
+)
 
 _INDEX_HINT = "pass class indices, e.g. probs.argmax(1), not probabilities or scores"
 
@@ -40,110 +54,126 @@ def _class_indices(x: np.ndarray, name: str, n_classes: int | None) -> np.ndarra
 
 
 def _labels(
-    y_true: ArrayLike, y_pred: ArrayLike, n_classes: int | None = None
+    preds: ArrayLike, target: ArrayLike, n_classes: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
+    """``(preds, target)`` as int64 class labels ``(N,)``, checked."""
     if n_classes is not None and (
         isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1
     ):
         raise ValueError(f"n_classes must be a positive int or None, got {n_classes!r}")
-    t = as_tensor(y_true, "y_true").numpy()
-    p = as_tensor(y_pred, "y_pred").numpy()
+    p = as_tensor(preds, "preds").numpy()
+    t = as_tensor(target, "target").numpy()
     if p.ndim == 2 and t.ndim == 1 and p.shape[0] == t.shape[0]:
         raise ValueError(
-            f"y_pred has shape {p.shape}, which looks like (N, K) probabilities; {_INDEX_HINT}"
+            f"preds has shape {p.shape}, which looks like (N, K) probabilities; {_INDEX_HINT}"
         )
     if t.ndim != 1 or p.shape != t.shape or t.size == 0:
         raise ValueError(
-            f"y_true and y_pred must be non-empty 1-D integer labels of one length, "
-            f"got shapes {t.shape} and {p.shape}"
+            f"preds and target must be non-empty 1-D integer labels of one length, "
+            f"got shapes {p.shape} and {t.shape}"
         )
-    return _class_indices(t, "y_true", n_classes), _class_indices(p, "y_pred", n_classes)
+    return _class_indices(p, "preds", n_classes), _class_indices(t, "target", n_classes)
+
+
+def _reduce(per_case: torch.Tensor, reduction: str) -> torch.Tensor:
+    return torch.nanmean(per_case, 0) if check_reduction(reduction) == "mean" else per_case
 
 
 def accuracy(
-    y_true: ArrayLike, y_pred: ArrayLike, *, n_classes: int | None = None
-) -> tuple[float, torch.Tensor]:
-    """Share of correct labels; returns ``(accuracy, per-case correctness (N,) as 0/1)``.
+    *,
+    preds: ArrayLike,
+    target: ArrayLike,
+    n_classes: int | None = None,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """Share of correct labels: 0-d (``"mean"``), or per-case correctness ``(N,)`` as 0/1 (``"none"``).
 
     Args:
-        y_true, y_pred: ``(N,)`` integer class labels (whole-number floats are accepted;
-            probabilities are refused: pass ``probs.argmax(1)``).
+        preds: ``(N,)`` predicted class labels (whole-number floats are accepted; probabilities
+            are refused: pass ``probs.argmax(1)``).
+        target: ``(N,)`` true class labels.
         n_classes: if given, every label must lie in ``0 .. n_classes - 1``.
     """
-    t, p = _labels(y_true, y_pred, n_classes)
-    correct = torch.from_numpy((t == p).astype(np.float64))
-    return float(correct.mean()), correct
+    p, t = _labels(preds, target, n_classes)
+    return _reduce(torch.from_numpy((p == t).astype(np.float64)), reduction)
 
 
 def balanced_accuracy(
-    y_true: ArrayLike, y_pred: ArrayLike, *, n_classes: int | None = None
-) -> float:
-    """Mean recall over the classes present in ``y_true`` (robust to class imbalance).
+    *, preds: ArrayLike, target: ArrayLike, n_classes: int | None = None
+) -> torch.Tensor:
+    """Mean recall over the classes present in ``target`` (robust to class imbalance), 0-d.
 
     Labels as in :func:`accuracy`.
     """
-    t, p = _labels(y_true, y_pred, n_classes)
-    return float(np.mean([(p[t == c] == c).mean() for c in np.unique(t)]))
+    p, t = _labels(preds, target, n_classes)
+    return torch.tensor(
+        np.mean([(p[t == c] == c).mean() for c in np.unique(t)]), dtype=torch.float64
+    )
 
 
-def binary_auc(y_true: ArrayLike, scores: ArrayLike) -> float:
-    """ROC AUC = P(score of a random positive > score of a random negative), ties counting 1/2.
+def binary_auc(*, preds: ArrayLike, target: ArrayLike) -> torch.Tensor:
+    """ROC AUC = P(score of a random positive > score of a random negative), ties counting 1/2; 0-d.
 
-    Computed from ranks (Mann-Whitney U / (n_pos n_neg)). ``y_true`` (N,) in {0, 1}; ``scores`` (N,).
+    Computed from ranks (Mann-Whitney U / (n_pos n_neg)).
+
+    Args:
+        preds: ``(N,)`` scores (any real numbers, e.g. P(class 1)).
+        target: ``(N,)`` true labels in {0, 1}.
     """
-    t = as_tensor(y_true, "y_true").numpy()
-    s = as_tensor(scores, "scores").numpy()
+    s = as_tensor(preds, "preds").numpy()
+    t = as_tensor(target, "target").numpy()
     if t.ndim != 1 or s.shape != t.shape:
-        raise ValueError(
-            f"y_true and scores must be 1-D of one length, got {t.shape} and {s.shape}"
-        )
+        raise ValueError(f"preds and target must be 1-D of one length, got {s.shape} and {t.shape}")
     if not np.isin(t, (0, 1)).all():
-        raise ValueError(f"y_true must be 0/1 for a binary AUC, got values {np.unique(t)[:5]}")
+        raise ValueError(f"target must be 0/1 for a binary AUC, got values {np.unique(t)[:5]}")
     if not np.isfinite(s).all():
-        raise ValueError("scores contain NaN or infinite values")
+        raise ValueError("preds (scores) contain NaN or infinite values")
     n_pos, n_neg = int(t.sum()), int((1 - t).sum())
     if n_pos == 0 or n_neg == 0:
         raise ValueError(f"AUC needs both classes, got {n_pos} positives and {n_neg} negatives")
     ranks = rankdata(s)  # average ranks for ties
     u = ranks[t == 1].sum() - n_pos * (n_pos + 1) / 2
-    return float(u / (n_pos * n_neg))
+    return torch.tensor(u / (n_pos * n_neg), dtype=torch.float64)
 
 
-def macro_auc(y_true: ArrayLike, probs: ArrayLike) -> float:
-    """Macro one-vs-rest AUC: the mean of each class's binary AUC.
+def macro_auc(*, preds: ArrayLike, target: ArrayLike) -> torch.Tensor:
+    """Macro one-vs-rest AUC: the mean of each class's binary AUC, 0-d.
 
-    ``y_true`` (N,) integer labels in ``0 .. K - 1``; ``probs`` (N, K) scores or probabilities.
+    Args:
+        preds: ``(N, K)`` scores or probabilities.
+        target: ``(N,)`` integer labels in ``0 .. K - 1``.
     """
-    t = as_tensor(y_true, "y_true").numpy()
-    p = as_tensor(probs, "probs").numpy()
+    p = as_tensor(preds, "preds").numpy()
+    t = as_tensor(target, "target").numpy()
     if t.ndim != 1:
-        raise ValueError(f"y_true must be 1-D integer labels (N,), got shape {t.shape}")
+        raise ValueError(f"target must be 1-D integer labels (N,), got shape {t.shape}")
     if p.ndim != 2 or p.shape[0] != t.shape[0]:
         raise ValueError(
-            f"probs must be (N, K) with N = len(y_true), got {p.shape} for N={t.shape}"
+            f"preds must be (N, K) scores with N = len(target), got {p.shape} for N={t.shape}"
         )
-    t = _class_indices(t, "y_true", p.shape[1])
+    t = _class_indices(t, "target", p.shape[1])
     missing = [c for c in range(p.shape[1]) if not (t == c).any()]
     if missing:
         raise ValueError(
             f"every class needs a positive case for one-vs-rest AUC; absent: {missing}"
         )
-    return float(np.mean([binary_auc(t == c, p[:, c]) for c in range(p.shape[1])]))
+    aucs = [binary_auc(preds=p[:, c], target=t == c) for c in range(p.shape[1])]
+    return torch.stack(aucs).mean()
 
 
 def _overlap(
-    pred: ArrayLike, target: ArrayLike, labels: Sequence[int] | None
+    preds: ArrayLike, target: ArrayLike, labels: Sequence[int] | None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-case, per-label |P ∩ T|, |P| and |T|: each (B, L)."""
-    p, t = as_tensor(pred, "pred"), as_tensor(target, "target")
+    p, t = as_tensor(preds, "preds"), as_tensor(target, "target")
     if p.shape != t.shape or p.ndim < 2:
         raise ValueError(
-            f"pred and target must be (B, ...) of one shape, got {tuple(p.shape)} and {tuple(t.shape)}"
+            f"preds and target must be (B, ...) of one shape, got {tuple(p.shape)} and {tuple(t.shape)}"
         )
-    check_finite(p, "pred")
+    check_finite(p, "preds")
     check_finite(t, "target")
     if labels is None:
-        for x, name in ((p, "pred"), (t, "target")):
+        for x, name in ((p, "preds"), (t, "target")):
             if not ((x == 0) | (x == 1)).all():
                 raise ValueError(f"{name} must be a binary mask (pass labels=... for label maps)")
         masks_p, masks_t = [p.bool()], [t.bool()]
@@ -158,32 +188,39 @@ def _overlap(
 
 
 def dice(
-    pred: ArrayLike,
+    preds: ArrayLike,
     target: ArrayLike,
     *,
     labels: Sequence[int] | None = None,
     empty: float = float("nan"),
+    reduction: Reduction = "mean",
 ) -> torch.Tensor:
-    r"""Dice :math:`2|P \cap T| / (|P| + |T|)` per case: ``(B, L)`` (``L = 1`` for binary masks).
+    r"""Dice :math:`2|P \cap T| / (|P| + |T|)`: ``(L,)`` over cases, or ``(B, L)`` per case.
 
     Args:
-        pred, target: ``(B, ...)`` binary masks, or integer label maps with ``labels``.
-        labels: label values to score (e.g. ``[1, 2, 3]``); None for binary masks.
-        empty: value when a label is absent from both pred and target (NaN: skip it in means).
+        preds, target: ``(B, ...)`` binary masks, or integer label maps with ``labels``.
+        labels: label values to score (e.g. ``[1, 2, 3]``); None for binary masks (``L = 1``).
+        empty: value when a label is absent from both preds and target (NaN: skipped in means).
+        reduction: ``"mean"``: per label, the mean over the cases that have a value
+            (``torch.nanmean``), ``(L,)``; ``"none"``: ``(B, L)``, e.g. for
+            :func:`~medgen_nb.metrics.bootstrap.mean_ci` over cases.
     """
-    inter, sp, st = _overlap(pred, target, labels)
+    inter, sp, st = _overlap(preds, target, labels)
     denom = sp + st
-    return torch.where(denom > 0, 2 * inter / denom.clamp_min(1), torch.full_like(denom, empty))
+    per_case = torch.where(denom > 0, 2 * inter / denom.clamp_min(1), torch.full_like(denom, empty))
+    return _reduce(per_case, reduction)
 
 
 def iou(
-    pred: ArrayLike,
+    preds: ArrayLike,
     target: ArrayLike,
     *,
     labels: Sequence[int] | None = None,
     empty: float = float("nan"),
+    reduction: Reduction = "mean",
 ) -> torch.Tensor:
-    r"""Intersection over union (Jaccard) :math:`|P \cap T| / |P \cup T|` per case: ``(B, L)``."""
-    inter, sp, st = _overlap(pred, target, labels)
+    r"""Intersection over union (Jaccard) :math:`|P \cap T| / |P \cup T|`; shapes as :func:`dice`."""
+    inter, sp, st = _overlap(preds, target, labels)
     union = sp + st - inter
-    return torch.where(union > 0, inter / union.clamp_min(1), torch.full_like(union, empty))
+    per_case = torch.where(union > 0, inter / union.clamp_min(1), torch.full_like(union, empty))
+    return _reduce(per_case, reduction)

@@ -111,7 +111,7 @@ class MedicalFeatureNet(nn.Module):
         return {k: head(z) for k, head in self.heads.items()}
 
     def class_probs(self, x: torch.Tensor, head: str | None = None) -> torch.Tensor:
-        """p(y|x) of one head (default: the first, e.g. modality), ``(B, K)``, for IS / MS."""
+        """p(y|x) of one head (default: the first), ``(B, K)``; IS / MS use :data:`SCORE_HEAD`."""
         head = next(iter(self.heads)) if head is None else head
         if head not in self.heads:
             raise ValueError(f"head must be one of {tuple(self.heads)}, got {head!r}")
@@ -176,15 +176,25 @@ def extract_features(
     return torch.cat(out)
 
 
+# The head behind the inception and mode scores. Not "modality": a generator of one modality (what
+# every course model is) gets one confident modality class for every sample, so p(y|x) = p(y) and
+# IS = 1 whatever its quality. Slice level varies within a modality and is the head IS can read.
+SCORE_HEAD = "level"
+
+
 @torch.no_grad()
 def class_probabilities(
     images: torch.Tensor,
     net: MedicalFeatureNet | None = None,
     *,
-    head: str | None = None,
+    head: str = SCORE_HEAD,
     batch_size: int = 256,
 ) -> torch.Tensor:
-    """``(N, 1, H, W)`` in [0, 1] -> ``(N, K)`` p(y|x) of ``head``, for IS and MS."""
+    """``(N, 1, H, W)`` in [0, 1] -> ``(N, K)`` p(y|x) of ``head``, for IS and MS.
+
+    ``head`` defaults to :data:`SCORE_HEAD` (the slice level, 4 bins in the shipped network); pass
+    ``head="modality"`` for the modality probabilities (e.g. to separate CT from CBCT).
+    """
     net = default_feature_net() if net is None else net
     device = next(net.parameters()).device
     net.eval()

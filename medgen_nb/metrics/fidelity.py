@@ -70,7 +70,7 @@ class Memorisation:
     """Result of :func:`memorisation`; distances in feature (or pixel) units.
 
     Attributes:
-        ratio: median NN distance generated->train divided by median NN distance held-out->train.
+        ratio: median NN distance fake->train divided by median NN distance held-out->train.
             ~1 for a model that generalises; well below 1 (e.g. < 0.5) suggests copying.
         copy_fraction: share of generated samples closer to the training set than 95 % of
             held-out real images are (expected ~0.05 without memorisation).
@@ -84,19 +84,22 @@ class Memorisation:
     heldout_nn: torch.Tensor
 
 
-def memorisation(generated: ArrayLike, train: ArrayLike, heldout: ArrayLike) -> Memorisation:
+def memorisation(train: ArrayLike, fake: ArrayLike, *, heldout: ArrayLike) -> Memorisation:
     """Compare nearest-training-neighbour distances of generated vs held-out real samples.
 
     Args:
-        generated: ``(M, D)`` features (or flattened images) of generated samples.
-        train: ``(N, D)`` the model's training set, in the same space.
-        heldout: ``(H, D)`` real samples the model never saw (the test split), same space.
+        train: ``(N, D)`` features (or flattened images) of the model's training set: the real
+            reference, first as in every distribution metric.
+        fake: ``(M, D)`` generated samples, in the same space.
+        heldout: ``(H, D)`` real samples the model never saw (the test split), same space; by
+            keyword only (the old order was ``(generated, train, heldout)``, so a positional call
+            in that order now raises a ``TypeError`` instead of swapping the sets).
     """
-    g = check_features(generated, "generated", 1)
     t = check_features(train, "train", 1)
+    g = check_features(fake, "fake", 1)
     h = check_features(heldout, "heldout", 2)
-    check_same_dim(g, t, ("generated", "train"))
-    check_same_dim(h, t, ("heldout", "train"))
+    check_same_dim(t, g, ("train", "fake"))
+    check_same_dim(t, h, ("train", "heldout"))
     d_gen = torch.cdist(g, t).min(1).values
     d_held = torch.cdist(h, t).min(1).values
     ref = float(d_held.median())

@@ -20,10 +20,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from medgen_nb.metrics._checks import ArrayLike, as_tensor
+from medgen_nb.metrics._checks import ArrayLike, Reduction, as_tensor, check_reduction
 
 
-def lesion_ring(lesion: ArrayLike, ring_px: int = 3, mask: ArrayLike | None = None) -> torch.Tensor:
+def lesion_ring(
+    lesion: ArrayLike, *, ring_px: int = 3, mask: ArrayLike | None = None
+) -> torch.Tensor:
     """Boolean ring of pixels within ``ring_px`` (chessboard distance) of ``lesion``, outside it.
 
     Args:
@@ -52,7 +54,7 @@ def lesion_ring(lesion: ArrayLike, ring_px: int = 3, mask: ArrayLike | None = No
 
 
 def lesion_contrast(
-    images: ArrayLike, lesion: ArrayLike, ring_px: int = 3, mask: ArrayLike | None = None
+    images: ArrayLike, lesion: ArrayLike, *, ring_px: int = 3, mask: ArrayLike | None = None
 ) -> torch.Tensor:
     """Per image, mean intensity inside ``lesion`` minus mean in the surrounding ring: ``(B,)``.
 
@@ -70,7 +72,7 @@ def lesion_contrast(
             f"{tuple(les.shape)}"
         )
     inside = les > 0
-    ring = lesion_ring(les, ring_px, mask)
+    ring = lesion_ring(les, ring_px=ring_px, mask=mask)
     n_in, n_ring = inside.flatten(1).sum(1), ring.flatten(1).sum(1)
     empty = ((n_in == 0) | (n_ring == 0)).nonzero().flatten().tolist()
     if empty:
@@ -86,11 +88,19 @@ def lesion_contrast(
 def retained_contrast(
     preds: ArrayLike,
     target: ArrayLike,
+    *,
     lesion: ArrayLike,
     ring_px: int = 3,
     mask: ArrayLike | None = None,
+    reduction: Reduction = "mean",
 ) -> torch.Tensor:
-    """``lesion_contrast(preds) / lesion_contrast(target)`` per image, ``(B,)``: 1 = lesion kept."""
-    return lesion_contrast(preds, lesion, ring_px, mask) / lesion_contrast(
-        target, lesion, ring_px, mask
+    """``lesion_contrast(preds) / lesion_contrast(target)``: 1 = lesion kept, 0 = erased.
+
+    A paired metric (``preds`` then ``target``; the rest by keyword): ``reduction="mean"`` gives
+    the mean of the per-image ratios (0-d), ``"none"`` the ratios ``(B,)``.
+    """
+    check_reduction(reduction)
+    ratio = lesion_contrast(preds, lesion, ring_px=ring_px, mask=mask) / lesion_contrast(
+        target, lesion, ring_px=ring_px, mask=mask
     )
+    return ratio.mean() if reduction == "mean" else ratio

@@ -18,36 +18,38 @@ Conventions that differ between papers, fixed here once:
   overshoot of an unclipped prediction, and a ``data_range`` wider than the images, pass silently.
 * ``mask`` (``(B, 1, H, W)``, ``(B, C, H, W)`` or ``(B, H, W)``, binary) restricts a metric to the
   foreground (brain or body), so that a large empty background does not inflate the score.
-* SSIM uses a Gaussian window (11 x 11, sigma 1.5) and K1 = 0.01, K2 = 0.03 (Wang et al. 2004), with
-  the population (not sample) covariance, and averages the SSIM map over the pixels whose whole
-  window lies inside the image (and inside the mask). Unmasked, this equals
-  ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
-  use_sample_covariance=False)``. (torchmetrics' ``structural_similarity_index_measure`` computes
-  the same map, which we reuse, but averages it over reflect-padded borders too.)
+* SSIM uses a Gaussian window of ``kernel_size`` taps (11 x 11, sigma 1.5) and K1 = 0.01,
+  K2 = 0.03 (Wang et al. 2004), with the population (not sample) covariance, and averages the SSIM
+  map over the pixels whose whole window lies inside the image (and inside the mask). Unmasked,
+  this equals ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
+  use_sample_covariance=False)``. The window is built here (:func:`gaussian_window`), so
+  ``kernel_size`` is honoured: torchmetrics' and scikit-image's Gaussian SSIM ignore it and derive
+  the size from sigma (``2 * int(3.5 * sigma + 0.5) + 1``); for the defaults both give 11.
+* MS-SSIM is torchmetrics' (whose window follows sigma alone), so :func:`ms_ssim` refuses a
+  ``kernel_size`` other than that size rather than silently ignoring it.
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
-from torchmetrics.functional.image import (
-    multiscale_structural_similarity_index_measure,
-    structural_similarity_index_measure,
+from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
+
+from medgen_nb.metrics._checks import (
+    ArrayLike,
+    Reduction,
+    check_data_range,
+    check_images,
+    check_mask,
+    check_positive_number,
+    check_reduction,
 )
 
-from medgen_nb.metrics._checks import ArrayLike, check_data_range, check_images, check_mask
-
-Reduction = Literal["mean", "none"]
-REDUCTIONS: tuple[str, ...] = ("mean", "none")
 MS_SSIM_BETAS: tuple[float, ...] = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003
 
 
 def _reduce(per_image: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    return per_image.mean() if reduction == "mean" else per_image
+    return per_image.mean() if check_reduction(reduction) == "mean" else per_image
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -143,12 +145,33 @@ def ssim_map(
 ) -> torch.Tensor:
     """The local SSIM index at every pixel, ``(B, C, H, W)`` (borders use reflect padding).
 
-    Computed in float32 on ``x / data_range`` (equivalent, and much faster than float64 on CPU).
-    ``data_range`` is checked against the values as for :func:`psnr` (see the module docstring).
+    Local means, variances and covariance are Gaussian-weighted over a ``kernel_size`` x
+    ``kernel_size`` window of std ``sigma`` px (:func:`gaussian_window`). Convolved in float32 on
+    ``x / data_range`` (equivalent, and much faster than float64 on CPU). ``data_range`` is checked
+    against the values as for :func:`psnr` (see the module docstring).
     """
     p, t = check_images(preds, target)
     dr = check_data_range(data_range, p, t)
     return _ssim_map(p, t, dr, kernel_size, sigma, k1, k2)
+
+
+def gaussian_window(kernel_size: int, sigma: float) -> torch.Tensor:
+    """The normalised 1-D Gaussian window of SSIM: ``kernel_size`` taps of std ``sigma`` px, ``(K,)``.
+
+    Truncated at ``kernel_size`` whatever ``sigma`` is (torchmetrics and scikit-image instead derive
+    the size from sigma, ``2 * int(3.5 * sigma + 0.5) + 1``: 11 for sigma 1.5, so the defaults agree).
+    """
+    if (
+        isinstance(kernel_size, bool)
+        or not isinstance(kernel_size, int)
+        or kernel_size < 3
+        or kernel_size % 2 == 0
+    ):
+        raise ValueError(f"kernel_size must be an odd int >= 3, got {kernel_size!r}")
+    s = check_positive_number(sigma, "sigma")
+    x = torch.arange(kernel_size, dtype=torch.float32) - (kernel_size - 1) / 2
+    w = torch.exp(-(x**2) / (2 * s**2))
+    return w / w.sum()
 
 
 def _ssim_map(
@@ -161,8 +184,7 @@ def _ssim_map(
     k2: float,
 ) -> torch.Tensor:
     """:func:`ssim_map` of checked float64 images and a checked ``data_range``."""
-    if not isinstance(kernel_size, int) or kernel_size < 3 or kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size must be an odd int >= 3, got {kernel_size!r}")
+    w = gaussian_window(kernel_size, sigma)
     if min(p.shape[-2:]) <= kernel_size:
         raise ValueError(
             f"images of size {tuple(p.shape[-2:])} are too small for an SSIM window of "
@@ -170,12 +192,24 @@ def _ssim_map(
         )
     # Scale by data_range (SSIM is invariant to it when c1, c2 scale with it) and convolve in
     # float32: CPU float64 convolutions are ~15x slower; the result agrees with float64 to ~1e-6.
-    _, full = structural_similarity_index_measure(
-        (p / dr).float(), (t / dr).float(), gaussian_kernel=True, sigma=sigma,
-        kernel_size=kernel_size, data_range=1.0, k1=k1, k2=k2, reduction="none",
-        return_full_image=True,
-    )  # fmt: skip
-    return full.double()
+    x, y = (p / dr).float(), (t / dr).float()
+    b, c = x.shape[:2]
+    r = (kernel_size - 1) // 2
+    # One pass of the (K, K) window w w^T over the five moment images x, y, x², y², xy (a single
+    # 2-D convolution is faster on CPU than two 1-D passes; the result is the same).
+    stack = torch.cat([x, y, x * x, y * y, x * y]).reshape(5 * b * c, 1, *x.shape[-2:])
+    stack = F.conv2d(
+        F.pad(stack, (r, r, r, r), mode="reflect"), (w[:, None] * w[None, :])[None, None]
+    )
+    mu_x, mu_y, e_xx, e_yy, e_xy = stack.reshape(5, b, c, *x.shape[-2:])
+    sigma_x2 = (e_xx - mu_x**2).clamp_min(0)  # population variances; clamp rounding below 0
+    sigma_y2 = (e_yy - mu_y**2).clamp_min(0)
+    sigma_xy = e_xy - mu_x * mu_y
+    c1, c2 = k1**2, k2**2  # (K L)^2 with L = 1 after the scaling above
+    index = ((2 * mu_x * mu_y + c1) * (2 * sigma_xy + c2)) / (
+        (mu_x**2 + mu_y**2 + c1) * (sigma_x2 + sigma_y2 + c2)
+    )
+    return index.double()
 
 
 def _window_inside(mask: torch.Tensor | None, shape: torch.Size, kernel_size: int) -> torch.Tensor:
@@ -264,19 +298,36 @@ def ms_ssim(
     fewer scales, e.g. ``betas=(0.0448, 0.2856, 0.3001)`` (torchmetrics renormalises nothing, so the
     result is then a product of three terms). No mask: downsampling mixes foreground and background.
     ``data_range`` is checked against the values as for :func:`psnr` (see the module docstring).
+
+    Each scale's contrast-structure term (and the last scale's SSIM) is clipped at 0 before it is
+    raised to its beta (torchmetrics' ``normalize="relu"``): a poor output, whose term is negative
+    at some scale, scores a number near 0 instead of NaN (a negative number to a fractional power).
+
+    Raises:
+        ValueError: ``kernel_size`` is not the Gaussian window size torchmetrics derives from
+            ``sigma`` (``2 * int(3.5 * sigma + 0.5) + 1``, 11 for sigma 1.5), which it would
+            silently use instead; images too small for the scales; ``data_range`` as for psnr.
     """
     p, t = check_images(preds, target)
     dr = check_data_range(data_range, p, t)
+    s = check_positive_number(sigma, "sigma")
+    window = 2 * int(3.5 * s + 0.5) + 1
+    if kernel_size != window:
+        raise ValueError(
+            f"ms_ssim's Gaussian window follows sigma: sigma={s:g} gives {window} x {window} px, "
+            f"but kernel_size={kernel_size!r}; pass kernel_size={window}, or choose sigma for the "
+            "window you want (ssim() honours any kernel_size)"
+        )
     need = (kernel_size - 1) * 2 ** (len(betas) - 1)
     if min(p.shape[-2:]) <= need:
         raise ValueError(
             f"MS-SSIM with {len(betas)} scales and kernel_size={kernel_size} needs images larger "
-            f"than {need} px, got {tuple(p.shape[-2:])}; pass fewer betas or a smaller kernel_size"
+            f"than {need} px, got {tuple(p.shape[-2:])}; pass fewer betas, or a smaller sigma with its kernel_size"
         )
     per_image = multiscale_structural_similarity_index_measure(
-        (p / dr).float(), (t / dr).float(), gaussian_kernel=True, sigma=sigma,
+        (p / dr).float(), (t / dr).float(), gaussian_kernel=True, sigma=s,
         kernel_size=kernel_size, data_range=1.0, k1=k1, k2=k2, betas=betas, reduction="none",
-        normalize=None,
+        normalize="relu",
     )  # fmt: skip
     return _reduce(per_image.double(), reduction)
 

@@ -15,8 +15,7 @@ import ipywidgets as widgets
 import torch
 from matplotlib.figure import Figure
 
-from medgen_nb.metrics import check_unit_range
-from medgen_nb.metrics.report import apply_failure
+from medgen_nb.metrics import apply_failure, check_unit_range
 from medgen_nb.metrics.translation import mae, psnr, rmse, ssim
 from medgen_nb.viz import panel
 from medgen_nb.widgets.base import Explorer

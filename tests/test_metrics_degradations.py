@@ -1,10 +1,10 @@
-"""apply_failure: each failure kind does what its docstring says, on hand-checkable images."""
+"""Degradations (metrics.degradations): each failure kind does what its docstring says, on hand-checkable images."""
 
 import pytest
 import torch
 
 from medgen_nb import metrics as M
-from medgen_nb.metrics.report import apply_failure, degrade, gaussian_blur
+from medgen_nb.metrics.degradations import apply_failure, degrade, gaussian_blur
 
 
 def _ramp() -> torch.Tensor:
@@ -12,9 +12,13 @@ def _ramp() -> torch.Tensor:
     return (torch.arange(8, dtype=torch.float64) / 10).reshape(1, 1, 2, 4)
 
 
-def test_exported_lazily_from_metrics():
-    assert M.apply_failure is apply_failure
-    assert "apply_failure" in M.__all__
+def test_exported_from_metrics_and_no_longer_in_the_report():
+    from medgen_nb.metrics import report
+
+    for name in ("apply_failure", "degrade", "gaussian_blur"):
+        assert getattr(M, name).__module__ == "medgen_nb.metrics.degradations"
+        assert name in M.__all__
+        assert not hasattr(report, name)  # the report scores images; it does not make them
 
 
 def test_shift_moves_columns_right_and_wraps():
@@ -91,7 +95,7 @@ def test_out_of_range_images_rejected():
 
 
 def test_gaussian_blur_in_chunks_equals_blurring_each_image_alone():
-    from medgen_nb.metrics.report import BLUR_CHUNK
+    from medgen_nb.metrics.degradations import BLUR_CHUNK
 
     images = torch.rand(2 * BLUR_CHUNK + 3, 1, 20, 20, generator=torch.Generator().manual_seed(1))
     together = gaussian_blur(images, 1.3)
