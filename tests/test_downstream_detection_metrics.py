@@ -32,7 +32,7 @@ def test_box_iou_matches_pixel_masks():
     for k, (x0, y0, x1, y1) in enumerate(boxes.tolist()):
         masks[k, 0, y0:y1, x0:x1] = 1
     pairwise = box_iou(boxes[:20], boxes[20:]).diagonal()
-    torch.testing.assert_close(pairwise, iou(masks[:20], masks[20:])[:, 0])
+    torch.testing.assert_close(pairwise, iou(masks[:20], masks[20:], reduction="none")[:, 0])
 
 
 # Image 1: targets A, B; detections hit A (0.9), hit A again (0.8, a duplicate), overlap B at

@@ -178,7 +178,7 @@ def test_classifier_learns_bright_vs_dark_squares():
     model = SliceClassifier(size=S, base_channels=8, lr=3e-3)
     fit(model, Items(squares(256, seed=0)), 30, batch_size=16, progress=False, precision="fp32")
     test = squares(128, seed=1)
-    assert balanced_accuracy(test["label"], model.predict(test["image"])) >= 0.9
+    assert balanced_accuracy(preds=model.predict(test["image"]), target=test["label"]) >= 0.9
 
 
 def test_segmenter_learns_discs():

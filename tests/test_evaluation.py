@@ -284,3 +284,56 @@ def test_conditional_generators_get_the_real_label_mix():
     model, labels = RecordingSampler(), torch.tensor([0, 1, 1, 0, 1])
     out = _generate(model, task, {"label": labels, "image": torch.zeros(5, 1, 32, 32)}, seed=0)
     assert out.shape == (5, 1, 32, 32) and torch.equal(torch.cat(model.seen), labels)
+
+
+def _downstream_task(problem, **kw):
+    base = dict(region="brain", fractions=(0.5, 0.17, 0.33), min_foreground=0.1, min_brain=0.25,
+                size=32, loader_kwargs=(("glioma_probability", 1.0),))  # fmt: skip
+    return tasks.DownstreamTask(f"test_{problem}", "test task", problem=problem, **{**base, **kw})
+
+
+def test_downstream_classifier_is_scored_with_pooled_subject_intervals():
+    import medgen_nb.downstream  # noqa: F401  (registers the downstream models)
+
+    task = _downstream_task("classification", modality="t1w", label_from="seg_present",
+                            seg_key="lesion")  # fmt: skip
+    data = tasks.build(task, smoke=True, n_subjects=6)
+    torch.manual_seed(0)
+    run = fit_or_load(create("classifier", size=32, base_channels=4), data, steps=5, batch_size=8)
+    table = evaluate(run.model, data, name="classifier", n_boot=100)
+    assert [r.metric for r in table] == ["balanced_accuracy", "auc"]
+    for row in table:
+        assert 0.0 <= row.value <= 1.0 and row.subjects == 2
+        assert math.isnan(row.ci_low) or row.ci_low <= row.value <= row.ci_high
+
+
+def test_downstream_segmenter_and_detector_rows():
+    import medgen_nb.downstream  # noqa: F401
+
+    seg_task = _downstream_task("segmentation", modality="flair", seg_key="lesion", num_classes=5)
+    seg_data = tasks.build(seg_task, smoke=True, n_subjects=6)
+    seg = create("segmenter", size=32, base_channels=4, num_classes=5)
+    dice_row = evaluate(seg, seg_data, name="untrained U-Net", n_boot=50).get(
+        "untrained U-Net", "dice"
+    )
+    assert 0.0 <= dice_row.value <= 1.0 and len(dice_row.per_subject) == dice_row.subjects
+    det_task = tasks.get("chest_nodule_detection")
+    det_data = tasks.build(det_task, smoke=True)
+    det = create("detector", size=32, base_channels=4)
+    rows = evaluate(det, det_data, name="untrained detector", n_boot=20, threshold=0.99)
+    assert [r.metric for r in rows] == ["recall_iou50", "precision_iou50"]
+    assert rows.get("untrained detector", "recall_iou50").value == 0.0  # nothing found at 0.99
+
+
+def test_cluster_pooled_interval_resamples_subjects():
+    from medgen_nb.evaluation import cluster_pooled_ci
+
+    values = np.repeat(np.random.default_rng(0).normal(0.0, 1.0, 10), 20)  # 10 subjects x 20
+    subjects = torch.as_tensor(np.repeat(np.arange(10), 20))
+    out = cluster_pooled_ci(lambda rows: {"mean": float(values[rows].mean())}, subjects, n_boot=500)
+    value, low, high = out["mean"]
+    assert value == pytest.approx(values.mean()) and low < value < high
+    naive = mean_ci(values, n_boot=500)
+    assert (high - low) > 3 * (naive.high - naive.low)
+    undefined = cluster_pooled_ci(lambda rows: {"x": math.nan}, subjects, n_boot=20)["x"]
+    assert math.isnan(undefined[1])

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+import medgen_nb.downstream  # noqa: F401  (registers the downstream models)
 from medgen_nb.models import available, create, registry
 from medgen_nb.models.base import Configurable, GenerativeModel
 from medgen_nb.models.baselines import IntensityMappingBaseline
@@ -28,6 +29,22 @@ _GAN = dict(
 # name -> [(constructor keywords, the config today's code stored)], the first at default settings
 # (the conditional GANs have no default class count), the second off the defaults.
 REFERENCE: dict[str, list[tuple[dict, dict]]] = {
+    "classifier": [
+        ({}, dict(in_channels=1, num_classes=2, size=64, base_channels=16, lr=0.001)),
+        (dict(num_classes=3, size=32), dict(in_channels=1, num_classes=3, size=32, base_channels=16,
+                                            lr=0.001)),
+    ],
+    "segmenter": [
+        ({}, dict(in_channels=1, num_classes=2, size=64, base_channels=16, lr=0.001)),
+        (dict(num_classes=5, base_channels=8), dict(in_channels=1, num_classes=5, size=64,
+                                                    base_channels=8, lr=0.001)),
+    ],
+    "detector": [
+        ({}, dict(in_channels=1, size=64, base_channels=16, lr=0.001, box_weight=1.0,
+                  typical_size=3.0)),
+        (dict(size=32, typical_size=5.0), dict(in_channels=1, size=32, base_channels=16, lr=0.001,
+                                               box_weight=1.0, typical_size=5.0)),
+    ],
     "vae": [
         ({}, dict(in_channels=1, size=64, latent_dim=32, base_channels=32, beta=1.0, lr=0.001,
                   recon="bce", num_classes=0)),

@@ -6,6 +6,7 @@ import re
 import pytest
 import torch
 
+import medgen_nb.downstream  # noqa: F401  (registers the downstream models)
 from medgen_nb.models import available, create
 from medgen_nb.models.base import StepContext
 
@@ -29,6 +30,9 @@ TINY: dict[str, dict] = {
     "cyclegan": dict(size=16, base_channels=4, n_res_blocks=1, pool_size=2),
     "unit": dict(size=16, base_channels=4, n_res_blocks=1),
     "ddpm": dict(size=16, base_channels=8, channel_mults=(1,), timesteps=10, attention=False),
+    "classifier": dict(size=16, base_channels=4),
+    "segmenter": dict(size=16, base_channels=4),
+    "detector": dict(size=16, base_channels=4),
 }
 
 # What each model logs: the consumers (notebooks 02-05, plots, benchmarks) read these names.
@@ -50,6 +54,9 @@ KEYS: dict[str, set[str]] = {
     "unit": {"loss_d", "loss_d_a", "loss_d_b", "loss_g", "loss_g_gan", "loss_kl", "loss_recon",
              "loss_cycle_kl", "loss_cycle"},
     "ddpm": {"loss"},
+    "classifier": {"loss", "acc"},
+    "segmenter": {"loss", "loss_ce", "loss_dice"},
+    "detector": {"loss", "loss_box", "loss_heatmap"},
 }  # fmt: skip
 
 
@@ -81,6 +88,7 @@ def _batch(seed: int = 0) -> dict[str, torch.Tensor]:
         "image": torch.rand(2, 1, 16, 16, generator=g),
         "target": torch.rand(2, 1, 16, 16, generator=g),
         "label": torch.tensor([0, 1]),
+        "seg": torch.nn.functional.pad(torch.ones(2, 4, 4, dtype=torch.long), (6, 6, 6, 6)),
     }
 
 

@@ -61,7 +61,7 @@ class SliceClassifier(DownstreamModel):
         y = check_labels(batch["label"], len(logits), self.config["num_classes"], 'batch["label"]')
         loss = F.cross_entropy(logits, y.to(logits.device))
         accuracy = (logits.argmax(1) == y.to(logits.device)).float().mean()
-        return loss, {"loss": loss.item(), "accuracy": accuracy.item()}
+        return loss, {"loss": loss.item(), "acc": accuracy.item()}
 
     @torch.no_grad()
     def predict_proba(self, images: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ from medgen_nb.evaluation.baselines import (
     train_vae_baseline,
 )
 from medgen_nb.evaluation.creation import evaluate_creation, feature_metrics
+from medgen_nb.evaluation.downstream import cluster_pooled_ci, evaluate_downstream
 from medgen_nb.evaluation.fitting import (
     UNPAIRED_MODELS,
     FitResult,
@@ -47,6 +48,8 @@ __all__ = [
     "dataset_fingerprint",
     "evaluate",
     "evaluate_creation",
+    "evaluate_downstream",
+    "cluster_pooled_ci",
     "feature_metrics",
     "fit_or_load",
     "per_image_metrics",

@@ -132,7 +132,9 @@ def evaluate_downstream(
     if task.problem == "segmentation":
         pred = torch.cat([model.segment(b).cpu() for b in batches])
         labels = list(range(1, task.num_classes))
-        per_slice = torch.nanmean(dice(pred, t["seg"], labels=labels), dim=1)  # NaN: no lesion
+        per_slice = torch.nanmean(
+            dice(pred, t["seg"], labels=labels, reduction="none"), dim=1
+        )  # NaN: no label anywhere
         clusters, means = cluster_means(per_slice, subjects)
         iv = (
             cluster_mean_ci(per_slice, subjects, n_boot=n_boot, seed=seed)

@@ -14,11 +14,12 @@ import numpy as np
 import torch
 
 from medgen_nb.evaluation.creation import evaluate_creation
+from medgen_nb.evaluation.downstream import evaluate_downstream
 from medgen_nb.evaluation.fitting import predict
 from medgen_nb.evaluation.results import Results, Row
 from medgen_nb.metrics import ct_mae_hu, mae, psnr, ssim, ssim_map
 from medgen_nb.metrics.bootstrap import cluster_mean_ci, cluster_means
-from medgen_nb.tasks.base import CreationTask, TaskData, TranslationTask
+from medgen_nb.tasks.base import CreationTask, DownstreamTask, TaskData, TranslationTask
 
 # PSNR of an image identical to its target is +inf; capped so that a subject's mean stays finite.
 PSNR_CAP_DB = 100.0
@@ -95,7 +96,8 @@ def evaluate(
     Args:
         model: a :class:`~medgen_nb.models.base.Translator` (translation tasks) or a
             :class:`~medgen_nb.models.base.Sampler` (creation tasks: see
-            :func:`medgen_nb.evaluation.creation.evaluate_creation`).
+            :func:`medgen_nb.evaluation.creation.evaluate_creation`), or a downstream model
+            (:mod:`medgen_nb.downstream`; see :func:`~.downstream.evaluate_downstream`).
         name: the model's name in the table (default: its class name).
         n_boot, seed: of the cluster bootstrap over subjects.
         predict_kwargs: passed to :func:`predict` (e.g. ``steps=50`` for diffusion).
@@ -103,10 +105,12 @@ def evaluate(
     task = task_data.task
     if isinstance(task, CreationTask):
         return evaluate_creation(model, task_data, split, name=name, seed=seed, **predict_kwargs)
-    if not isinstance(task, TranslationTask):
-        raise ValueError(
-            f"evaluate() scores translation and creation tasks; {task.name!r} is a {task.kind} task"
+    if isinstance(task, DownstreamTask):
+        return evaluate_downstream(
+            model, task_data, split, name=name, n_boot=n_boot, seed=seed, **predict_kwargs
         )
+    if not isinstance(task, TranslationTask):
+        raise ValueError(f"evaluate() needs a built task, got a {type(task).__name__}")
     data = task_data[split]
     t = data.tensors()
     pred = predict(model, t["image"], batch_size=batch_size, seed=seed, **predict_kwargs)
