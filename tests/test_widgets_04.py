@@ -62,6 +62,13 @@ def test_rejects_empty_models():
         translate_explorer({}, _Slices())
 
 
+def test_rejects_a_model_that_cannot_translate():
+    from medgen_nb.models.vae import ConvVAE
+
+    with pytest.raises(ValueError, match="'vae' .*has no translate"):
+        translate_explorer({"vae": ConvVAE(size=16, base_channels=4)}, _Slices())
+
+
 def test_rejects_empty_dataset():
     with pytest.raises(ValueError, match="dataset is empty"):
         translate_explorer({"m": IntensityMappingBaseline()}, _Slices(n=0))

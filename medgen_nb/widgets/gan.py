@@ -13,6 +13,7 @@ import ipywidgets as widgets
 import torch
 from matplotlib.figure import Figure
 
+from medgen_nb.models.gan_info import InfoGAN
 from medgen_nb.widgets.base import (
     SampleGridExplorer,
     check_class_names,
@@ -87,7 +88,7 @@ class InfoGANCodeExplorer(SampleGridExplorer):
     """
 
     def __init__(self, model, *, n: int = 8, ncols: int = 8, title: str | None = None) -> None:
-        if not hasattr(model, "categorical_dim") or not hasattr(model, "continuous_dim"):
+        if not isinstance(model, InfoGAN):
             raise ValueError(f"model must be an InfoGAN ('infogan'), got {type(model).__name__}")
         self.model, self.n, self.ncols = model, check_count("n", n), ncols
         controls: dict[str, widgets.ValueWidget] = {

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import ipywidgets as widgets
-import torch
 from matplotlib.figure import Figure
 
+from medgen_nb.evaluation import predict
 from medgen_nb.metrics.translation import psnr, ssim
+from medgen_nb.models.base import Translator
 from medgen_nb.viz import translation_comparison
 from medgen_nb.widgets.base import Explorer
 
@@ -42,7 +43,9 @@ class TranslationExplorer(Explorer):
         if "target" not in dataset[0]:
             raise ValueError("dataset items need a 'target' (build it with target=...)")
         self.models = dict(models)
-        for model in self.models.values():
+        for name, model in self.models.items():
+            if not isinstance(model, Translator):
+                raise ValueError(f"model {name!r} ({type(model).__name__}) has no translate()")
             model.eval()
         self.dataset, self.names = dataset, names
         controls = {
@@ -64,10 +67,7 @@ class TranslationExplorer(Explorer):
         if not 0 <= index < len(self.dataset):
             raise ValueError(f"slice index {index} out of range 0..{len(self.dataset) - 1}")
         item = self.dataset[index]
-        net = self.models[model]
-        device = next(iter(net.parameters())).device if hasattr(net, "parameters") else "cpu"
-        with torch.no_grad():
-            pred = net.translate(item["image"][None].to(device)).cpu()
+        pred = predict(self.models[model], item["image"][None])  # eval mode, no grad, its device
         return item["image"][None], pred, item["target"][None]
 
     def _render(self, model: str, index: int) -> Figure:
