@@ -133,7 +133,7 @@ def environment_report() -> dict[str, str]:
     import matplotlib
     import nibabel
 
-    from medgen_nb import __version__
+    from medgen_nb.version import __version__
 
     dev = pick_device("auto")
     return {

@@ -21,13 +21,13 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Subset
 
-from medgen_nb import __version__
 from medgen_nb.checkpoint import latest_checkpoint, load_training_state, model_name
 from medgen_nb.data.slices import UnpairedDataset
 from medgen_nb.models.base import GenerativeModel, Sampler, Translator
 from medgen_nb.tasks.base import TaskData
 from medgen_nb.train import History, fit
 from medgen_nb.utils import atomic_write, cache_dir, pick_device
+from medgen_nb.version import __version__
 
 # Unpaired translators train on two domains of *different* subjects (never one head in both).
 UNPAIRED_MODELS: frozenset[str] = frozenset({"cyclegan", "unit"})
