@@ -395,3 +395,11 @@ def test_bootstrap_calls_two_sample_statistics_with_real_and_fake_by_name():
     assert calls[0] == (12, 8) and set(calls[1:]) == {(6, 4)}
     ci = bootstrap_ci(mode_score, torch.eye(3).repeat(6, 1), torch.eye(3)[[0, 1] * 9], n_boot=10)
     assert ci.low <= ci.value <= ci.high
+
+
+def test_interval_formats_all_three_numbers_with_one_spec():
+    from medgen_nb.metrics import Interval
+
+    iv = Interval(21.0712, 20.5051, 21.6049, 0.95, 1000)
+    assert f"{iv:.2f}" == "21.07 [20.51, 21.60]"
+    assert f"{iv}" == str(iv) == "21.07 [20.51, 21.6] (95% CI)"

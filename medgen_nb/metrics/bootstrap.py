@@ -39,6 +39,12 @@ class Interval:
     def __str__(self) -> str:
         return f"{self.value:.4g} [{self.low:.4g}, {self.high:.4g}] ({self.confidence:.0%} CI)"
 
+    def __format__(self, spec: str) -> str:
+        """``f"{iv:.2f}"`` -> ``"21.07 [20.51, 21.60]"``: the spec applies to all three numbers."""
+        if not spec:
+            return str(self)
+        return f"{self.value:{spec}} [{self.low:{spec}}, {self.high:{spec}}]"
+
 
 def _check_boot(n_boot: int, confidence: float) -> None:
     if not isinstance(n_boot, int) or n_boot < 10:
