@@ -183,3 +183,27 @@ def test_vae_baseline_rejects_bad_training_set(bad, match):
     data = torch.utils.data.TensorDataset(torch.zeros(0, 1, 16, 16)) if bad == "empty" else bad
     with pytest.raises(ValueError, match=match):
         train_vae_baseline(data, size=16, steps=1, batch_size=4)
+
+
+def test_fingerprint_covers_labels_and_targets():
+    from torch.utils.data import TensorDataset
+
+    from medgen_nb.evaluation import dataset_fingerprint
+
+    images = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    a = dataset_fingerprint(TensorDataset(images, torch.tensor([0, 1, 0, 1, 0, 1])))
+    b = dataset_fingerprint(TensorDataset(images, torch.tensor([1, 1, 0, 1, 0, 1])))
+    assert a["sha256"] != b["sha256"] and a["n"] == 6 and a["shape"] == [1, 8, 8]
+
+    class Pairs(torch.utils.data.Dataset):
+        def __init__(self, flip):
+            self.flip = flip
+
+        def __len__(self):
+            return 6
+
+        def __getitem__(self, i):
+            target = images[i].flip(-1) if self.flip else images[i]
+            return {"image": images[i], "target": target}
+
+    assert dataset_fingerprint(Pairs(True))["sha256"] != dataset_fingerprint(Pairs(False))["sha256"]

@@ -337,3 +337,23 @@ def test_cluster_pooled_interval_resamples_subjects():
     assert (high - low) > 3 * (naive.high - naive.low)
     undefined = cluster_pooled_ci(lambda rows: {"x": math.nan}, subjects, n_boot=20)["x"]
     assert math.isnan(undefined[1])
+
+
+def test_models_with_other_initial_weights_do_not_share_a_run(brain, tmp_path):
+    torch.manual_seed(0)
+    first = fit_or_load(create("pix2pix", size=32, base_channels=4), brain, steps=2, batch_size=4,
+                        cache=tmp_path)  # fmt: skip
+    torch.manual_seed(1)  # same config, other initial weights
+    other = fit_or_load(create("pix2pix", size=32, base_channels=4), brain, steps=2, batch_size=4,
+                        cache=tmp_path)  # fmt: skip
+    assert other.source == "trained" and other.key != first.key
+    assert first.record["init_sha256"] != other.record["init_sha256"]
+
+
+def test_a_loaded_run_leaves_the_random_state_where_training_did(brain, tmp_path):
+    torch.manual_seed(0)
+    fit_or_load(_pix2pix(), brain, steps=2, batch_size=4, cache=tmp_path)
+    after_training = torch.rand(3)
+    torch.manual_seed(0)
+    loaded = fit_or_load(_pix2pix(), brain, steps=2, batch_size=4, cache=tmp_path)
+    assert loaded.source == "cache" and torch.equal(torch.rand(3), after_training)

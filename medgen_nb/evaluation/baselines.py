@@ -34,29 +34,37 @@ VAE_BASELINE_CONFIG: dict[str, object] = dict(
 )
 
 
+FINGERPRINT_KEYS: tuple[str, ...] = ("image", "target", "label", "seg")
+
+
 def dataset_fingerprint(data: Dataset) -> dict[str, Any]:
     """What identifies a training set that is not a registered task: its images' SHA-256.
 
-    Returns ``{"sha256", "n", "shape"}`` over the ``"image"`` tensors ``(N, C, S, S)`` as float32,
-    and the ``"target"`` tensors too where items have them (translation data, paired or not).
+    Returns ``{"sha256", "n", "shape"}``: the hash covers the ``"image"`` tensors ``(N, C, S, S)``
+    and, where items have them, ``"target"``, ``"label"`` and ``"seg"`` (as float32), so a
+    conditional model trained on other labels of the same images gets another run.
     A data set with ``tensors()`` (:class:`medgen_nb.data.slices.SliceDataset`) or a
     ``TensorDataset`` is read at once; any other is read item by item.
     """
-    target = None
     if hasattr(data, "tensors") and callable(data.tensors):
-        t = data.tensors()
-        images, target = t["image"], t.get("target")
+        parts = dict(data.tensors())
     elif isinstance(getattr(data, "tensors", None), tuple):  # torch's TensorDataset
-        images = data.tensors[0]
+        parts = dict(zip(("image", "label"), data.tensors, strict=False))
     else:
         items = [as_batch(data[i]) for i in range(len(data))]
-        images = torch.stack([item["image"] for item in items])
-        if all("target" in item for item in items):  # paired or unpaired translation data
-            target = torch.stack([item["target"] for item in items])
+        parts = {
+            key: torch.stack([torch.as_tensor(item[key]) for item in items])
+            for key in FINGERPRINT_KEYS
+            if all(key in item for item in items)
+        }
     digest = hashlib.sha256()
-    for part in (images, target):
-        if part is not None:
-            digest.update(part.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    for key in FINGERPRINT_KEYS:  # what a model trains on: images, targets, labels, label maps
+        if key in parts:
+            digest.update(key.encode())
+            digest.update(
+                parts[key].detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
+            )
+    images = parts["image"]
     return {"sha256": digest.hexdigest(), "n": len(images), "shape": list(images.shape[1:])}
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Subset
 
-from medgen_nb.checkpoint import latest_checkpoint, load_training_state, model_name
+from medgen_nb.checkpoint import latest_checkpoint, load_training_state, model_name, restore_rng
 from medgen_nb.data.slices import UnpairedDataset
 from medgen_nb.models.base import GenerativeModel, Sampler, Translator
 from medgen_nb.tasks.base import TaskData
@@ -94,11 +94,17 @@ def unpaired_training_set(train: Dataset, seed: int = 0) -> UnpairedDataset:
 def run_record(
     model: Any, task_data: TaskData, *, steps: int, batch_size: int, seed: int, split: str
 ) -> dict[str, Any]:
-    """Everything that changes the trained weights, as plain JSON values."""
+    """Everything that changes the trained weights, as plain JSON values.
+
+    That includes the initial weights (``init_sha256``): ``fit(seed=)`` seeds the batch order, not
+    a model created earlier, so two models of one config start from different weights unless the
+    caller seeded before ``create``, and they must not share a cached run.
+    """
     name = _model_name(model)
     return {
         "model": name,
         "config": _plain(getattr(model, "config", {})),
+        "init_sha256": weights_sha256(model) if isinstance(model, torch.nn.Module) else None,
         "data": task_data.record(),
         "train": {
             "split": split,
@@ -109,6 +115,15 @@ def run_record(
         },
         "medgen_nb": __version__,
     }
+
+
+def weights_sha256(model: torch.nn.Module) -> str:
+    """SHA-256 over the names and float32 values of ``model.state_dict()`` (CPU copies)."""
+    digest = hashlib.sha256()
+    for key, value in model.state_dict().items():
+        digest.update(key.encode())
+        digest.update(value.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _plain(value: Any) -> Any:
@@ -150,6 +165,8 @@ def _load_complete(
     state = load_training_state(found, model, model.configure_optimizers())
     if state.step != steps:
         return None
+    if state.rng is not None:  # as fit() does on resuming: what follows draws the same numbers
+        restore_rng(state.rng)
     model.eval()
     return History.from_dict(state.history)
 
