@@ -1,4 +1,5 @@
-"""Notebook 00 tours a real data set with DATA="ixi" (fabricated files of IXI's layout).
+"""Notebook 00 tours a real data set with DATA="ixi" (fabricated files of IXI's layout); notebook
+01 refuses real data with a reason.
 
 The loaders look in ``cache_dir("realdata", "ixi")``, and the suite's MEDGEN_NB_CACHE (a temporary
 folder, see conftest.py) is inherited by the notebook kernel, so the fakes are written there.
@@ -47,3 +48,13 @@ def test_notebook_00_shows_ixi_slices_with_data_ixi(tmp_path):
     figure = _text(cells["nb00-38"])
     assert "brain-development.org/ixi-dataset" in figure, figure
     assert run.headlines["train_slices"] == len(expected["train"])
+
+
+@pytest.mark.notebook
+def test_notebook_01_refuses_real_data_and_says_why(tmp_path):
+    # Notebook 01 needs six co-registered modalities and tissue labels that no real set has.
+    path = NOTEBOOK.with_name("01_metrics.ipynb")
+    run = run_notebook(path, tmp_path / path.name, smoke=True, parameters={"DATA": "ixi"})
+    assert run.error is not None, "notebook 01 ran with DATA='ixi'; it should refuse real data"
+    assert "DATA = 'ixi'" in run.error and "phantom only" in run.error, run.error
+    assert "CBCT" in run.error and "tissue labels" in run.error, run.error
