@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from medgen_nb.data import modalities as vocab
+from medgen_nb.data.alignment import check_alignment
 
 Direction = Literal["higher", "lower"]
 TaskKind = Literal["translation", "creation", "downstream"]
@@ -123,6 +124,11 @@ class TranslationTask(TaskBase):
             this fraction of its head mask, which drops skull-base and neck slices that hold no
             brain.
         data_range: of the [0, 1] images (PSNR, SSIM).
+        alignment: phantom slice tasks: how well the sources are registered to the target, one of
+            :data:`~medgen_nb.data.alignment.ALIGNMENTS` (``"perfect"`` is the aligned ground
+            truth; ``"registered"`` leaves the residuals of clinical registration; the target never
+            moves). The DRR task (target ``"xray"``) and real data ignore it: real pairs are as
+            registered as their data set made them.
     """
 
     sources: tuple[str, ...] = ("t1w",)
@@ -131,10 +137,12 @@ class TranslationTask(TaskBase):
     min_foreground: float = 0.05
     min_brain: float = 0.0
     data_range: float = 1.0
+    alignment: str = "registered"
 
     kind: TaskKind = field(default="translation", init=False)
 
     def __post_init__(self) -> None:
+        check_alignment(self.alignment)
         object.__setattr__(self, "sources", tuple(vocab.canonical_all(self.sources)))
         object.__setattr__(self, "target", vocab.canonical(self.target))
         if self.target in self.sources:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from medgen_nb.data.alignment import AlignmentConfig, check_alignment, misalign_subject
 from medgen_nb.data.slices import SliceDataset, Subject, split_subjects
 from medgen_nb.tasks.base import (
     CreationTask,
@@ -101,6 +102,14 @@ def _phantom_slices(task, n, seed, size, smoke, sources, target, seg_key, label_
 
         subjects = load_chest_subjects(n, seed, _chest_config(task, smoke), progress=False)
         keep = None
+    if isinstance(task, TranslationTask):
+        # After the cache: the simulated subjects stay aligned; only the sources move.
+        config = AlignmentConfig.preset(task.alignment)
+        chest = task.region == "chest"
+        subjects = [
+            misalign_subject(s, target, config, seed, breathing=chest, moving=sources)
+            for s in subjects
+        ]
     return {
         split: SliceDataset(
             members,
@@ -163,6 +172,7 @@ def build(
     n_subjects: int | None = None,
     size: int | None = None,
     root: str | os.PathLike | None = None,
+    alignment: str | None = None,
 ) -> TaskData:
     """Datasets for ``task``: ``TaskData.splits`` maps ``"train"``/``"val"``/``"test"`` to data.
 
@@ -171,7 +181,17 @@ def build(
         seed: the phantom population (real data: unused).
         n_subjects, size: override the task's own (e.g. more subjects on a GPU).
         root: folder of a real data set (default: where its ``data_scripts`` command puts it).
+        alignment: translation tasks: override ``task.alignment`` (e.g. ``"perfect"`` for the
+            aligned ground truth); the record of the returned data holds the one used.
     """
+    if alignment is not None:
+        check_alignment(alignment)
+        if not isinstance(task, TranslationTask):
+            raise ValueError(
+                f"alignment={alignment!r} applies to translation tasks only; {task.name!r} is a "
+                f"{task.kind} task (its single modality has nothing to align to)"
+            )
+        task = dataclasses.replace(task, alignment=alignment)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     n = n_subjects if n_subjects is not None else (SMOKE_SUBJECTS if smoke else task.n_subjects)
