@@ -155,13 +155,10 @@ def evaluate_creation(
         for spec in task.metrics:
             value, low, high = values[spec.name]
             rows.append(
-                Row(
-                    task=task.name, data=task.data, model=model_name, metric=spec.name,
-                    value=float(value), ci_low=float(low), ci_high=float(high), unit=spec.unit,
-                    higher_is_better=spec.higher_is_better, images=n_images,
-                    subjects=n_subjects, per_subject={},
+                Row.of(
+                    task, spec, model_name, value, low, high, images=n_images, subjects=n_subjects
                 )
-            )  # fmt: skip
+            )
     return Results(rows)
 
 

@@ -121,11 +121,8 @@ def evaluate_downstream(
     rows = []
 
     def row(metric: str, value: float, low: float, high: float, per_subject: dict) -> Row:
-        spec = specs[metric]
-        return Row(
-            task=task.name, data=task.data, model=label, metric=metric, value=float(value),
-            ci_low=float(low), ci_high=float(high), unit=spec.unit,
-            higher_is_better=spec.higher_is_better, images=len(images),
+        return Row.of(
+            task, specs[metric], label, value, low, high, images=len(images),
             subjects=len(torch.unique(subjects)), per_subject=per_subject,
         )  # fmt: skip
 

@@ -50,6 +50,28 @@ class Row:
     subjects: int
     per_subject: dict[str, float] = field(default_factory=dict, compare=False)
 
+    @classmethod
+    def of(
+        cls,
+        task,
+        spec,
+        model: str,
+        value: float,
+        low: float,
+        high: float,
+        *,
+        images: int,
+        subjects: int,
+        per_subject: dict[str, float] | None = None,
+    ) -> Row:
+        """A row for ``task`` (a task declaration) and ``spec`` (its :class:`MetricSpec`)."""
+        return cls(
+            task=task.name, data=task.data, model=model, metric=spec.name, value=float(value),
+            ci_low=float(low), ci_high=float(high), unit=spec.unit,
+            higher_is_better=spec.higher_is_better, images=int(images), subjects=int(subjects),
+            per_subject=per_subject or {},
+        )  # fmt: skip
+
 
 class Results:
     """An ordered collection of :class:`Row`."""

@@ -136,10 +136,8 @@ def evaluate(
         else:  # one subject: no between-subject interval exists
             value, low, high = (float(means.mean()) if len(means) else float("nan")), np.nan, np.nan
         rows.append(
-            Row(
-                task=task.name, data=task.data, model=label, metric=spec.name, value=value,
-                ci_low=float(low), ci_high=float(high), unit=spec.unit,
-                higher_is_better=spec.higher_is_better, images=int((~torch.isnan(v)).sum()),
+            Row.of(
+                task, spec, label, value, low, high, images=int((~torch.isnan(v)).sum()),
                 subjects=len(means),
                 per_subject={ids[int(c)]: float(m) for c, m in zip(clusters, means, strict=True)},
             )

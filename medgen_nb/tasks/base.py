@@ -11,21 +11,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 
 from medgen_nb.data import modalities as vocab
 from medgen_nb.data.alignment import check_alignment
 
-Direction = Literal["higher", "lower"]
 TaskKind = Literal["translation", "creation", "downstream"]
-PHANTOMS: tuple[str, ...] = ("phantom",)
-REAL_DATA: tuple[str, ...] = ("ixi", "brats", "synthrad", "medmnist")
 # Brain tissue labels of the phantom (CSF, grey and white matter): see medgen_nb.data.brain_phantom.
 BRAIN_TISSUE_LABELS: tuple[int, ...] = (1, 2, 3)
 
@@ -289,13 +284,3 @@ def brain_fraction_filter(min_brain: float):
         return brain.sum(axis=other) >= min_brain * np.maximum(n_head, 1)
 
     return keep
-
-
-def check_split_names(splits: Sequence[str]) -> None:
-    bad = [s for s in splits if s not in ("train", "val", "test")]
-    if bad:
-        raise ValueError(f"splits must be 'train', 'val' or 'test', got {bad}")
-
-
-def as_float(x: torch.Tensor) -> torch.Tensor:
-    return x.float() if x.dtype != torch.float32 else x
