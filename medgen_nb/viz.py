@@ -132,6 +132,38 @@ def translation_comparison(
     )
 
 
+def version_comparison(
+    v1: dict[str, np.ndarray],
+    v2: dict[str, np.ndarray],
+    modalities: list[str] | None = None,
+    suptitle: str | None = None,
+) -> Figure:
+    """Two rows of axial slices in [0, 1]: the phantom v1 reference above, v2 below.
+
+    ``v1`` and ``v2`` map modality -> ``(X, Y)`` slice in RAS order (shown with anterior up);
+    ``modalities`` picks and orders the columns (default: those present in both).
+    """
+    names = modalities or [m for m in v1 if m in v2]
+    missing = [m for m in names if m not in v1 or m not in v2]
+    if missing or not names:
+        raise ValueError(f"modalities {missing or names} are not present in both versions")
+    fig, axes = plt.subplots(2, len(names), figsize=(1.6 * len(names), 3.6), squeeze=False)
+    for col, name in enumerate(names):
+        for row, (label, slices) in enumerate((("v1", v1), ("v2", v2))):
+            ax = axes[row, col]
+            ax.imshow(np.rot90(slices[name]), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(name, fontsize=8)
+            if col == 0:
+                ax.set_ylabel(label, fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def plot_history(
     history: Mapping[str, Sequence[float]],
     keys: Sequence[str] | None = None,
