@@ -37,27 +37,22 @@ def test_ct_noise_has_requested_std():
     assert noisy.std() == pytest.approx(25.0, rel=0.03) and abs(float(noisy.mean())) < 1.0
 
 
-def test_cbct_error_grows_towards_the_periphery():
-    """After a global HU recalibration, scatter shading and streaks leave larger errors at the edge."""
+def test_cbct_error_depends_on_the_object():
+    """v3 rebuilds CBCT from projections: the scatter deficit is largest at the centre of the
+    object (cupping; Siewerdsen & Jaffray 2001, Med Phys 28:220), not painted towards the edge."""
     r = radius()
     ct = torch.where(r < 0.85, 0.0, AIR_HU).expand(4, SIDE, SIDE).clone()
-    ct[:, (r > 0.4) & (r < 0.45)] = 800.0  # a bone ring, so gain and offset can be fitted
-    centre, edge = [], []
-    for seed in range(8):
-        cbct, fov = simulate_cbct(ct, torch.Generator().manual_seed(seed))
-        inside = fov & (r < 0.85)
-        x, y = ct[:, inside].flatten(), cbct[:, inside].flatten()
-        design = torch.stack((x, torch.ones_like(x)), 1)
-        gain, offset = torch.linalg.lstsq(design, y[:, None]).solution[:, 0]
-        residual = (cbct - (gain * ct + offset)).abs().mean(0)
-        centre.append(residual[r < 0.3].mean())
-        edge.append(residual[(r > 0.6) & (r < 0.85)].mean())
-    assert torch.stack(edge).mean() > 1.2 * torch.stack(centre).mean()
+    art = CBCTArtefacts(noise_hu=0.0, gain_range=(1.0, 1.0), offset_range_hu=(0.0, 0.0))
+    cbct, _ = simulate_cbct(ct, torch.Generator().manual_seed(0), art, spacing_mm=2.0)
+    deficit = (ct - cbct).mean(0)
+    assert deficit[r < 0.3].mean() > deficit[(r > 0.6) & (r < 0.8)].mean() > 0
+    air, _ = simulate_cbct(torch.full((2, SIDE, SIDE), AIR_HU), None, art, spacing_mm=2.0)
+    assert air.abs().sub(1000).abs().max() < 1  # no object, no artefact
 
 
 def test_cbct_outside_fov_is_air_and_reproducible():
     ct = torch.zeros(2, SIDE, SIDE)
-    art = CBCTArtefacts(fov_fraction=0.7)
+    art = CBCTArtefacts(fov_radius_mm=30.0)
     a, fov = simulate_cbct(ct, torch.Generator().manual_seed(1), art)
     b, _ = simulate_cbct(ct, torch.Generator().manual_seed(1), art)
     assert torch.equal(a, b)
@@ -65,10 +60,16 @@ def test_cbct_outside_fov_is_air_and_reproducible():
 
 
 def test_cbct_without_artefacts_equals_ct():
-    none = CBCTArtefacts(0.0, 0.0, 0.0, 0.0, 0, (1.0, 1.0), (0.0, 0.0), 1.5)
-    ct = torch.randn(3, 32, 32) * 200
+    """Ideal projections (no noise, scatter, beam hardening, miscalibration; 256 views) give the
+    CT back, up to the Hann-apodised reconstruction's blur of a smooth image (the outer pixels
+    border on air beyond the image, so they blur with it)."""
+    none = CBCTArtefacts(0.0, 0.0, 0.0, 0.0, 0, (1.0, 1.0), (0.0, 0.0), 1.5, 200.0, 256, 0.0)
+    none = dataclasses.replace(none, beam_hardening=0.0)
+    r = radius()
+    ct = (200 * torch.exp(-((r / 0.4) ** 2)) - 100.0).expand(3, SIDE, SIDE).clone()
     cbct, _ = simulate_cbct(ct, torch.Generator().manual_seed(0), none)
-    torch.testing.assert_close(cbct, ct)
+    inner = (..., slice(4, -4), slice(4, -4))
+    torch.testing.assert_close(cbct[inner], ct[inner], atol=3.0, rtol=0.0)
 
 
 def test_negative_noise_raises():

@@ -34,7 +34,14 @@ import torch
 from scipy import ndimage
 
 from medgen_nb.data.brain_anatomy import TISSUES, T
-from medgen_nb.data.ct_physics import AIR_HU, CBCTArtefacts, add_ct_noise, simulate_cbct
+from medgen_nb.data.ct_physics import (
+    AIR_HU,
+    CT_KERNELS,
+    CBCTArtefacts,
+    CTProtocol,
+    add_ct_noise,
+    simulate_cbct,
+)
 
 # Columns follow TISSUES: air, csf, gm, wm, cortical, cancellous, soft, necrosis, enh, oedema, wml.
 PROTON_DENSITY = np.array([0.0, 1.0, 0.82, 0.70, 0.05, 0.60, 0.85, 0.95, 0.85, 0.88, 0.80])
@@ -179,23 +186,44 @@ def simulate_mr(
 
 
 def simulate_ct(
-    frac: np.ndarray, table: dict[str, np.ndarray], spacing_mm: float, noise_hu: float, rng
+    frac: np.ndarray,
+    table: dict[str, np.ndarray],
+    spacing_mm: float,
+    noise_hu: float | None,
+    rng,
+    protocol: CTProtocol | None = None,
 ) -> np.ndarray:
-    """CT in HU: attenuation mix, a 1.2 mm FWHM reconstruction blur, then Gaussian quantum noise."""
+    """CT in HU: attenuation mix, the kernel's in-plane blur, then ramp-spectrum quantum noise.
+
+    ``protocol`` (default :class:`~medgen_nb.data.ct_physics.CTProtocol` with ``noise_hu``) sets
+    the kernel (blur FWHM and noise texture) and the noise sd, ``protocol.image_noise_hu``; a
+    ``noise_hu`` that is not ``None`` overrides the protocol's dose setting.
+    """
+    protocol = protocol or CTProtocol(noise_hu=5.0 if noise_hu is None else noise_hu)
+    if noise_hu is not None and noise_hu != protocol.noise_hu:
+        protocol = CTProtocol(protocol.kvp, protocol.kernel, noise_hu)
     hu = mix(frac, table["hu"])
-    hu = ndimage.gaussian_filter(hu, sigma=_CT_FWHM_MM / 2.355 / spacing_mm)
+    sigma_vox = CT_KERNELS[protocol.kernel].fwhm_mm / 2.355 / spacing_mm
+    hu = ndimage.gaussian_filter(hu, sigma=(sigma_vox, sigma_vox, _CT_FWHM_MM / 2.355 / spacing_mm))
     g = torch.Generator().manual_seed(int(rng.integers(2**62)))
-    return add_ct_noise(torch.from_numpy(hu), noise_hu, g).numpy()
+    axial = torch.from_numpy(hu).permute(2, 0, 1)  # (Z, X, Y): noise is shaped in-plane
+    noisy = add_ct_noise(
+        axial, protocol.image_noise_hu, g, kernel=protocol.kernel, spacing_mm=spacing_mm
+    )
+    return noisy.permute(1, 2, 0).contiguous().numpy()
 
 
-def simulate_cbct_volume(ct_hu: np.ndarray, artefacts: CBCTArtefacts, rng) -> np.ndarray:
+def simulate_cbct_volume(
+    ct_hu: np.ndarray, artefacts: CBCTArtefacts, rng, spacing_mm: float = 2.0
+) -> np.ndarray:
     """CBCT in HU from the CT ``(X, Y, Z)`` by :func:`medgen_nb.data.ct_physics.simulate_cbct`.
 
-    Axial slices share one scatter/cupping/streak pattern and one miscalibration, as in one scan.
+    The axial slices are projected, degraded (scatter, beam hardening, noise) and reconstructed
+    as one scan, with one miscalibration.
     """
     g = torch.Generator().manual_seed(int(rng.integers(2**62)))
     axial = torch.from_numpy(ct_hu).permute(2, 0, 1)  # (Z, X, Y): leading dim = axial slices
-    cbct, _ = simulate_cbct(axial, g, artefacts)
+    cbct, _ = simulate_cbct(axial, g, artefacts, spacing_mm=spacing_mm)
     return cbct.permute(1, 2, 0).contiguous().numpy()
 
 

@@ -35,7 +35,7 @@ from medgen_nb.data import brain_imaging as imaging
 from medgen_nb.data.brain_imaging import MRSequence
 from medgen_nb.data.brain_real import REAL_EXAMPLES, RealExample, load_real_examples
 from medgen_nb.data.checks import check_count, check_fractions, min_subjects
-from medgen_nb.data.ct_physics import CBCTArtefacts
+from medgen_nb.data.ct_physics import CBCTArtefacts, CTProtocol
 from medgen_nb.data.intensity import IntensityMap, ct_window, mr_robust, pet_suv
 from medgen_nb.data.modalities import canonical_or_self
 from medgen_nb.data.slices import SliceDataset, Subject, check_slice_args, split_subjects
@@ -45,7 +45,7 @@ BRAIN_MODALITIES: tuple[str, ...] = ("t1w", "t2w", "pd", "flair", "t1ce", "ct", 
 MR_MODALITIES: tuple[str, ...] = ("t1w", "t2w", "pd", "flair", "t1ce")
 RESOLUTIONS_MM: tuple[float, ...] = (1.0, 2.0)
 FIELD_STRENGTHS_T: tuple[float, ...] = (1.5, 3.0)
-SIMULATOR_VERSION = "2"  # bump when the simulation changes, so old cache entries are not reused
+SIMULATOR_VERSION = "3"  # bump when the simulation changes, so old cache entries are not reused
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,11 @@ class BrainPhantomConfig:
         bias_field: sd of the log MR bias field (smooth multiplicative coil inhomogeneity).
         t1w, t2w, pd, flair, t1ce: sequence timings (ms); FLAIR's ``ti_ms=None`` nulls CSF.
         gd_mM: gadolinium concentration in the enhancing tumour for T1ce (mM).
-        ct_noise_hu: CT noise sd (HU). cbct: CBCT artefact strengths (shared CBCT code).
+        ct_noise_hu: deprecated override of ``ct.noise_hu`` (default ``None``: use ``ct``).
+        ct: CT protocol (kVp, reconstruction kernel, dose as noise at 120 kVp / standard kernel);
+            default 120 kVp, the soft kernel of head CT, 6 HU -> ~3.9 HU image noise.
+        cbct: CBCT acquisition and reconstruction (shared CBCT code); default full-fan 125 mm
+            field-of-view radius.
         pet_fwhm_mm, pet_voxel_mm, pet_counts_per_suv: PET resolution, grid and count level.
         modalities: which modalities to simulate (a subset is faster).
     """
@@ -86,8 +90,9 @@ class BrainPhantomConfig:
     flair: MRSequence = MRSequence(tr_ms=9000.0, te_ms=120.0, inversion=True, ti_ms=None)
     t1ce: MRSequence = MRSequence(tr_ms=500.0, te_ms=10.0)
     gd_mM: float = 0.4
-    ct_noise_hu: float = 5.0
+    ct_noise_hu: float | None = None
     cbct: CBCTArtefacts = field(default_factory=CBCTArtefacts)
+    ct: CTProtocol = CTProtocol(kvp=120, kernel="soft", noise_hu=6.0)
     pet_fwhm_mm: float = 5.0
     pet_voxel_mm: float = 4.0
     pet_counts_per_suv: float = 30.0
@@ -110,7 +115,11 @@ class BrainPhantomConfig:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
         nonneg = ("deformation_mm", "rotation_deg", "scale_jitter", "translation_mm")
-        for name in (*nonneg, "tissue_jitter", "bias_field", "gd_mM", "ct_noise_hu"):
+        if self.ct_noise_hu is not None and not self.ct_noise_hu >= 0:
+            raise ValueError(f"ct_noise_hu must be >= 0, got {self.ct_noise_hu!r}")
+        if not isinstance(self.ct, CTProtocol):
+            raise ValueError(f"ct must be a CTProtocol, got {self.ct!r}")
+        for name in (*nonneg, "tissue_jitter", "bias_field", "gd_mM"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         for name in MR_MODALITIES:
@@ -193,9 +202,11 @@ def simulate_brain_subject(seed: int, config: BrainPhantomConfig | None = None) 
                 frac, table, seq, cfg.field_strength_t, bias, cfg.snr, rng, gd
             )
         elif name == "ct":
-            physical[name] = imaging.simulate_ct(frac, table, sp, cfg.ct_noise_hu, rng)
+            physical[name] = imaging.simulate_ct(frac, table, sp, cfg.ct_noise_hu, rng, cfg.ct)
     if "cbct" in cfg.modalities:
-        physical["cbct"] = imaging.simulate_cbct_volume(physical["ct"], cfg.cbct, rng_of["cbct"])
+        physical["cbct"] = imaging.simulate_cbct_volume(
+            physical["ct"], cfg.cbct, rng_of["cbct"], spacing_mm=sp
+        )
     if "pet" in cfg.modalities:
         physical["pet"] = imaging.simulate_pet(
             frac,

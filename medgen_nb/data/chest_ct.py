@@ -40,7 +40,7 @@ from medgen_nb.data.checks import check_count, check_fractions
 from medgen_nb.data.chest_base import ORGAN_GROUPS, load_chest_base
 from medgen_nb.data.chest_modalities import CHEST_MODALITIES, render_modalities
 from medgen_nb.data.chest_nodules import NoduleConfig, insert_nodules
-from medgen_nb.data.ct_physics import CBCTArtefacts, hu_to_mu
+from medgen_nb.data.ct_physics import FOV_RADIUS_HALF_FAN_MM, CBCTArtefacts, CTProtocol, hu_to_mu
 from medgen_nb.data.drr import GEOMETRIES, P_MAX, drr, xray_image
 from medgen_nb.data.intensity import IntensityMap, ct_window, linear_unit
 from medgen_nb.data.modalities import canonical_or_self
@@ -59,7 +59,7 @@ __all__ = [
     "drr_pairs",
     "boxes_from_seg",
 ]
-SUBJECT_VERSION = 2  # bump when the simulation changes, so cached subjects are rebuilt
+SUBJECT_VERSION = 3  # bump when the simulation changes, so cached subjects are rebuilt
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,12 @@ class ChestCTConfig:
         deformation_points: control points per axis of the displacement field.
         rotation_deg: max rotation about the body axis; scale_range: isotropic scaling;
         shift_mm: max translation along each axis.
-        noise_hu: CT quantum noise (HU, Gaussian).
+        noise_hu: deprecated override of ``ct.noise_hu`` (default ``None``: use ``ct``).
+        ct: CT protocol of ``ct`` and the contrast phases (kVp, kernel, dose as noise at 120 kVp
+            with the standard kernel; default 120 kVp, standard kernel, 12 HU; ramp-shaped NPS).
         nodules: synthetic lung nodules (``NoduleConfig(max_count=0)`` for none).
-        cbct: CBCT artefact strengths. ultrasound: probe settings for ``us``.
+        cbct: CBCT acquisition and reconstruction; default half-fan, 225 mm field-of-view radius
+            (a thorax does not fit the 250 mm full-fan field). ultrasound: probe settings.
     """
 
     in_plane_mm: float = 2.8
@@ -84,15 +87,20 @@ class ChestCTConfig:
     rotation_deg: float = 4.0
     scale_range: tuple[float, float] = (0.94, 1.06)
     shift_mm: float = 6.0
-    noise_hu: float = 12.0
+    noise_hu: float | None = None
     nodules: NoduleConfig = field(default_factory=NoduleConfig)
-    cbct: CBCTArtefacts = field(default_factory=CBCTArtefacts)
+    cbct: CBCTArtefacts = field(
+        default_factory=lambda: CBCTArtefacts(fov_radius_mm=FOV_RADIUS_HALF_FAN_MM)
+    )
     ultrasound: UltrasoundConfig = field(
         default_factory=lambda: UltrasoundConfig(n_lines=96, n_depth=160)
     )
+    ct: CTProtocol = CTProtocol(kvp=120, kernel="standard", noise_hu=12.0)
 
     def __post_init__(self) -> None:
-        for name in ("deformation_mm", "rotation_deg", "shift_mm", "noise_hu"):
+        if self.noise_hu is not None and not self.noise_hu >= 0:  # NaN too
+            raise ValueError(f"noise_hu must be >= 0, got {self.noise_hu}")
+        for name in ("deformation_mm", "rotation_deg", "shift_mm"):
             if not getattr(self, name) >= 0:  # NaN too
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         lo, hi = self.scale_range

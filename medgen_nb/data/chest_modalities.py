@@ -11,7 +11,7 @@ import torch
 
 from medgen_nb.data.chest_base import ORGAN_GROUPS
 from medgen_nb.data.contrast import enhance_contrast
-from medgen_nb.data.ct_physics import add_ct_noise, simulate_cbct
+from medgen_nb.data.ct_physics import CTProtocol, add_ct_noise, simulate_cbct
 from medgen_nb.data.ultrasound import UltrasoundConfig, acoustic_properties, simulate_ultrasound
 
 CHEST_MODALITIES: tuple[str, ...] = ("ct", "cbct", "ce_arterial", "ce_venous", "us")
@@ -81,11 +81,25 @@ def render_modalities(
     hu: torch.Tensor, organs: torch.Tensor, spacing_mm, config, generator: torch.Generator
 ) -> dict[str, torch.Tensor]:
     """Clean ``(X, Y, Z)`` HU -> ``{"ct", "cbct", "ce_arterial", "ce_venous"}`` in HU and ``"us"`` in [0, 1]."""
-    out = {"ct": add_ct_noise(hu, config.noise_hu, generator)}
-    cbct, _ = simulate_cbct(hu.permute(2, 0, 1), generator, config.cbct)  # axial slices first
+    protocol = config.ct
+    if config.noise_hu is not None:  # the deprecated override of the dose setting
+        protocol = CTProtocol(protocol.kvp, protocol.kernel, config.noise_hu)
+    sx, sy, sz = (float(s) for s in spacing_mm)
+
+    def ct_noise(volume: torch.Tensor) -> torch.Tensor:  # ramp NPS in the axial (X, Y) plane
+        axial = volume.permute(2, 0, 1)
+        noisy = add_ct_noise(
+            axial, protocol.image_noise_hu, generator, kernel=protocol.kernel, spacing_mm=(sx, sy)
+        )
+        return noisy.permute(1, 2, 0)
+
+    out = {"ct": ct_noise(hu)}
+    cbct, _ = simulate_cbct(  # axial slices first
+        hu.permute(2, 0, 1), generator, config.cbct, spacing_mm=(sx, sy, sz)
+    )
     out["cbct"] = cbct.permute(1, 2, 0)
     for phase in ("arterial", "venous"):
         enhanced = enhance_contrast(hu, organs, phase)
-        out[f"ce_{phase}"] = add_ct_noise(enhanced, config.noise_hu, generator)
+        out[f"ce_{phase}"] = ct_noise(enhanced)
     out["us"] = simulate_chest_us(hu, organs, spacing_mm[0], config.ultrasound, generator)
     return out

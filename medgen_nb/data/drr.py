@@ -174,3 +174,61 @@ def xray_image(line_integral: torch.Tensor, mode: Literal["log", "attenuation"] 
     if mode == "attenuation":
         return 1.0 - torch.exp(-line_integral.clamp_min(0.0))
     raise ValueError(f"mode must be 'log' or 'attenuation', got {mode!r}")
+
+
+def axial_parallel_projections(
+    mu_slices: torch.Tensor,
+    pixel_mm: tuple[float, float],
+    angles_rad: torch.Tensor,
+    n_bins: int,
+    bin_mm: float,
+    ray_half_length_mm: float,
+    views_per_call: int = 1,
+) -> torch.Tensor:
+    """Parallel-beam line integrals of axial slices over many gantry angles (a sinogram per slice).
+
+    The same Joseph-style sampling as :func:`drr`: each ray is sampled bilinearly every
+    ``min(pixel_mm)`` mm and the samples are summed times the step. All slices ride along as
+    channels of one ``grid_sample`` per view (channels-last memory, ~3x faster on CPU), so a view
+    costs one pass over ``n_bins x n_steps`` sample points whatever the number of slices.
+
+    Geometry, in the slice plane with rows ``u`` (mm, first axis) and columns ``v`` (second axis),
+    both centred on the slice centre: the ray of detector coordinate ``t`` at angle ``theta``
+    passes through ``t (cos theta, sin theta)`` along ``(-sin theta, cos theta)``.
+
+    Args:
+        mu_slices: ``(Z, H, W)`` linear attenuation (1/mm); outside the slice counts as air.
+        pixel_mm: ``(row, column)`` pixel size (mm).
+        angles_rad: ``(V,)`` gantry angles.
+        n_bins, bin_mm: detector bins, centred on the rotation axis, and their width (mm).
+        ray_half_length_mm: rays are integrated over ``|s| <= ray_half_length_mm`` (the object's
+            radius is enough: beyond it every sample is air).
+        views_per_call: views sampled per ``grid_sample`` call (memory ~ views x Z x bins x steps).
+
+    Returns:
+        ``(V, Z, n_bins)`` line integrals (unitless).
+    """
+    if mu_slices.ndim != 3:
+        raise ValueError(f"mu_slices must have shape (Z, H, W), got {tuple(mu_slices.shape)}")
+    _, n_rows, n_cols = mu_slices.shape
+    s_row, s_col = (float(s) for s in pixel_mm)
+    step = min(s_row, s_col)
+    n_steps = 2 * int(-(-ray_half_length_mm // step)) + 1  # ceil
+    dev, dt = mu_slices.device, mu_slices.dtype
+    t = (torch.arange(n_bins, device=dev, dtype=dt) - (n_bins - 1) / 2) * bin_mm  # (T,)
+    s = (torch.arange(n_steps, device=dev, dtype=dt) - (n_steps - 1) / 2) * step  # (S,)
+    half_row = max((n_rows - 1) / 2 * s_row, 1e-6)  # align_corners: the outer pixel centres
+    half_col = max((n_cols - 1) / 2 * s_col, 1e-6)
+    image = mu_slices[None].contiguous(memory_format=torch.channels_last)  # (1, Z, H, W)
+    out = []
+    for first in range(0, len(angles_rad), views_per_call):
+        theta = angles_rad[first : first + views_per_call].to(dev, dt)
+        cos, sin = theta.cos()[:, None, None], theta.sin()[:, None, None]
+        u = t[None, None, :] * cos - s[None, :, None] * sin  # (v, S, T) mm along rows
+        v = t[None, None, :] * sin + s[None, :, None] * cos  # (v, S, T) mm along columns
+        grid = torch.stack((v / half_col, u / half_row), -1)  # (v, S, T, 2)
+        samples = F.grid_sample(
+            image.expand(len(theta), -1, -1, -1), grid, mode="bilinear", align_corners=True
+        )  # (v, Z, S, T)
+        out.append(samples.sum(2) * step)
+    return torch.cat(out)  # (V, Z, T)

@@ -30,6 +30,9 @@ IntensityKind = Literal["mr", "ct", "pet", "xray", "us"]
 INTENSITY_KINDS: tuple[str, ...] = ("mr", "ct", "pet", "xray", "us")
 
 CT_WINDOW_HU: tuple[float, float] = (-1000.0, 2000.0)
+# Brain window (level 40, width 80 HU): grey and white matter differ by only ~10 HU (GM ~35-45,
+# WM ~20-30 HU), invisible in the default window; for evaluating brain CT, not for storage.
+CT_BRAIN_WINDOW_HU: tuple[float, float] = (0.0, 80.0)
 PET_SUV_RANGE: tuple[float, float] = (0.0, 12.0)
 MR_PERCENTILES: tuple[float, float] = (0.5, 99.5)
 # Slack allowed around [0, 1]: float16 storage and resampling overshoot stay well inside it.
@@ -68,6 +71,13 @@ class IntensityMap:
 
 def ct_window(lo: float = CT_WINDOW_HU[0], hi: float = CT_WINDOW_HU[1]) -> IntensityMap:
     """CT/CBCT: Hounsfield units in ``[lo, hi]`` -> [0, 1]."""
+    return IntensityMap("ct", lo, hi, "HU")
+
+
+def ct_brain_window(
+    lo: float = CT_BRAIN_WINDOW_HU[0], hi: float = CT_BRAIN_WINDOW_HU[1]
+) -> IntensityMap:
+    """Brain CT window: HU in ``[lo, hi]`` (default 0-80 HU) -> [0, 1]; bone and air saturate."""
     return IntensityMap("ct", lo, hi, "HU")
 
 
