@@ -243,6 +243,9 @@ def simulate_pet(
         coarse[0], coarse[1], factor * spacing_mm, fwhm_mm, counts_per_suv, recon, rng
     )
     fine = torch.nn.functional.interpolate(
-        torch.from_numpy(suv)[None, None], scale_factor=factor, mode="trilinear", align_corners=False
+        torch.from_numpy(suv)[None, None],
+        scale_factor=factor,
+        mode="trilinear",
+        align_corners=False,
     )[0, 0]
     return fine[: shape[0], : shape[1], : shape[2]].contiguous().numpy()

@@ -91,7 +91,9 @@ PET_RECON_PRESETS: dict[str, PETRecon] = {
 def pet_recon_preset(name: str) -> PETRecon:
     """The :class:`PETRecon` of a named preset (:data:`PET_RECON_PRESETS`)."""
     if name not in PET_RECON_PRESETS:
-        raise ValueError(f"PET recon preset must be one of {tuple(PET_RECON_PRESETS)}, got {name!r}")
+        raise ValueError(
+            f"PET recon preset must be one of {tuple(PET_RECON_PRESETS)}, got {name!r}"
+        )
     return PET_RECON_PRESETS[name]
 
 
@@ -205,7 +207,9 @@ def reconstruct_pet(
     model = psf if recon.psf else plain
     # Sensitivity of each subset, A_s^T (k a_s), and a uniform start inside the object.
     sens = [at_s @ (k * att) for (_, at_s), att in zip(model, atten, strict=True)]
-    x = np.full_like(x_true, float(sum(c.sum() for c in counts)) / max(1.0, sum(s.sum() for s in sens)))
+    x = np.full_like(
+        x_true, float(sum(c.sum() for c in counts)) / max(1.0, sum(s.sum() for s in sens))
+    )
     for _ in range(recon.iterations):
         for (a_s, at_s), y, att, sen in zip(model, counts, atten, sens, strict=True):
             ybar = k * att * (a_s @ x)  # (bins_s, slices) expected counts of the estimate
