@@ -19,6 +19,7 @@ from medgen_nb.data.brain_phantom import (
     simulate_brain_subject,
 )
 from medgen_nb.data.io import load_nifti
+from medgen_nb.data.pet_physics import PET_RECON_PRESETS
 
 CSF, GM, WM, SKULL = 1, 2, 3, 4
 LESION_CFG = BrainPhantomConfig(glioma_probability=1.0, wm_lesion_probability=1.0)
@@ -107,9 +108,14 @@ def test_cbct_is_degraded_ct(lesion_subject):
 
 
 def test_pet_grey_white_uptake_ratio():
-    # With a sharp scanner, measured GM/WM uptake approaches the literature ratio (2.5-4).
+    # With a sharp scanner and reconstruction (PSF, no post-filter), measured GM/WM uptake
+    # approaches the literature ratio (2.5-4).
     sharp = BrainPhantomConfig(
-        pet_fwhm_mm=1.0, pet_voxel_mm=2.0, glioma_probability=0.0, modalities=("pet",)
+        pet_fwhm_mm=1.0,
+        pet_voxel_mm=2.0,
+        pet_recon=PET_RECON_PRESETS["sharp"],
+        glioma_probability=0.0,
+        modalities=("pet",),
     )
     s = simulate_brain_subject(5, sharp)
     ratio_sharp = mean_in(s, "pet", core(s, GM)) / mean_in(s, "pet", core(s, WM))

@@ -404,21 +404,38 @@ def test_bad_n_subjects_raises():
 
 
 def test_chest_us_starts_at_the_skin_and_is_dark_behind_the_spine(subject):
-    """The probe sits on the anterior skin of each slice; bone shadows what lies behind it."""
+    """The probe sits on the skin at its acoustic window (v2: parasternal, not the midline);
+    nothing is echoed in front of the skin, and bone shadows what lies behind it."""
+    from medgen_nb.data.chest_modalities import us_probe_placement
+    from medgen_nb.data.ultrasound import ray_points
+
     us, organs = subject.images["us"], subject.labels["organs"]
     hu = subject.intensity["ct"].inverse(subject.images["ct"])
-    x_mid = us.shape[0] // 2
+    px = subject.spacing_mm[0]
+    rc, d, _ = us_probe_placement(
+        torch.from_numpy(hu), torch.from_numpy(organs), px, CFG.ultrasound
+    )
+    # Slice frame (Z, Y reversed, X) -> volume (X, Y, Z) samples along each central beam,
+    # starting 10 mm in front of the skin (in the gel).
+    pts = ray_points(rc - 10.0 / px * d, d, 200.0, px, n=int(210 / px)).numpy()
+    ny = us.shape[1]
     lit = 0
     for z in range(us.shape[2]):
-        column = organs[x_mid, ::-1, z]  # anterior -> posterior along the central scan line
+        rows = np.rint(pts[z, :, 0]).astype(int)
+        cols = np.rint(pts[z, :, 1]).astype(int)
+        ok = (rows >= 0) & (rows < ny) & (cols >= 0) & (cols < us.shape[0])
+        rows, cols = rows[ok], cols[ok]
+        column = organs[cols, ny - 1 - rows, z]
         if not column.any():
             continue
+        line = us[cols, ny - 1 - rows, z]
         skin = int(np.argmax(column > 0))
-        line = us[x_mid, ::-1, z]
-        assert (line[:skin] == 0).all()  # coupling gel above the skin is anechoic
+        assert (line[:skin] == 0).all()  # coupling gel in front of the skin is anechoic
         lit += bool(line[skin : skin + 3].max() > 0)
         # Dense bone (not a thin rib blurred by the 6 mm voxels): behind it the line is black.
-        bone = np.nonzero((column == ORGAN_GROUPS["spine_ribs"]) & (hu[x_mid, ::-1, z] > 400))[0]
+        bone = np.nonzero(
+            (column == ORGAN_GROUPS["spine_ribs"]) & (hu[cols, ny - 1 - rows, z] > 400)
+        )[0]
         if len(bone):
             assert line[bone[0] + 2 :].max() < 0.15
     assert lit > 0.8 * us.shape[2]

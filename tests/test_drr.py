@@ -111,7 +111,7 @@ def test_unknown_geometry_raises():
 
 def test_unknown_view_raises():
     with pytest.raises(ValueError, match="view must be one of"):
-        drr(water_sphere(), SPACING, view="pa")
+        drr(water_sphere(), SPACING, view="oblique")
 
 
 def test_bad_volume_shape_raises():

@@ -42,6 +42,13 @@ from medgen_nb.data.ct_physics import (
     add_ct_noise,
     simulate_cbct,
 )
+from medgen_nb.data.pet_physics import (
+    MU_511_BONE_PER_MM,
+    MU_511_WATER_PER_MM,
+    PET_RECON_PRESETS,
+    PETRecon,
+    reconstruct_pet,
+)
 
 # Columns follow TISSUES: air, csf, gm, wm, cortical, cancellous, soft, necrosis, enh, oedema, wml.
 PROTON_DENSITY = np.array([0.0, 1.0, 0.82, 0.70, 0.05, 0.60, 0.85, 0.95, 0.85, 0.88, 0.80])
@@ -59,6 +66,12 @@ R1_PER_MM_S = 4.0  # gadolinium relaxivities (/mM/s)
 R2_PER_MM_S = 5.0
 _CT_FWHM_MM = 1.2  # in-plane resolution of a head CT reconstruction kernel
 _BONE = [T["cortical_bone"], T["cancellous_bone"]]
+# 511 keV attenuation per tissue (1/mm): water-like soft tissues, cortical bone, diploe half-way,
+# air 0 (NIST XCOM; see medgen_nb.data.pet_physics).
+_MU_511 = np.full(len(TISSUES), MU_511_WATER_PER_MM)
+_MU_511[T["air"]] = 0.0
+_MU_511[T["cortical_bone"]] = MU_511_BONE_PER_MM
+_MU_511[T["cancellous_bone"]] = 0.5 * (MU_511_WATER_PER_MM + MU_511_BONE_PER_MM)
 
 
 @dataclass(frozen=True)
@@ -235,23 +248,32 @@ def simulate_pet(
     voxel_mm: float,
     counts_per_suv: float,
     rng: np.random.Generator,
+    recon: PETRecon | None = None,
+    uptake_scale: float = 1.0,
 ) -> np.ndarray:
-    """FDG-PET in SUV on the common grid.
+    """FDG-PET in SUV on the common grid: counts in projection space, OSEM, post-filter.
 
-    Steps: true activity (SUV mix) -> scanner blur (Gaussian PSF of ``fwhm_mm``) -> average onto the
-    coarser PET grid of ``voxel_mm`` -> Poisson counts (``counts_per_suv`` expected counts per PET
-    voxel at SUV 1) -> scaled back to SUV -> trilinear resampling onto the common grid.
+    Steps: true activity (SUV mix, times the subject's global ``uptake_scale``) -> average onto the
+    coarser PET grid of ``voxel_mm`` -> 2-D projections per axial slice with the scanner's Gaussian
+    resolution ``fwhm_mm`` and 511 keV attenuation -> Poisson counts (``counts_per_suv`` expected
+    counts from a PET voxel of SUV 1) -> OSEM and post-filter of ``recon`` (default: the "osem"
+    preset) -> trilinear resampling onto the common grid. See :mod:`medgen_nb.data.pet_physics`.
     """
-    activity = mix(frac, table["suv"])
-    activity = ndimage.gaussian_filter(activity, sigma=fwhm_mm / 2.355 / spacing_mm)
+    recon = recon or PET_RECON_PRESETS["osem"]
+    activity = mix(frac, table["suv"]) * np.float32(uptake_scale)
+    mu = mix(frac, _MU_511)
     factor = max(1, round(voxel_mm / spacing_mm))
     shape = activity.shape
     pad = [(0, (-s) % factor) for s in shape]
-    t = torch.from_numpy(np.pad(activity, pad, mode="edge"))[None, None]
-    coarse = torch.nn.functional.avg_pool3d(t, factor)[0, 0].numpy()
-    counts = rng.poisson(np.clip(coarse, 0, None) * counts_per_suv).astype(np.float32)
-    suv = torch.from_numpy(counts / counts_per_suv)[None, None]
+    both = torch.from_numpy(np.stack([np.pad(v, pad, mode="edge") for v in (activity, mu)]))
+    coarse = torch.nn.functional.avg_pool3d(both[None], factor)[0].numpy()  # (2, x, y, z)
+    suv = reconstruct_pet(
+        coarse[0], coarse[1], factor * spacing_mm, fwhm_mm, counts_per_suv, recon, rng
+    )
     fine = torch.nn.functional.interpolate(
-        suv, scale_factor=factor, mode="trilinear", align_corners=False
+        torch.from_numpy(suv)[None, None],
+        scale_factor=factor,
+        mode="trilinear",
+        align_corners=False,
     )[0, 0]
     return fine[: shape[0], : shape[1], : shape[2]].contiguous().numpy()

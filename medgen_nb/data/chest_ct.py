@@ -41,7 +41,15 @@ from medgen_nb.data.chest_base import ORGAN_GROUPS, load_chest_base
 from medgen_nb.data.chest_modalities import CHEST_MODALITIES, render_modalities
 from medgen_nb.data.chest_nodules import NoduleConfig, insert_nodules
 from medgen_nb.data.ct_physics import FOV_RADIUS_HALF_FAN_MM, CBCTArtefacts, CTProtocol, hu_to_mu
-from medgen_nb.data.drr import GEOMETRIES, P_MAX, drr, xray_image
+from medgen_nb.data.drr import (
+    GEOMETRIES,
+    P_MAX,
+    XRayExposure,
+    drr,
+    expose,
+    xray_geometry,
+    xray_image,
+)
 from medgen_nb.data.intensity import IntensityMap, ct_window, linear_unit
 from medgen_nb.data.modalities import canonical_or_self
 from medgen_nb.data.slices import SliceDataset, Subject, check_slice_args, split_subjects
@@ -59,6 +67,11 @@ __all__ = [
     "drr_pairs",
     "boxes_from_seg",
 ]
+# A 43 x 43 cm flat-panel detector, the size of a chest radiograph (the 14 x 17 in film's long side).
+DETECTOR_SIZE_MM = 430.0
+# Default detection of drr_pairs: chest SPR 2 without grid (Niklason et al., Med Phys 8:677, 1981),
+# through an anti-scatter grid (effective SPR ~0.3), quantum noise at ~1e6 photons/mm^2.
+CHEST_EXPOSURE = XRayExposure(scatter_to_primary=2.0, anti_scatter_grid=True)
 SUBJECT_VERSION = 3  # bump when the simulation changes, so cached subjects are rebuilt
 
 
@@ -362,19 +375,31 @@ def drr_pairs(
     config: ChestCTConfig = ChestCTConfig(),
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
     progress: bool = True,
+    preset: str = "pa_chest",
+    exposure: XRayExposure | None = CHEST_EXPOSURE,
+    detector_size_mm: float = DETECTOR_SIZE_MM,
 ) -> dict[str, DRRPairDataset]:
     """CT <-> X-ray pairs for the X-ray notebook: ``{"train", "val", "test"}`` -> :class:`DRRPairDataset`.
 
-    The AP and lateral DRRs are projected from each subject's noisy CT (HU -> mu by
-    :func:`~medgen_nb.data.ct_physics.hu_to_mu`) with :func:`~medgen_nb.data.drr.drr`.
+    The frontal (PA for ``preset="pa_chest"``, AP for ``"linac_kv"``; stored as ``ap``) and lateral
+    radiographs are projected from each subject's noisy CT (HU -> mu by
+    :func:`~medgen_nb.data.ct_physics.hu_to_mu`) with :func:`~medgen_nb.data.drr.drr` in the cone
+    geometry of ``preset`` (:data:`~medgen_nb.data.drr.XRAY_GEOMETRIES`) on a ``detector_size_mm``
+    square detector, then detected by :func:`~medgen_nb.data.drr.expose` (default: chest SPR 2
+    through an anti-scatter grid, quantum noise at ~1e6 photons/mm^2; ``exposure=None`` keeps the
+    noiseless, scatter-free line integrals).
     """
     if geometry not in GEOMETRIES:
         raise ValueError(f"geometry must be one of {GEOMETRIES}, got {geometry!r}")
+    setup = xray_geometry(preset)
+    if not detector_size_mm > 0:
+        raise ValueError(f"detector_size_mm must be > 0, got {detector_size_mm!r}")
     check_count(volume_size, "volume_size", minimum=8)
     check_count(size, "size", minimum=2)
     fractions = check_fractions(fractions)  # all checked before the first subject is simulated
     subjects = load_chest_subjects(n_subjects, seed, config, progress)
     splits = split_subjects([s.subject_id for s in subjects], fractions)
+    generator = torch.Generator().manual_seed(int(seed))  # quantum noise, one stream per call
     out = {}
     for split, ids in splits.items():
         chosen = [s for s in subjects if s.subject_id in ids]
@@ -382,10 +407,21 @@ def drr_pairs(
             continue
         ct = torch.stack([torch.from_numpy(s.images["ct"]) for s in chosen])  # (B, X, Y, Z) [0, 1]
         mu = hu_to_mu(ct_window().inverse(ct))
-        views = [
-            xray_image(drr(mu, chosen[0].spacing_mm, geometry, v, size))[:, None].half()
-            for v in ("ap", "lateral")
-        ]
+        views = []
+        for view in (setup.frontal_view, "lateral"):
+            p = drr(
+                mu,
+                chosen[0].spacing_mm,
+                geometry,
+                view,
+                size,
+                setup.source_distance_mm,
+                setup.detector_distance_mm,
+                detector_size_mm,
+            )
+            if exposure is not None:
+                p = expose(p, detector_size_mm / size, exposure, generator)
+            views.append(xray_image(p)[:, None].half())
         vol = F.interpolate(
             ct[:, None], size=(volume_size,) * 3, mode="trilinear", align_corners=False
         )

@@ -12,7 +12,12 @@ import torch
 from medgen_nb.data.chest_base import ORGAN_GROUPS
 from medgen_nb.data.contrast import enhance_contrast
 from medgen_nb.data.ct_physics import CTProtocol, add_ct_noise, simulate_cbct
-from medgen_nb.data.ultrasound import UltrasoundConfig, acoustic_properties, simulate_ultrasound
+from medgen_nb.data.ultrasound import (
+    UltrasoundConfig,
+    acoustic_properties,
+    place_probe,
+    simulate_ultrasound_at,
+)
 
 CHEST_MODALITIES: tuple[str, ...] = ("ct", "cbct", "ce_arterial", "ce_venous", "us")
 # Backscatter strength by organ group (B-mode brightness before attenuation; liver is the usual
@@ -37,7 +42,12 @@ def simulate_chest_us(
     config: UltrasoundConfig,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Axial US-like images, probe on the anterior skin of every slice.
+    """Axial US-like images, the probe on the skin at ``config.window`` in every slice.
+
+    The probe is placed by :func:`~medgen_nb.data.ultrasound.place_probe`: for the default
+    ``"parasternal"`` window on the left anterior chest wall in an intercostal gap, aimed at the
+    heart; ``"subcostal"`` in the epigastrium aimed at the liver (or heart); ``"anterior"`` on the
+    anterior midline (v1, through the sternum). Ribs and sternum (``spine_ribs``) are avoided.
 
     Args:
         hu, organs: ``(X, Y, Z)`` HU and grouped labels.
@@ -46,7 +56,23 @@ def simulate_chest_us(
     Returns:
         ``(X, Y, Z)`` simulated US in [0, 1] (0 outside the fan and outside the body).
     """
-    # Slices with depth down the rows: (Z, Y reversed = anterior first, X).
+    h, o, echo, gel = _us_slices(hu, organs)
+    blood = gel | (o == ORGAN_GROUPS["aorta_vessels"])
+    h = torch.where(gel, torch.zeros_like(h), h)  # coupling gel (water) instead of air
+    probe_rc, direction = place_probe(
+        o > 0, o == ORGAN_GROUPS["spine_ribs"], _us_target(o, config.window), pixel_mm, config
+    )
+    props = acoustic_properties(h, echo, blood)  # (Z, 3, H, W)
+    image, _ = simulate_ultrasound_at(props, probe_rc, direction, pixel_mm, config, generator)
+    # The coupling medium is anechoic: keep echoes inside the body only (this also removes the
+    # interpolation blur of the skin echo into the gel).
+    image = torch.where(~gel, image, torch.zeros_like(image))
+    return image.flip(1).permute(2, 1, 0).contiguous()
+
+
+def _us_slices(hu: torch.Tensor, organs: torch.Tensor):
+    """Slices with depth down the rows, ``(Z, Y reversed = anterior first, X)``: HU, labels,
+    echogenicity and the gel (outside the body) mask."""
     h = hu.permute(2, 1, 0).flip(1)
     o = organs.permute(2, 1, 0).flip(1)
     lut = torch.zeros(max(ORGAN_GROUPS.values()) + 1)
@@ -55,26 +81,29 @@ def simulate_chest_us(
     echo = lut[o.long()]
     fat = (o == ORGAN_GROUPS["body"]) & (h < -30)
     echo = torch.where(fat, torch.full_like(echo, 0.6), echo)
-    gel = o == 0
-    h = torch.where(gel, torch.zeros_like(h), h)  # coupling gel (water) instead of air
-    blood = gel | (o == ORGAN_GROUPS["aorta_vessels"])
-    # Put the probe on the skin: roll each slice up so the body starts at the top row.
-    centre = o[:, :, o.shape[2] // 2 - 3 : o.shape[2] // 2 + 4] > 0
-    first = torch.where(
-        centre.any(2).any(1), centre.any(2).float().argmax(1), torch.zeros(len(o)).long()
-    )
-    props = acoustic_properties(h, echo, blood)  # (Z, 3, H, W)
-    n_rows = props.shape[2]
-    rows = torch.arange(n_rows)
-    up = (rows[None, :] + first[:, None]) % n_rows  # (Z, H): source row of each rolled row
-    rolled = torch.gather(props, 2, up[:, None, :, None].expand_as(props))
-    image, _ = simulate_ultrasound(rolled, pixel_mm, config, generator)
-    down = (rows[None, :] - first[:, None]) % n_rows
-    image = torch.gather(image, 1, down[:, :, None].expand_as(image))
-    # The coupling medium is anechoic: keep echoes inside the body only (this also removes the
-    # rows that wrapped round, and the interpolation blur of the skin echo into the gel).
-    image = torch.where(~gel, image, torch.zeros_like(image))
-    return image.flip(1).permute(2, 1, 0).contiguous()
+    return h, o, echo, o == 0
+
+
+def _us_target(o: torch.Tensor, window: str) -> torch.Tensor:
+    """The organ each window images: the heart (parasternal), the liver, else the heart (subcostal)."""
+    heart = o == ORGAN_GROUPS["heart"]
+    if window != "subcostal":
+        return heart
+    liver = o == ORGAN_GROUPS["liver"]
+    has_liver = liver.flatten(1).any(1)[:, None, None]
+    return torch.where(has_liver, liver, heart)
+
+
+def us_probe_placement(
+    hu: torch.Tensor, organs: torch.Tensor, pixel_mm: float, config: UltrasoundConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Where :func:`simulate_chest_us` puts the probe: ``(probe_rc, direction, bone)`` with
+    ``(Z, 2)`` (row, col) skin points and unit beam directions in its slice frame
+    (:func:`_us_slices`), and the ``(Z, H, W)`` bone (``spine_ribs``) mask of those slices."""
+    _, o, _, _ = _us_slices(hu, organs)
+    bone = o == ORGAN_GROUPS["spine_ribs"]
+    rc, d = place_probe(o > 0, bone, _us_target(o, config.window), pixel_mm, config)
+    return rc, d, bone
 
 
 def render_modalities(

@@ -10,12 +10,26 @@ Geometry (all lengths in mm, the volume centred on the isocentre):
 * ``view="ap"``: rays travel along the anterior-posterior axis (Y); the detector image has rows =
   superior -> inferior (Z, head up) and columns = the patient's right -> left (X reversed), the
   radiological convention of a frontal chest film.
+* ``view="pa"``: the same frontal film with the source *posterior* and the detector against the
+  anterior chest (the standard posterior-anterior chest radiograph); displayed like ``"ap"``
+  (patient's right on the image's left).
 * ``view="lateral"``: rays travel along left-right (X); rows = Z (head up), columns = anterior ->
   posterior (Y reversed).
 * ``geometry="parallel"``: all rays parallel, detector pixel = ``detector_size_mm / size``.
 * ``geometry="cone"``: a point source ``source_distance_mm`` before the isocentre and a flat
   detector ``detector_distance_mm`` behind it; rays diverge, so the body is magnified by
   ``(source_distance_mm + detector_distance_mm) / source_distance_mm`` on the detector.
+
+Named set-ups (:data:`XRAY_GEOMETRIES`, ``preset=``): ``"pa_chest"``, a PA chest film at a
+source-image distance of 1800 mm (72 in, chosen to keep magnification small; Bontrager &
+Lampignano, *Textbook of Radiographic Positioning and Related Anatomy*) with the detector at the
+chest, the isocentre ~150 mm in front of it: magnification 1800 / 1650 = 1.09; and ``"linac_kv"``,
+the kV imager of a linac (SAD 1000 mm, SID 1500 mm; magnification 1.5).
+
+Detection (:class:`XRayExposure`, :func:`expose`): the primary ``exp(-p)`` plus a smooth scatter
+field of a given scatter-to-primary ratio (SPR), optionally through an anti-scatter grid, counted
+as Poisson quanta. Scatter lowers contrast by ``1 / (1 + SPR)`` (Siewerdsen & Jaffray, Med Phys
+28:220-231, 2001).
 
 Method: the volume is cut into planes perpendicular to the beam (one per voxel layer). A ray meets
 each plane at one point, sampled bilinearly (``grid_sample``), and the samples are summed with the
@@ -25,21 +39,53 @@ runs on the GPU and is differentiable with respect to ``mu`` (for learning or re
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
 Geometry = Literal["parallel", "cone"]
-View = Literal["ap", "lateral"]
+View = Literal["ap", "pa", "lateral"]
 GEOMETRIES: tuple[str, ...] = ("parallel", "cone")
-VIEWS: tuple[str, ...] = ("ap", "lateral")
+VIEWS: tuple[str, ...] = ("ap", "pa", "lateral")
 # A chest radiograph: source ~1000 mm before and detector ~500 mm behind the isocentre (SID 1.5 m).
 SOURCE_DISTANCE_MM = 1000.0
 DETECTOR_DISTANCE_MM = 500.0
 # Line integrals through an adult chest stay below ~10 (300 mm of water gives 5.8): the X-ray
 # intensity map of medgen_nb.data.intensity uses [0, P_MAX] (unitless).
 P_MAX = 10.0
+
+
+@dataclass(frozen=True)
+class XRayGeometry:
+    """A named cone-beam set-up: source-isocentre and isocentre-detector distances (mm) and the
+    frontal view it takes (``"pa"`` or ``"ap"``)."""
+
+    source_distance_mm: float
+    detector_distance_mm: float
+    frontal_view: str
+
+    @property
+    def magnification(self) -> float:
+        """Magnification of an object at the isocentre, SID / SOD."""
+        return (self.source_distance_mm + self.detector_distance_mm) / self.source_distance_mm
+
+
+# PA chest: SID 1800 mm (Bontrager & Lampignano), isocentre ~150 mm before the detector (half an
+# adult chest's AP thickness, approx.). linac_kv: SAD 1000 mm, SID 1500 mm (v1's default geometry).
+XRAY_GEOMETRIES: dict[str, XRayGeometry] = {
+    "pa_chest": XRayGeometry(1650.0, 150.0, "pa"),
+    "linac_kv": XRayGeometry(SOURCE_DISTANCE_MM, DETECTOR_DISTANCE_MM, "ap"),
+}
+
+
+def xray_geometry(name: str) -> XRayGeometry:
+    """The :class:`XRayGeometry` of a preset name in :data:`XRAY_GEOMETRIES`."""
+    if name not in XRAY_GEOMETRIES:
+        raise ValueError(f"preset must be one of {tuple(XRAY_GEOMETRIES)}, got {name!r}")
+    return XRAY_GEOMETRIES[name]
 
 
 def _check(mu: torch.Tensor, spacing_mm, geometry, view, size, sd, dd) -> torch.Tensor:
@@ -72,6 +118,7 @@ def drr(
     detector_distance_mm: float = DETECTOR_DISTANCE_MM,
     detector_size_mm: float | None = None,
     offset_mm: tuple[float, float] = (0.0, 0.0),
+    preset: str | None = None,
 ) -> torch.Tensor:
     """Line integrals of attenuation through a volume: a DRR.
 
@@ -87,6 +134,8 @@ def drr(
         detector_size_mm: detector side in mm; default: the volume's larger projected side (times
             the magnification for cone), so the body fills the image.
         offset_mm: shift of the detector centre along (columns, rows) in mm.
+        preset: a name of :data:`XRAY_GEOMETRIES` (``"pa_chest"``, ``"linac_kv"``); sets the two
+            cone distances (overriding the arguments). The view stays as given.
 
     Returns:
         ``(B, size, size)`` line integrals ``p`` (unitless: 1/mm x mm), >= 0, on ``mu_volume``'s
@@ -96,6 +145,12 @@ def drr(
         ValueError: bad shapes or names, a source inside the volume, or a detector placed so that
             no ray crosses the volume.
     """
+    if preset is not None:
+        setup = xray_geometry(preset)
+        source_distance_mm, detector_distance_mm = (
+            setup.source_distance_mm,
+            setup.detector_distance_mm,
+        )
     sd, dd = float(source_distance_mm), float(detector_distance_mm)
     vol = _check(mu_volume, spacing_mm, geometry, view, size, sd, dd)
     sx, sy, sz = (float(s) for s in spacing_mm)
@@ -106,6 +161,9 @@ def drr(
     # coordinates below instead of flipping the data.
     if view == "ap":  # (B, Y, Z, X)
         planes = vol.permute(0, 2, 3, 1)
+        d_beam, d_col = sy, sx
+    elif view == "pa":  # Y reversed puts the source posterior; columns and rows as for AP
+        planes = vol.flip(2).permute(0, 2, 3, 1)
         d_beam, d_col = sy, sx
     else:  # left lateral: (B, X, Z, Y)
         planes = vol.permute(0, 1, 3, 2)
@@ -159,6 +217,123 @@ def drr(
         )  # (n_beam, 1, size, size)
         out.append(samples.sum((0, 1)) * d_beam * inv_cos)
     return torch.stack(out)
+
+
+@dataclass(frozen=True)
+class XRayExposure:
+    """Detection of a projection radiograph: dose (quantum noise) and scatter.
+
+    Attributes:
+        photons_per_mm2: unattenuated photon fluence at the detector (1/mm^2), ``None`` for a
+            noiseless image. ~1e6 /mm^2 (approx.): a PA chest exposure leaves ~2.5-5 uGy behind the
+            lungs and ~10x more in the direct beam, at ~3.4e4 photons/mm^2/uGy for 60 keV photons
+            (fluence per air kerma from NIST mu_en/rho of air, 0.0304 cm^2/g).
+        scatter_to_primary: scatter-to-primary ratio behind the body without a grid (mean over the
+            body's shadow). Adult chest ~1-4 without grid (Niklason, Sorenson & Nelson, Med Phys
+            8:677-681, 1981; higher behind the mediastinum than the lungs). 0 for none.
+        anti_scatter_grid: pass the beam through a grid that keeps ``grid_primary_transmission``
+            of the primary and ``grid_scatter_transmission`` of the scatter.
+        grid_primary_transmission, grid_scatter_transmission: ~0.7 and ~0.1 for a 10:1 grid
+            (Bushberg et al., *The Essential Physics of Medical Imaging*, 3rd ed., 2012, ch. 7), so
+            the grid lowers the SPR ~7x.
+        scatter_fwhm_mm: width of the scatter's point-spread on the detector (mm; scatter is
+            smooth, tens of mm to >100 mm; Boone & Seibert, Med Phys 15:713-720, 1988).
+    """
+
+    photons_per_mm2: float | None = 1.0e6
+    scatter_to_primary: float = 0.0
+    anti_scatter_grid: bool = False
+    grid_primary_transmission: float = 0.7
+    grid_scatter_transmission: float = 0.1
+    scatter_fwhm_mm: float = 100.0
+
+    def __post_init__(self) -> None:
+        if self.photons_per_mm2 is not None and not self.photons_per_mm2 > 0:
+            raise ValueError(f"photons_per_mm2 must be > 0 or None, got {self.photons_per_mm2!r}")
+        if not self.scatter_to_primary >= 0:
+            raise ValueError(f"scatter_to_primary must be >= 0, got {self.scatter_to_primary!r}")
+        for name in ("grid_primary_transmission", "grid_scatter_transmission"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ValueError(f"{name} must lie in (0, 1], got {getattr(self, name)!r}")
+        if not self.scatter_fwhm_mm > 0:
+            raise ValueError(f"scatter_fwhm_mm must be > 0, got {self.scatter_fwhm_mm!r}")
+
+    @property
+    def effective_spr(self) -> float:
+        """SPR at the detector, after the grid if there is one."""
+        if not self.anti_scatter_grid:
+            return self.scatter_to_primary
+        return (
+            self.scatter_to_primary
+            * self.grid_scatter_transmission
+            / self.grid_primary_transmission
+        )
+
+
+def _gaussian_blur_2d(img: torch.Tensor, sigma_px: float) -> torch.Tensor:
+    """Separable Gaussian blur of ``(B, H, W)`` with replicated borders."""
+    half = max(1, int(math.ceil(3 * sigma_px)))
+    x = torch.arange(-half, half + 1, dtype=img.dtype, device=img.device)
+    k = torch.exp(-0.5 * (x / sigma_px) ** 2)
+    k = k / k.sum()
+    out = img[:, None]
+    for kernel in (k[None, None, :, None], k[None, None, None, :]):
+        pad = (0, 0, half, half) if kernel.shape[2] > 1 else (half, half, 0, 0)
+        out = F.conv2d(F.pad(out, pad, mode="replicate"), kernel)
+    return out[:, 0]
+
+
+def expose(
+    line_integral: torch.Tensor,
+    pixel_mm: float,
+    exposure: XRayExposure = XRayExposure(),
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Detected radiograph in the log domain: ``-ln(I / I_flat)`` with scatter and quantum noise.
+
+    ``I = Poisson(N0 pixel^2 (T_p e^(-p) + T_s S))`` with ``S = kappa (G * (p e^(-p)))``: a
+    Gaussian blur ``G`` of a single-scatter source (photons that interact once and escape; cf. the
+    convolution scatter models of Love & Kruger, Med Phys 14:178-185, 1987), scaled so that mean(S) / mean(e^(-p)) over the body's shadow
+    (``p > 0.5``) is ``exposure.scatter_to_primary``; ``I_flat = N0 pixel^2 T_p`` is the flat
+    field (no object). Without noise and scatter the result equals ``line_integral``.
+
+    Args:
+        line_integral: ``(B, H, W)`` or ``(H, W)`` line integrals ``p`` from :func:`drr`.
+        pixel_mm: detector pixel side (mm) at the detector.
+        exposure: dose, scatter and grid.
+        generator: for reproducible quantum noise.
+
+    Returns:
+        the measured line integrals, same shape, >= 0 (clamped: scatter and noise can push
+        unattenuated pixels below 0).
+    """
+    if not isinstance(line_integral, torch.Tensor) or line_integral.ndim not in (2, 3):
+        raise ValueError("line_integral must be a (H, W) or (B, H, W) tensor from drr()")
+    if not pixel_mm > 0:
+        raise ValueError(f"pixel_mm must be > 0, got {pixel_mm!r}")
+    p = line_integral[None] if line_integral.ndim == 2 else line_integral
+    p = p.clamp_min(0.0)
+    primary = torch.exp(-p)  # (B, H, W) fraction of the unattenuated fluence
+    t_p = exposure.grid_primary_transmission if exposure.anti_scatter_grid else 1.0
+    t_s = exposure.grid_scatter_transmission if exposure.anti_scatter_grid else 1.0
+    signal = t_p * primary
+    if exposure.scatter_to_primary > 0:
+        # Scatter starts where photons interact and still escape: a single-scatter source
+        # ~ p e^(-p) along each ray (zero in the direct beam), spread smoothly on the detector.
+        source = p * primary
+        spread = _gaussian_blur_2d(source, exposure.scatter_fwhm_mm / 2.355 / pixel_mm)
+        body = (p > 0.5).to(p.dtype)
+        body = torch.where(body.sum((1, 2), keepdim=True) > 0, body, torch.ones_like(body))
+        mean_p = (primary * body).sum((1, 2), keepdim=True)
+        mean_s = (spread * body).sum((1, 2), keepdim=True).clamp_min(1e-12)
+        scatter = exposure.scatter_to_primary * spread * mean_p / mean_s  # (B, H, W)
+        signal = signal + t_s * scatter
+    if exposure.photons_per_mm2 is not None:
+        n0 = exposure.photons_per_mm2 * pixel_mm**2  # photons per pixel, unattenuated
+        counts = torch.poisson((n0 * signal).double(), generator=generator).to(p.dtype)
+        signal = counts.clamp_min(0.5) / n0  # 0.5: one count's floor keeps the log finite
+    measured = (-torch.log(signal / t_p)).clamp_min(0.0)
+    return measured[0] if line_integral.ndim == 2 else measured
 
 
 def xray_image(line_integral: torch.Tensor, mode: Literal["log", "attenuation"] = "log"):
