@@ -40,6 +40,7 @@ from medgen_nb.data.checks import check_count, check_fractions
 from medgen_nb.data.chest_base import ORGAN_GROUPS, load_chest_base
 from medgen_nb.data.chest_modalities import CHEST_MODALITIES, render_modalities
 from medgen_nb.data.chest_nodules import NoduleConfig, insert_nodules
+from medgen_nb.data.contrast import STRUCTURES, hu_per_mg_ml
 from medgen_nb.data.ct_physics import CBCTArtefacts, hu_to_mu
 from medgen_nb.data.drr import GEOMETRIES, P_MAX, drr, xray_image
 from medgen_nb.data.intensity import IntensityMap, ct_window, linear_unit
@@ -51,6 +52,7 @@ from medgen_nb.utils import atomic_write, cache_dir
 __all__ = [
     "CHEST_MODALITIES",
     "ORGAN_GROUPS",
+    "STRUCTURES",
     "ChestCTConfig",
     "NoduleConfig",
     "simulate_chest_subject",
@@ -59,7 +61,7 @@ __all__ = [
     "drr_pairs",
     "boxes_from_seg",
 ]
-SUBJECT_VERSION = 2  # bump when the simulation changes, so cached subjects are rebuilt
+SUBJECT_VERSION = 3  # bump when the simulation changes, so cached subjects are rebuilt
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class ChestCTConfig:
         noise_hu: CT quantum noise (HU, Gaussian).
         nodules: synthetic lung nodules (``NoduleConfig(max_count=0)`` for none).
         cbct: CBCT artefact strengths. ultrasound: probe settings for ``us``.
+        kvp: tube voltage of the contrast-enhanced CTs (kVp, 70-140; default 120): iodine's HU per
+            mg/mL follows it (:func:`~medgen_nb.data.contrast.hu_per_mg_ml`).
     """
 
     in_plane_mm: float = 2.8
@@ -90,8 +94,10 @@ class ChestCTConfig:
     ultrasound: UltrasoundConfig = field(
         default_factory=lambda: UltrasoundConfig(n_lines=96, n_depth=160)
     )
+    kvp: float = 120.0
 
     def __post_init__(self) -> None:
+        hu_per_mg_ml(self.kvp)  # raises ValueError naming kvp when out of the table
         for name in ("deformation_mm", "rotation_deg", "shift_mm", "noise_hu"):
             if not getattr(self, name) >= 0:  # NaN too
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -147,8 +153,9 @@ def simulate_chest_subject(seed: int, config: ChestCTConfig = ChestCTConfig()) -
 
     Returns:
         :class:`Subject` with ``images`` = every name in :data:`CHEST_MODALITIES`, ``(X, Y, Z)``
-        float32 in [0, 1]; ``labels`` ``"organs"`` (:data:`ORGAN_GROUPS`) and ``"nodules"``
-        (instance ids 1..K, 0 elsewhere); ``mask`` = body; ``meta`` with the drawn parameters and
+        float32 in [0, 1]; ``labels`` ``"organs"`` (:data:`ORGAN_GROUPS`), ``"structures"``
+        (:data:`STRUCTURES`, the finer map contrast uses) and ``"nodules"`` (instance ids 1..K, 0
+        elsewhere); ``mask`` = body; ``meta`` with the drawn parameters and
         ``"nodules"``: a list of dicts (``center_vox``, ``radius_mm``, ``hu``, ``box_vox`` as
         ``[x0, y0, z0, x1, y1, z1]``, end exclusive).
     """
@@ -160,8 +167,11 @@ def simulate_chest_subject(seed: int, config: ChestCTConfig = ChestCTConfig()) -
     hu = F.grid_sample(hu_air, grid, mode="bilinear", align_corners=True)[0, 0] - 1000.0
     organs = torch.from_numpy(base.organs.astype(np.float32))[None, None]
     organs = F.grid_sample(organs, grid, mode="nearest", align_corners=True)[0, 0].to(torch.uint8)
+    structures = torch.from_numpy(base.structures.astype(np.float32))[None, None]
+    structures = F.grid_sample(structures, grid, mode="nearest", align_corners=True)[0, 0]
+    structures = structures.to(torch.uint8)  # same grid as organs: the two maps stay consistent
     hu, nodules, nodule_meta = insert_nodules(hu, organs, base.spacing_mm, config.nodules, g)
-    rendered = render_modalities(hu, organs, base.spacing_mm, config, g)
+    rendered = render_modalities(hu, organs, base.spacing_mm, config, g, structures=structures)
     intensity = _intensity_maps()
     images = {k: intensity[k].forward(v).numpy().astype(np.float32) for k, v in rendered.items()}
     body = organs.numpy() > 0
@@ -170,7 +180,11 @@ def simulate_chest_subject(seed: int, config: ChestCTConfig = ChestCTConfig()) -
         images=images,
         intensity=intensity,
         spacing_mm=base.spacing_mm,
-        labels={"organs": organs.numpy(), "nodules": nodules.numpy()},
+        labels={
+            "organs": organs.numpy(),
+            "structures": structures.numpy(),
+            "nodules": nodules.numpy(),
+        },
         mask=body,
         meta={
             "seed": seed,

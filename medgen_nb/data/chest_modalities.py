@@ -78,14 +78,23 @@ def simulate_chest_us(
 
 
 def render_modalities(
-    hu: torch.Tensor, organs: torch.Tensor, spacing_mm, config, generator: torch.Generator
+    hu: torch.Tensor,
+    organs: torch.Tensor,
+    spacing_mm,
+    config,
+    generator: torch.Generator,
+    structures: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Clean ``(X, Y, Z)`` HU -> ``{"ct", "cbct", "ce_arterial", "ce_venous"}`` in HU and ``"us"`` in [0, 1]."""
+    """Clean ``(X, Y, Z)`` HU -> ``{"ct", "cbct", "ce_arterial", "ce_venous"}`` in HU and ``"us"`` in [0, 1].
+
+    ``structures`` (:data:`~medgen_nb.data.contrast.STRUCTURES`) places the iodine per structure
+    at ``config.kvp``; without it the v1 organ-group gains apply.
+    """
     out = {"ct": add_ct_noise(hu, config.noise_hu, generator)}
     cbct, _ = simulate_cbct(hu.permute(2, 0, 1), generator, config.cbct)  # axial slices first
     out["cbct"] = cbct.permute(1, 2, 0)
     for phase in ("arterial", "venous"):
-        enhanced = enhance_contrast(hu, organs, phase)
+        enhanced = enhance_contrast(hu, organs, phase, structures=structures, kvp=config.kvp)
         out[f"ce_{phase}"] = add_ct_noise(enhanced, config.noise_hu, generator)
     out["us"] = simulate_chest_us(hu, organs, spacing_mm[0], config.ultrasound, generator)
     return out
