@@ -122,7 +122,9 @@ def preprocess(
         raise ValueError(f"CT shape {hu.shape} and label shape {labels.shape} differ")
     if any(t < s * 0.999 for t, s in zip(target_mm, spacing_mm, strict=False)):
         raise ValueError(f"target_mm {target_mm} must not be finer than the source {spacing_mm}")
-    if labels.max() >= len(lut) or (structure_lut is not None and labels.max() >= len(structure_lut)):
+    if labels.max() >= len(lut) or (
+        structure_lut is not None and labels.max() >= len(structure_lut)
+    ):
         raise ValueError(f"label id {int(labels.max())} is missing from structures.csv")
     out_shape = tuple(
         max(2, round(n * s / t)) for n, s, t in zip(hu.shape, spacing_mm, target_mm, strict=False)
