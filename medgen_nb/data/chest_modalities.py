@@ -107,9 +107,18 @@ def us_probe_placement(
 
 
 def render_modalities(
-    hu: torch.Tensor, organs: torch.Tensor, spacing_mm, config, generator: torch.Generator
+    hu: torch.Tensor,
+    organs: torch.Tensor,
+    spacing_mm,
+    config,
+    generator: torch.Generator,
+    structures: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Clean ``(X, Y, Z)`` HU -> ``{"ct", "cbct", "ce_arterial", "ce_venous"}`` in HU and ``"us"`` in [0, 1]."""
+    """Clean ``(X, Y, Z)`` HU -> ``{"ct", "cbct", "ce_arterial", "ce_venous"}`` in HU and ``"us"`` in [0, 1].
+
+    ``structures`` (:data:`~medgen_nb.data.contrast.STRUCTURES`) places the iodine per structure
+    at ``config.ct.kvp``; without it the v1 organ-group gains apply.
+    """
     protocol = config.ct
     if config.noise_hu is not None:  # the deprecated override of the dose setting
         protocol = CTProtocol(protocol.kvp, protocol.kernel, config.noise_hu)
@@ -128,7 +137,7 @@ def render_modalities(
     )
     out["cbct"] = cbct.permute(1, 2, 0)
     for phase in ("arterial", "venous"):
-        enhanced = enhance_contrast(hu, organs, phase)
+        enhanced = enhance_contrast(hu, organs, phase, structures=structures, kvp=protocol.kvp)
         out[f"ce_{phase}"] = ct_noise(enhanced)
     out["us"] = simulate_chest_us(hu, organs, spacing_mm[0], config.ultrasound, generator)
     return out

@@ -53,4 +53,6 @@ def axial_index(subject: Subject, region: str) -> int:
 def reference_slices(subject: Subject, region: str) -> dict[str, np.ndarray]:
     """``subject``'s axial slice at :func:`axial_index`, per modality: ``(X, Y)`` float32 in [0, 1]."""
     z = axial_index(subject, region)
-    return {name: np.asarray(vol[:, :, z], dtype=np.float32) for name, vol in subject.images.items()}
+    return {
+        name: np.asarray(vol[:, :, z], dtype=np.float32) for name, vol in subject.images.items()
+    }
