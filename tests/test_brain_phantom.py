@@ -73,7 +73,9 @@ def test_flair_nulls_csf_and_shows_lesions_bright(lesion_subject):
     assert csf < 0.5 * min(wm, gm)
     lesion = s.labels["lesion"]
     oedema = mean_in(s, "flair", ndimage.binary_erosion(lesion == 2))
-    assert oedema > 1.5 * max(wm, gm)
+    # Anatomy v2: GM cores are pure GM (v1's were blurred with darker WM), so the GM reference
+    # reads higher than in v1; oedema stays 1.5x WM and 1.3x GM.
+    assert oedema > 1.5 * wm and oedema > 1.3 * gm
     assert mean_in(s, "flair", lesion == 4) > 1.2 * max(wm, gm)
 
 
@@ -104,7 +106,9 @@ def test_cbct_is_degraded_ct(lesion_subject):
     brain = core(s, WM)
     assert np.std(cbct[brain]) > 2 * np.std(ct[brain])  # noisier and shaded
     inside = np.isin(s.labels["tissue"], (CSF, GM, WM, SKULL))  # within the CBCT field of view
-    assert np.corrcoef(ct[inside], cbct[inside])[0, 1] > 0.9  # same anatomy, bone included
+    # Same anatomy, bone included. Anatomy v2 varies head size (this head is ~5 % larger), and
+    # a larger skull reaches CBCT's truncated rim: 0.89 here, 0.95 at the v1 head size.
+    assert np.corrcoef(ct[inside], cbct[inside])[0, 1] > 0.85
 
 
 def test_pet_grey_white_uptake_ratio():
@@ -355,8 +359,16 @@ def test_corrupt_template_cache_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setenv("MEDGEN_NB_CACHE", str(tmp_path))  # never poison the shared cache
     monkeypatch.setattr(brain_anatomy, "_TEMPLATES", {})
     k = len(brain_anatomy.TISSUES)
-    tiny = (np.full((k, 4, 4, 4), 1.0 / k, np.float32), np.zeros((4, 4, 4), np.float32))
-    monkeypatch.setattr(brain_anatomy, "_build_template_1mm", lambda: tiny)
+    # v2 templates are hard 1 mm labels (plus aging orders); a 4^3 one gives 2^3 fractions.
+    tiny = {
+        "labels": np.arange(64, dtype=np.uint8).reshape(4, 4, 4) % 8,
+        "mni_t1": np.zeros((4, 4, 4), np.float32),
+        "thin_index": np.zeros(0, np.int32),
+        "thin_key_mm": np.zeros(0, np.float32),
+        "ventricle_index": np.zeros(0, np.int32),
+        "ventricle_voxels": np.array(0),
+    }
+    monkeypatch.setattr(brain_anatomy, "_build_template_1mm", lambda: dict(tiny))
     path = tmp_path / "brain_phantom" / f"template-v{brain_anatomy._TEMPLATE_VERSION}" / "2mm.npz"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"PK\x03\x04 not a zip archive")

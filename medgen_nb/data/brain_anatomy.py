@@ -1,17 +1,23 @@
-"""Anatomy of the simulated brain phantom: real MNI tissue maps, subject warps and lesions.
+"""Anatomy of the simulated brain phantom: a crisp MNI anatomy, subject variation, partial volumes.
 
-The template is built once per resolution from real files of the source registry:
+The template is built once from real files of the source registry (then cached on disk):
 
-* ICBM152 2009a GM and WM probability maps and the (skull-stripped) T1 template give grey matter,
-  white matter and the intracranial volume; CSF is what the intracranial volume leaves over.
-* The FSL MNI152 2 mm T1 (full head, same MNI space, but another grid: the NIfTI affines map both
-  onto one world grid) gives the head, the skull (dark in T1 between brain and scalp) and the scalp.
+* ICBM152 2009a GM and WM probability maps and the (skull-stripped) T1 template give the
+  intracranial volume (ICV) and the brain. The population maps are blurrier than one brain, so they
+  are unsharp-masked and cut into **hard labels** at 1 mm: CSF takes the lowest-brain-share 10 % of
+  the ICV plus a 1 mm subarachnoid rim (young adults: CSF about 10 % of the ICV; 11.4 % averaged
+  over ages 24-80, Matsumae et al. 1996, J Neurosurg 84:982), the rest is WM where the sharpened
+  WM map exceeds the GM map, else GM. Thick central CSF is labelled ventricle.
+* The FSL MNI152 2 mm T1 (full head, same MNI space, another grid: the NIfTI affines map both onto
+  one world grid) gives the head, the skull (dark in T1 between brain and scalp) and the scalp.
 
-All maps are partial-volume **fractions**: a ``(K, X, Y, Z)`` float32 array over :data:`TISSUES`
-that sums to 1 in every voxel, on a RAS grid covering MNI x -90..90, y -126..90, z -72..108 mm.
-Subjects are the template under a seeded smooth deformation plus a small affine change, with
-optional glioma-like tumours and small white-matter lesions written into the fractions, so every
-imaging modality later sees exactly the same lesion geometry.
+A subject (:func:`subject_fractions`) is that label map aged (ventricles enlarged, cortex thinned,
+see :func:`age_anatomy`), warped (smooth deformation, affine change and a head-size scale) and
+sampled ``n x n x n`` times per output voxel: the fractions are the true partial volumes of a crisp
+anatomy. All maps are a ``(K, X, Y, Z)`` float32 array over :data:`TISSUES` summing to 1 per voxel,
+on a RAS grid covering MNI x -90..90, y -126..90, z -72..108 mm. Lesions
+(:mod:`medgen_nb.data.brain_lesions`) are written into the fractions afterwards, so every imaging
+modality sees exactly the same lesion geometry.
 """
 
 from __future__ import annotations
@@ -62,13 +68,22 @@ LESION_LABELS: dict[str, int] = {
     "wm_lesion": 4,
 }
 
-_ORIGIN_1MM = np.array([-90.0, -126.0, -72.0])  # world position (mm) of voxel (0, 0, 0) at 1 mm
+ORIGIN_1MM = np.array([-90.0, -126.0, -72.0])  # world position (mm) of voxel (0, 0, 0) at 1 mm
+_ORIGIN_1MM = ORIGIN_1MM  # v1 name
 _SHAPE_1MM = (181, 217, 181)
 _HEAD_T1 = 1500.0  # FSL MNI152 T1 value above which a voxel is head (background reads ~400)
 _BONE_T1 = 2600.0  # skull reads 800-2500 between brain (~3000-7000) and scalp fat (~5000-7000)
 _SINUS_T1 = 1000.0  # air cavities inside the head read like background
-_TEMPLATE_VERSION = 1  # bump when the template construction changes
-_SHARPEN = 2.0  # exponent that sharpens the CSF/GM/WM shares of the population maps
+_TEMPLATE_VERSION = 2  # bump when the template construction changes
+_UNSHARP_GAIN, _UNSHARP_SIGMA_MM = 3.0, 1.5  # p + g (p - G_sigma p): undoes part of the averaging
+_CSF_SHARE = 0.10  # CSF share of the ICV in the young-adult template (Matsumae et al. 1996)
+_VENTRICLE = 7  # label code of ventricular CSF in the 1 mm label map (counted as "csf")
+_N_CODES = 8  # label codes 0-6 are TISSUES[0:7], 7 is ventricular CSF
+_TEMPLATE_AGE = (
+    25.0  # ICBM152: 152 young adults, 18-44 y (Mazziotta et al. 2001, Phil Trans B 356:1293)
+)
+_MAX_VENTRICLE_FACTOR = 4.0  # ventricle growth candidates are stored for up to 4x the volume
+_MAX_THINNING_MM = 2.0  # cortical thinning candidates are stored up to 2 mm deep
 
 
 def grid_affine(resolution_mm: float) -> np.ndarray:
@@ -76,7 +91,7 @@ def grid_affine(resolution_mm: float) -> np.ndarray:
     affine = np.eye(4)
     affine[:3, :3] *= resolution_mm
     # A block of r x r x r voxels at 1 mm has its centre (r - 1) / 2 mm inside the block.
-    affine[:3, 3] = _ORIGIN_1MM + (resolution_mm - 1.0) / 2.0
+    affine[:3, 3] = ORIGIN_1MM + (resolution_mm - 1.0) / 2.0
     return affine
 
 
@@ -98,8 +113,36 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == (1 + int(np.argmax(sizes)))
 
 
-def _build_template_1mm() -> tuple[np.ndarray, np.ndarray]:
-    """Fractions ``(K, 181, 217, 181)`` at 1 mm and the real 2009a T1 on the same grid (0-255)."""
+def _unsharp(p: np.ndarray) -> np.ndarray:
+    return p + _UNSHARP_GAIN * (p - ndimage.gaussian_filter(p, _UNSHARP_SIGMA_MM))
+
+
+def _ventricles(csf: np.ndarray, depth_mm: np.ndarray) -> np.ndarray:
+    """Ventricular CSF: thick (survives a 2-voxel opening) CSF > 10 mm inside the ICV, in blobs of
+    > 2 mL, without the midline fissure above the third ventricle or the cisterns below z -40 mm."""
+    x_mm = np.arange(_SHAPE_1MM[0])[:, None, None] + ORIGIN_1MM[0]
+    z_mm = np.arange(_SHAPE_1MM[2])[None, None, :] + ORIGIN_1MM[2]
+    deep = csf & (depth_mm > 10.0) & ~((np.abs(x_mm) < 3) & (z_mm > 12)) & (z_mm > -40)
+    cross = ndimage.generate_binary_structure(3, 1)
+    thick = ndimage.binary_opening(deep, cross, iterations=2)
+    blobs, n = ndimage.label(thick)
+    sizes = ndimage.sum(thick, blobs, np.arange(1, n + 1))
+    keep = np.isin(blobs, 1 + np.flatnonzero(sizes > 2000))
+    return ndimage.binary_dilation(keep, cross, iterations=2) & deep
+
+
+def _growth_order(candidates: np.ndarray, dist_mm: np.ndarray, rng, max_mm: float):
+    """Flat indices of ``candidates`` sorted by distance (jittered by U(0, 1) voxel to break ties
+    and roughen the front), and the sorted keys (mm), for keys < ``max_mm``."""
+    key = dist_mm - 1.0 + rng.random(dist_mm.shape, dtype=np.float32)
+    idx = np.flatnonzero(candidates & (key < max_mm))
+    order = np.argsort(key.ravel()[idx], kind="stable")
+    return idx[order].astype(np.int32), key.ravel()[idx][order].astype(np.float32)
+
+
+def _build_template_1mm() -> dict[str, np.ndarray]:
+    """Hard labels ``(181, 217, 181)`` uint8 (codes: TISSUES 0-6, 7 ventricle), the real 2009a T1
+    (0-255) and the aging orders (see :func:`age_anatomy`), all on the 1 mm grid."""
     aff = grid_affine(1.0)
     gm = _resample("mni152_2009a_gm", aff, _SHAPE_1MM) / 255.0
     wm = _resample("mni152_2009a_wm", aff, _SHAPE_1MM) / 255.0
@@ -107,43 +150,53 @@ def _build_template_1mm() -> tuple[np.ndarray, np.ndarray]:
     t1_head = _resample("fsl_mni152_t1_2mm", aff, _SHAPE_1MM)
 
     # Intracranial volume: the skull-stripped 2009a template covers brain and CSF.
-    icv_bin = ndimage.binary_fill_holes(
+    icv = ndimage.binary_fill_holes(
         ndimage.binary_closing((t1_mni > 5) | (gm + wm > 0.3), iterations=2)
     )
-    icv = np.maximum(ndimage.gaussian_filter(icv_bin.astype(np.float32), 0.5), gm + wm).clip(0, 1)
-    excess = gm + wm > icv
-    scale = np.where(excess, icv / np.maximum(gm + wm, 1e-6), 1.0)
-    gm, wm = gm * scale, wm * scale
-    csf = (icv - gm - wm).clip(0, 1)
-    # The population-average maps are blurrier than one brain; squaring and renormalising the
-    # within-brain shares (a soft "argmax") gives an individual-like cortex with pure GM voxels.
-    sharp = np.stack([csf, gm, wm]) ** _SHARPEN
-    csf, gm, wm = sharp / np.maximum(sharp.sum(0), 1e-6) * icv
+    depth = ndimage.distance_transform_edt(icv)  # mm inside the ICV at 1 mm spacing
+    brain_share = _unsharp((gm + wm) * icv)
+    rim = icv & (depth <= 1.0)  # subarachnoid CSF between cortex and skull
+    target = int(_CSF_SHARE * icv.sum()) - int(rim.sum())
+    tau = np.partition(brain_share[icv & ~rim], target)[target]
+    csf = rim | (icv & (brain_share < tau))
+    white = icv & ~csf & (_unsharp(wm) > _unsharp(gm))
+    vent = _ventricles(csf, depth)
 
     head = _largest_component(t1_head > _HEAD_T1)
-    head = ndimage.binary_fill_holes(ndimage.binary_closing(head, iterations=3)) | icv_bin
-    dist_to_icv = ndimage.distance_transform_edt(~icv_bin)  # mm at 1 mm spacing
-    outside = head & ~icv_bin
+    head = ndimage.binary_fill_holes(ndimage.binary_closing(head, iterations=3)) | icv
+    dist_to_icv = ndimage.distance_transform_edt(~icv)  # mm at 1 mm spacing
+    outside = head & ~icv
     skull = outside & (dist_to_icv <= 12.0) & (t1_head < _BONE_T1)
     skull = ndimage.binary_closing(skull, iterations=1) & outside
     skull = ndimage.binary_opening(skull, iterations=1)  # drop isolated dark specks
     sinus = outside & ~skull & (t1_head < _SINUS_T1)
     cancellous = ndimage.binary_erosion(skull, iterations=1)  # diploe between two cortical tables
-    cortical = skull & ~cancellous
-    soft = outside & ~skull & ~sinus
-    air = ~head | sinus
 
-    # Non-brain compartments share what the intracranial volume leaves, with ~1 mm soft edges.
-    rest = np.stack([air, cortical, cancellous, soft]).astype(np.float32)
-    rest = np.stack([ndimage.gaussian_filter(r, 0.5) for r in rest])
-    rest /= np.maximum(rest.sum(0, keepdims=True), 1e-6)
-    rest *= 1.0 - icv
-    frac = np.zeros((len(TISSUES), *_SHAPE_1MM), np.float32)
-    frac[T["air"]], frac[T["cortical_bone"]], frac[T["cancellous_bone"]] = rest[:3]
-    frac[T["soft_tissue"]] = rest[3]
-    frac[T["csf"]], frac[T["gm"]], frac[T["wm"]] = csf, gm, wm
-    frac[T["air"]] += (1.0 - frac.sum(0)).clip(min=0)
-    return frac, t1_mni
+    labels = np.full(_SHAPE_1MM, T["air"], np.uint8)
+    labels[outside & ~skull & ~sinus] = T["soft_tissue"]
+    labels[skull] = T["cortical_bone"]
+    labels[cancellous] = T["cancellous_bone"]
+    labels[icv] = T["gm"]
+    labels[white] = T["wm"]
+    labels[csf] = T["csf"]
+    labels[vent] = _VENTRICLE
+
+    rng = np.random.default_rng(20090)  # fixed: the template is the same on every machine
+    brain = (labels == T["gm"]) | (labels == T["wm"])
+    to_outer_csf = ndimage.distance_transform_edt(~((labels == T["csf"]) | ~icv))
+    to_ventricle = ndimage.distance_transform_edt(~vent)
+    thin_idx, thin_key = _growth_order(labels == T["gm"], to_outer_csf, rng, _MAX_THINNING_MM)
+    # Ventricles grow into WM and deep GM, never within 3 mm of the cortical CSF.
+    vent_idx, vent_key = _growth_order(brain & (to_outer_csf > 3.0), to_ventricle, rng, 25.0)
+    vent_idx = vent_idx[: int((_MAX_VENTRICLE_FACTOR - 1) * vent.sum())]
+    return {
+        "labels": labels,
+        "mni_t1": t1_mni,
+        "thin_index": thin_idx,
+        "thin_key_mm": thin_key,
+        "ventricle_index": vent_idx,
+        "ventricle_voxels": np.array(int(vent.sum())),
+    }
 
 
 def _block_mean(vol: np.ndarray, factor: int) -> np.ndarray:
@@ -158,13 +211,32 @@ def _block_mean(vol: np.ndarray, factor: int) -> np.ndarray:
     return t.reshape(*lead, *t.shape[-3:]).numpy()
 
 
+def _codes_to_fractions(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(8, ...)`` label-code shares -> ``(K, ...)`` fractions and the ventricle share."""
+    frac = np.zeros((len(TISSUES), *counts.shape[1:]), np.float32)
+    frac[: _N_CODES - 1] = counts[: _N_CODES - 1]
+    frac[T["csf"]] += counts[_VENTRICLE]
+    return frac, counts[_VENTRICLE].astype(np.float32)
+
+
 @dataclass(frozen=True)
 class Template:
-    """Tissue fractions ``(K, X, Y, Z)`` of the population average and the real MNI T1 (0-255)."""
+    """The template at one output resolution.
+
+    ``fractions`` ``(K, X, Y, Z)``: partial volumes of the unwarped labels; ``mni_t1``: the real
+    MNI T1 (0-255) on that grid; ``labels_1mm`` ``(181, 217, 181)`` uint8 hard labels (codes 0-6 =
+    TISSUES[0:7], 7 = ventricular CSF); ``thin_index``/``thin_key_mm`` and ``ventricle_index``: the
+    1 mm voxels that cortical thinning and ventricle growth take, in order (:func:`age_anatomy`).
+    """
 
     fractions: np.ndarray
     mni_t1: np.ndarray
     affine: np.ndarray
+    labels_1mm: np.ndarray | None = None
+    thin_index: np.ndarray | None = None
+    thin_key_mm: np.ndarray | None = None
+    ventricle_index: np.ndarray | None = None
+    ventricle_voxels: int = 0
 
     @property
     def spacing_mm(self) -> float:
@@ -172,47 +244,194 @@ class Template:
 
 
 _TEMPLATES: dict[float, Template] = {}
+_STORED = ("labels", "mni_t1", "thin_index", "thin_key_mm", "ventricle_index", "ventricle_voxels")
 
 
 def load_template(resolution_mm: float) -> Template:
-    """The template at ``resolution_mm`` (1.0 or 2.0): built once (~10-20 s), then cached on disk.
+    """The template at ``resolution_mm`` (1.0 or 2.0): built once (~20 s), then cached on disk.
 
-    The disk copy (float16 fractions) lives in ``cache_dir("brain_phantom", "template-...")``; a
-    corrupt copy is reported with a warning and rebuilt.
+    The disk copy lives in ``cache_dir("brain_phantom", "template-...")``; a corrupt copy is
+    reported with a warning and rebuilt.
     """
     if resolution_mm not in (1.0, 2.0):
         raise ValueError(f"resolution_mm must be one of (1.0, 2.0), got {resolution_mm!r}")
     if resolution_mm in _TEMPLATES:
         return _TEMPLATES[resolution_mm]
     path = cache_dir("brain_phantom", f"template-v{_TEMPLATE_VERSION}") / f"{resolution_mm:g}mm.npz"
-    frac = t1 = None
+    stored = None
     if path.exists():
         try:
             with np.load(path, allow_pickle=False) as z:
-                frac, t1 = z["fractions"].astype(np.float32), z["mni_t1"].astype(np.float32)
+                stored = {k: z[k] for k in _STORED}
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
             warnings.warn(f"corrupt template cache {path} ({err}); rebuilding it", stacklevel=2)
-            frac = None
-    if frac is None:
-        frac, t1 = _build_template_1mm()
-        factor = int(resolution_mm)
-        frac, t1 = _block_mean(frac, factor), _block_mean(t1, factor)
+    if stored is None:
+        stored = _build_template_1mm()
+        stored["mni_t1"] = _block_mean(stored["mni_t1"], int(resolution_mm)).astype(np.float16)
         with atomic_write(path) as fh:
-            np.savez_compressed(fh, fractions=frac.astype(np.float16), mni_t1=t1.astype(np.float16))
-        # Use the stored (float16) values now too, so a cold and a warm cache give equal subjects.
-        frac, t1 = (
-            frac.astype(np.float16).astype(np.float32),
-            t1.astype(np.float16).astype(np.float32),
-        )
-    frac /= frac.sum(0, keepdims=True)
-    _TEMPLATES[resolution_mm] = Template(frac, t1, grid_affine(resolution_mm))
+            np.savez_compressed(fh, **stored)
+    labels = stored["labels"].astype(np.uint8)
+    factor = int(resolution_mm)
+    # One code at a time: a stack of all eight 1 mm masks would hold ~230 MB at once.
+    shares = [_block_mean((labels == c).astype(np.float32), factor) for c in range(_N_CODES)]
+    frac, _ = _codes_to_fractions(np.stack(shares))
+    _TEMPLATES[resolution_mm] = Template(
+        frac / frac.sum(0, keepdims=True),
+        stored["mni_t1"].astype(np.float32),
+        grid_affine(resolution_mm),
+        labels,
+        stored["thin_index"].astype(np.int64),
+        stored["thin_key_mm"].astype(np.float32),
+        stored["ventricle_index"].astype(np.int64),
+        int(stored["ventricle_voxels"]),
+    )
     return _TEMPLATES[resolution_mm]
 
 
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], n_ctrl: int, channels: int):
-    """``(channels, *shape)`` smooth random field: unit Gaussian control points, cubic-ish upsampled."""
+def age_anatomy(template: Template, ventricle_factor: float, thinning_mm: float) -> np.ndarray:
+    """The 1 mm label map with ventricles ``ventricle_factor`` times their volume and the cortex
+    ``thinning_mm`` thinner (the GM it loses becomes CSF, so sulci widen by both banks).
+
+    Ventricles take the nearest WM and deep GM first (ex-vacuo enlargement); thinning takes the GM
+    nearest the cortical CSF. Both are exact volume steps of the stored orders; returns a copy.
+    """
+    labels = template.labels_1mm.copy()
+    flat = labels.reshape(-1)
+    n_vent = int(round((ventricle_factor - 1.0) * template.ventricle_voxels))
+    flat[template.ventricle_index[: max(n_vent, 0)]] = _VENTRICLE
+    n_thin = int(np.searchsorted(template.thin_key_mm, thinning_mm))
+    thin = template.thin_index[:n_thin]
+    flat[thin[flat[thin] == T["gm"]]] = T["csf"]
+    return labels
+
+
+def smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], n_ctrl: int, channels: int):
+    """``(channels, *shape)`` smooth random field: unit Gaussian control points, trilinear upsampled."""
     ctrl = torch.from_numpy(rng.standard_normal((1, channels, n_ctrl, n_ctrl, n_ctrl)))
     return F.interpolate(ctrl.float(), size=shape, mode="trilinear", align_corners=True)[0]
+
+
+def _rotation(angles_rad: np.ndarray) -> np.ndarray:
+    cx, cy, cz = np.cos(angles_rad)
+    sx, sy, sz = np.sin(angles_rad)
+    return (
+        np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+        @ np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+        @ np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    )
+
+
+def partial_volume_sample(
+    labels_1mm: np.ndarray,
+    affine_out: np.ndarray,
+    shape_out: tuple[int, int, int],
+    matrix: np.ndarray,
+    shift_mm: np.ndarray,
+    displacement_mm: torch.Tensor,
+    samples_per_axis: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Partial-volume fractions of warped hard labels on an output grid.
+
+    Each output voxel centre ``x`` (world mm) maps to ``c + M (x - c) + shift + d(x)`` in the
+    template (``c`` the grid centre, ``M`` = ``matrix``, ``d`` the smooth ``(3, X, Y, Z)``
+    displacement); ``samples_per_axis``^3 points spread evenly over the voxel (mapped with ``M``;
+    ``d`` varies on a ~30 mm scale, so it is taken constant within a voxel) read the nearest 1 mm
+    label, and the fractions are the shares of each code. Returns ``(fractions (K, X, Y, Z),
+    ventricle share (X, Y, Z))``.
+    """
+    sp = float(affine_out[0, 0])
+    axes = [
+        torch.arange(n, dtype=torch.float32) * sp + float(affine_out[i, 3])
+        for i, n in enumerate(shape_out)
+    ]
+    x = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1)  # (X, Y, Z, 3) world mm
+    centre = torch.tensor([float(a[(len(a) - 1) // 2] + a[len(a) // 2]) / 2 for a in axes])
+    m = torch.from_numpy(np.asarray(matrix, np.float32))
+    src = (x - centre) @ m.T + centre + torch.from_numpy(np.asarray(shift_mm, np.float32))
+    src = src + displacement_mm.permute(1, 2, 3, 0) - torch.from_numpy(ORIGIN_1MM).float()
+    del x
+    n = samples_per_axis
+    ticks = (torch.arange(n, dtype=torch.float32) + 0.5) / n - 0.5  # sub-voxel offsets / spacing
+    offsets = torch.stack(torch.meshgrid(ticks, ticks, ticks, indexing="ij"), -1).reshape(-1, 3)
+    offsets = offsets * sp @ m.T  # (n^3, 3) mm in the template
+    flat_labels = torch.from_numpy(labels_1mm.reshape(-1))
+    dims = torch.tensor(labels_1mm.shape)
+    stride = torch.tensor([dims[1] * dims[2], dims[2], 1])
+    counts = torch.zeros(_N_CODES, src[..., 0].numel())
+    ones = torch.ones(1, src[..., 0].numel())
+    for off in offsets:
+        vox = (src + off).round_().long()
+        vox = torch.minimum(vox.clamp_(min=0), dims - 1)  # outside: the nearest edge voxel
+        code = flat_labels[(vox * stride).sum(-1).reshape(-1)].long()
+        counts.scatter_add_(0, code[None], ones)
+    counts = (counts / len(offsets)).reshape(_N_CODES, *shape_out).numpy()
+    return _codes_to_fractions(counts)
+
+
+def subject_fractions(
+    template: Template,
+    rng: np.random.Generator,
+    *,
+    deformation_mm: float,
+    rotation_deg: float,
+    scale_jitter: float,
+    translation_mm: float,
+    head_scale_sd: float,
+    age_range_years: tuple[float, float],
+    ventricle_growth_per_year: float,
+    ventricle_factor_sd: float,
+    cortical_thinning_mm_per_year: float,
+    samples_per_axis: int,
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """One subject's healthy anatomy: aged, warped, partial-volume sampled template labels.
+
+    Draws (always all of them, in this order, so changing one range keeps the others): rotations
+    U(+-``rotation_deg``) per axis, per-axis scales ``1 + U(+-scale_jitter)``, translations
+    U(+-``translation_mm``), a head-size scale ``1 + N(0, head_scale_sd)`` (clipped to 3 sd), an
+    age U(``age_range_years``), an individual ventricle factor ``exp(N(0, ventricle_factor_sd))``,
+    and the smooth displacement (sd ``deformation_mm`` per axis, control points ~30 mm apart).
+    Years past the template age (25) enlarge the ventricles by ``exp(growth * years)`` and thin the
+    cortex by ``cortical_thinning_mm_per_year * years``.
+
+    Returns ``(fractions (K, X, Y, Z), ventricle share (X, Y, Z), meta)``.
+    """
+    shape = template.fractions.shape[1:]
+    sp = template.spacing_mm
+    angles = np.deg2rad(rng.uniform(-rotation_deg, rotation_deg, 3))
+    scales = 1.0 + rng.uniform(-scale_jitter, scale_jitter, 3)
+    shift = rng.uniform(-translation_mm, translation_mm, 3)
+    head_scale = 1.0 + head_scale_sd * float(np.clip(rng.standard_normal(), -3.0, 3.0))
+    age = float(rng.uniform(*age_range_years))
+    individual = float(rng.standard_normal())
+    n_ctrl = max(4, round(max(shape) * sp / 30.0))
+    ctrl = torch.from_numpy(rng.standard_normal((1, 3, n_ctrl, n_ctrl, n_ctrl))).float()
+    disp = F.interpolate(ctrl, size=shape, mode="trilinear", align_corners=True)[0]
+
+    years = max(age - _TEMPLATE_AGE, 0.0)
+    ventricle_factor = float(
+        np.clip(
+            np.exp(ventricle_growth_per_year * years + ventricle_factor_sd * individual),
+            1.0,
+            _MAX_VENTRICLE_FACTOR,
+        )
+    )
+    thinning = cortical_thinning_mm_per_year * years
+    labels = age_anatomy(template, ventricle_factor, thinning)
+    # A bigger head (scale > 1) reads the template at points closer to the centre.
+    matrix = _rotation(angles) @ np.diag(scales) / head_scale
+    frac, ventricles = partial_volume_sample(
+        labels, template.affine, shape, matrix, shift, disp * deformation_mm, samples_per_axis
+    )
+    meta = {
+        "rotation_deg": np.rad2deg(angles).round(3).tolist(),
+        "scale": scales.round(4).tolist(),
+        "translation_mm": shift.round(3).tolist(),
+        "head_scale": round(head_scale, 4),
+        "age_years": round(age, 1),
+        "ventricle_factor": round(ventricle_factor, 3),
+        "cortical_thinning_mm": round(thinning, 3),
+    }
+    return frac, ventricles, meta
 
 
 def warp_fractions(
@@ -224,39 +443,24 @@ def warp_fractions(
     scale_jitter: float,
     translation_mm: float,
 ) -> tuple[np.ndarray, dict]:
-    """Resample the template fractions under a random affine + smooth deformation.
+    """v1 warp: trilinear resampling of fractions under a random affine + smooth deformation.
 
-    The smooth displacement has a standard deviation of ``deformation_mm`` per axis (control
-    points ~30 mm apart); rotations are uniform within +-``rotation_deg`` about each axis, scales
-    within ``1 +- scale_jitter``, translations within +-``translation_mm``. Trilinear resampling of
-    fractions keeps them non-negative and summing to one.
-
-    Returns ``(fractions, params)`` with the drawn affine parameters (for ``Subject.meta``).
+    Kept for callers of v1; subjects now use :func:`subject_fractions` (crisp partial volumes).
+    Returns ``(fractions, params)`` with the drawn affine parameters.
     """
     shape = fractions.shape[1:]
     angles = np.deg2rad(rng.uniform(-rotation_deg, rotation_deg, 3))
     scales = 1.0 + rng.uniform(-scale_jitter, scale_jitter, 3)
     shift = rng.uniform(-translation_mm, translation_mm, 3)
-    cx, cy, cz = np.cos(angles)
-    sx, sy, sz = np.sin(angles)
-    rot = (
-        np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
-        @ np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-        @ np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
-    )
-    matrix = torch.from_numpy(rot @ np.diag(scales)).float()
+    matrix = torch.from_numpy(_rotation(angles) @ np.diag(scales)).float()
     n_ctrl = max(4, round(max(shape) * spacing_mm / 30.0))
-    disp = _smooth_noise(rng, shape, n_ctrl, 3) * deformation_mm  # (3, X, Y, Z) mm
-
-    # Output voxel -> centred mm -> source mm = A p + t + d(p) -> source voxel -> [-1, 1].
+    disp = smooth_noise(rng, shape, n_ctrl, 3) * deformation_mm  # (3, X, Y, Z) mm
     axes = [torch.arange(n, dtype=torch.float32) for n in shape]
     centre = torch.tensor([(n - 1) / 2 for n in shape])
     grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1)  # (X, Y, Z, 3) voxel indices
-    p = (grid - centre) * spacing_mm
-    src = p @ matrix.T + torch.from_numpy(shift).float() + disp.permute(1, 2, 3, 0)
-    src_vox = src / spacing_mm + centre
-    norm = src_vox / (centre * 2) * 2 - 1  # align_corners=True convention
-    norm = norm.flip(-1)  # grid_sample wants (W, H, D) = (Z, Y, X) order
+    src = (grid - centre) * spacing_mm @ matrix.T + torch.from_numpy(shift).float()
+    src_vox = (src + disp.permute(1, 2, 3, 0)) / spacing_mm + centre
+    norm = (src_vox / (centre * 2) * 2 - 1).flip(-1)  # grid_sample: (Z, Y, X), align_corners
     vol = torch.from_numpy(fractions)[None]
     out = F.grid_sample(vol, norm[None], mode="bilinear", padding_mode="border", align_corners=True)
     params = {
@@ -265,88 +469,6 @@ def warp_fractions(
         "translation_mm": shift.round(3).tolist(),
     }
     return out[0].numpy(), params
-
-
-def _replace_brain(
-    frac: np.ndarray, weight: np.ndarray, tissue: str, sl: tuple, gm_share: float = 1.0
-) -> None:
-    """Turn a share ``weight`` (0-1) of the WM (and ``gm_share`` of that for GM) in ``sl`` into
-    ``tissue``, in place."""
-    gm, wm = frac[T["gm"]][sl], frac[T["wm"]][sl]
-    moved_gm, moved_wm = gm * weight * gm_share, wm * weight
-    frac[T["gm"]][sl] = gm - moved_gm
-    frac[T["wm"]][sl] = wm - moved_wm
-    frac[T[tissue]][sl] += moved_gm + moved_wm
-
-
-def _region(centre: np.ndarray, radius_vox: float, shape: tuple[int, ...]) -> tuple:
-    lo = np.maximum(np.floor(centre - radius_vox).astype(int), 0)
-    hi = np.minimum(np.ceil(centre + radius_vox).astype(int) + 1, shape)
-    return tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
-
-
-def _pick_centre(frac: np.ndarray, rng: np.random.Generator, min_wm: float, max_mm: float, spacing):
-    """A random voxel with WM fraction >= ``min_wm`` within ``max_mm`` of the grid centre."""
-    shape = np.array(frac.shape[1:])
-    idx = np.argwhere(frac[T["wm"]] >= min_wm)
-    near = np.linalg.norm((idx - (shape - 1) / 2) * spacing, axis=1) <= max_mm
-    idx = idx[near] if near.any() else idx
-    return idx[rng.integers(len(idx))].astype(float)
-
-
-def add_glioma(frac: np.ndarray, spacing_mm: float, rng: np.random.Generator) -> dict:
-    """Write a glioma-like tumour into the fractions (in place): necrotic core, enhancing rim, oedema.
-
-    Shells are defined on an irregular radius (a smooth random modulation of +-20 % for the tumour,
-    +-35 % for the oedema), centred in deep white matter. Tumour and necrosis replace GM and WM;
-    oedema replaces WM and only 30 % of GM (it tracks along white matter), never CSF. Radii in mm are returned for ``Subject.meta``.
-    """
-    centre = _pick_centre(frac, rng, 0.8, 45.0, spacing_mm)
-    r_core = rng.uniform(3.0, 8.0)
-    r_rim = r_core + rng.uniform(2.5, 5.0)
-    r_oedema = r_rim + rng.uniform(6.0, 16.0)
-    sl = _region(centre, 1.3 * r_oedema / spacing_mm, frac.shape[1:])
-    sub = tuple(s.stop - s.start for s in sl)
-    offs = np.array([s.start for s in sl], float)
-    axes = [np.arange(n) + o - c for n, o, c in zip(sub, offs, centre, strict=True)]
-    gx, gy, gz = np.meshgrid(*axes, indexing="ij")
-    dist = np.sqrt(gx**2 + gy**2 + gz**2) * spacing_mm
-    noise = np.tanh(_smooth_noise(rng, sub, 5, 2).numpy())
-    d = dist / (1.0 + 0.2 * noise[0])  # solid tumour: mildly lobulated
-    d_oedema = dist / (1.0 + 0.35 * noise[1])  # oedema: finger-like, irregular
-
-    # Soft shell edges over ~1 voxel give partial volumes like a real boundary would.
-    def inside(r: float, dist_eff: np.ndarray) -> np.ndarray:
-        return np.clip((r - dist_eff) / spacing_mm + 0.5, 0.0, 1.0).astype(np.float32)
-
-    in_core, in_rim = inside(r_core, d), inside(r_rim, d)
-    in_oedema = np.maximum(inside(r_oedema, d_oedema), in_rim)
-    _replace_brain(frac, in_core, "necrosis", sl)
-    rim = np.where(in_core < 1, (in_rim - in_core) / np.maximum(1 - in_core, 1e-6), 0)
-    _replace_brain(frac, rim.astype(np.float32), "enhancing", sl)
-    oed = (in_oedema - in_rim) / np.maximum(1 - in_rim, 1e-6)
-    # Vasogenic oedema tracks along white matter and largely spares the cortex.
-    _replace_brain(frac, np.where(in_rim < 1, oed, 0).astype(np.float32), "oedema", sl, 0.3)
-    world = centre * spacing_mm + _ORIGIN_1MM + (spacing_mm - 1) / 2
-    return {
-        "glioma_centre_mm": world.round(2).tolist(),
-        "glioma_radii_mm": [round(r_core, 2), round(r_rim, 2), round(r_oedema, 2)],
-    }
-
-
-def add_wm_lesions(frac: np.ndarray, spacing_mm: float, rng: np.random.Generator) -> int:
-    """Write 3-10 small spherical white-matter lesions (radius 2-4.5 mm) in deep WM, in place."""
-    n = int(rng.integers(3, 11))
-    for _ in range(n):
-        centre = _pick_centre(frac, rng, 0.9, 60.0, spacing_mm)
-        radius = rng.uniform(2.0, 4.5)
-        sl = _region(centre, radius / spacing_mm + 1, frac.shape[1:])
-        axes = [np.arange(s.start, s.stop) - c for s, c in zip(sl, centre, strict=True)]
-        gx, gy, gz = np.meshgrid(*axes, indexing="ij")
-        d = np.sqrt(gx**2 + gy**2 + gz**2) * spacing_mm
-        w = np.clip((radius - d) / spacing_mm + 0.5, 0.0, 1.0).astype(np.float32)
-        _replace_brain(frac, w, "wm_lesion", sl)
-    return n
 
 
 def tissue_labels(frac: np.ndarray) -> np.ndarray:

@@ -32,6 +32,7 @@ import numpy as np
 
 from medgen_nb.data import brain_anatomy as anatomy
 from medgen_nb.data import brain_imaging as imaging
+from medgen_nb.data import brain_lesions as lesions
 from medgen_nb.data.brain_imaging import MRSequence
 from medgen_nb.data.brain_real import REAL_EXAMPLES, RealExample, load_real_examples
 from medgen_nb.data.checks import check_count, check_fractions, min_subjects
@@ -81,6 +82,25 @@ class BrainPhantomConfig:
         pet_global_uptake_sd: relative sd of the per-subject global FDG uptake (default 0.15;
             glucose and uptake time, Boellaard, J Nucl Med 50:11S, 2009).
         modalities: which modalities to simulate (a subset is faster).
+
+    Anatomy (issue 14; see :func:`medgen_nb.data.brain_anatomy.subject_fractions`):
+        head_scale_sd: sd of a global head-size scale (linear). 0.03 gives an intracranial-volume
+            CV of ~9 %, ~10 % with ``scale_jitter``: adult TIV is 1469 +- 102 mL (men) and
+            1289 +- 111 mL (women), pooled CV ~10 % (Matsumae et al. 1996, J Neurosurg 84:982).
+        age_range_years: subject ages, uniform (default 20-80). The template is a 25-year-old
+            brain (ICBM152, 18-44 y); younger subjects are not rejuvenated.
+        ventricle_growth_per_year: log-rate of ventricular enlargement past 25 y, 0.018 = +20 % per
+            decade (Kaye et al. 1992, J Am Geriatr Soc 40:225, who find ~20 %/decade and faster
+            growth after the fifth decade): 2.7x at 80 y.
+        ventricle_factor_sd: log-sd of an individual ventricle-size factor at a given age (0.25;
+            approx.: healthy lateral ventricles vary ~40-50 % between adults).
+        cortical_thinning_mm_per_year: cortex lost past 25 y (GM becomes sulcal CSF), 0.009 mm/y =
+            0.35 %/y of a 2.5 mm cortex (Storsve et al. 2014, J Neurosci 34:8488; thickness
+            ~2.5 mm, Fischl & Dale 2000, PNAS 97:11050): ~0.5 mm at 80 y.
+        glioma_multifocal_probability: chance of 1-2 satellite foci (0.15; multiple lesions in
+            0.5-35 % of glioblastomas, Patil et al. 2012, J Neurooncol 106:361).
+        partial_volume_samples: hard-label samples per axis per voxel (2: 8 samples, fractions in
+            steps of 1/8; 1: hard labels, no partial volume; 3: 27 samples, ~3x slower).
     """
 
     resolution_mm: float = 2.0
@@ -109,6 +129,13 @@ class BrainPhantomConfig:
     pet_recon: PETRecon = field(default_factory=lambda: PET_RECON_PRESETS["osem"])
     pet_global_uptake_sd: float = 0.15
     modalities: tuple[str, ...] = BRAIN_MODALITIES
+    head_scale_sd: float = 0.03
+    age_range_years: tuple[float, float] = (20.0, 80.0)
+    ventricle_growth_per_year: float = 0.018
+    ventricle_factor_sd: float = 0.25
+    cortical_thinning_mm_per_year: float = 0.009
+    glioma_multifocal_probability: float = 0.15
+    partial_volume_samples: int = 2
 
     def __post_init__(self) -> None:
         if self.resolution_mm not in RESOLUTIONS_MM:
@@ -119,7 +146,11 @@ class BrainPhantomConfig:
             raise ValueError(
                 f"field_strength_t must be one of {FIELD_STRENGTHS_T}, got {self.field_strength_t!r}"
             )
-        for name in ("glioma_probability", "wm_lesion_probability"):
+        for name in (
+            "glioma_probability",
+            "wm_lesion_probability",
+            "glioma_multifocal_probability",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)!r}")
         positive = ("snr", "pet_fwhm_mm", "pet_voxel_mm", "pet_counts_per_suv")
@@ -140,6 +171,24 @@ class BrainPhantomConfig:
         for name in (*nonneg, "tissue_jitter", "bias_field", "gd_mM"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        anatomy_rates = ("ventricle_growth_per_year", "ventricle_factor_sd")
+        for name in (*anatomy_rates, "cortical_thinning_mm_per_year"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not 0.0 <= self.head_scale_sd <= 0.1:
+            raise ValueError(f"head_scale_sd must lie in [0, 0.1], got {self.head_scale_sd!r}")
+        ages = self.age_range_years
+        if not (len(ages) == 2 and 0.0 <= ages[0] <= ages[1] <= 120.0):
+            raise ValueError(
+                f"age_range_years must be (low, high) with 0 <= low <= high <= 120, got {ages!r}"
+            )
+        if self.partial_volume_samples not in (1, 2, 3, 4) or isinstance(
+            self.partial_volume_samples, bool
+        ):
+            raise ValueError(
+                f"partial_volume_samples must be one of (1, 2, 3, 4), "
+                f"got {self.partial_volume_samples!r}"
+            )
         for name in MR_MODALITIES:
             if not isinstance(getattr(self, name), MRSequence):
                 raise ValueError(f"{name} must be an MRSequence, got {getattr(self, name)!r}")
@@ -188,21 +237,27 @@ def simulate_brain_subject(seed: int, config: BrainPhantomConfig | None = None) 
     r_anat, r_lesion, r_tissue, r_bias, *r_mod = _streams(int(seed), 4 + len(BRAIN_MODALITIES))
     rng_of = dict(zip(BRAIN_MODALITIES, r_mod, strict=True))
 
-    frac, warp = anatomy.warp_fractions(
-        template.fractions,
-        sp,
+    frac, ventricles, warp = anatomy.subject_fractions(
+        template,
         r_anat,
-        cfg.deformation_mm,
-        cfg.rotation_deg,
-        cfg.scale_jitter,
-        cfg.translation_mm,
+        deformation_mm=cfg.deformation_mm,
+        rotation_deg=cfg.rotation_deg,
+        scale_jitter=cfg.scale_jitter,
+        translation_mm=cfg.translation_mm,
+        head_scale_sd=cfg.head_scale_sd,
+        age_range_years=cfg.age_range_years,
+        ventricle_growth_per_year=cfg.ventricle_growth_per_year,
+        ventricle_factor_sd=cfg.ventricle_factor_sd,
+        cortical_thinning_mm_per_year=cfg.cortical_thinning_mm_per_year,
+        samples_per_axis=cfg.partial_volume_samples,
     )
     tissue = anatomy.tissue_labels(frac)  # healthy anatomy, before lesions replace tissue
     meta: dict = {"seed": int(seed), **warp, "has_glioma": 0, "n_wm_lesions": 0}
     if r_lesion.random() < cfg.glioma_probability:
-        meta.update(anatomy.add_glioma(frac, sp, r_lesion), has_glioma=1)
+        glioma = lesions.add_glioma(frac, sp, r_lesion, cfg.glioma_multifocal_probability)
+        meta.update(glioma, has_glioma=1)
     if r_lesion.random() < cfg.wm_lesion_probability:
-        meta["n_wm_lesions"] = anatomy.add_wm_lesions(frac, sp, r_lesion)
+        meta["n_wm_lesions"] = lesions.add_wm_lesions(frac, sp, r_lesion, ventricles)
     lesion = anatomy.lesion_labels(frac)
     meta["has_lesion"] = int(lesion.any())
     meta["affine"] = template.affine.tolist()
