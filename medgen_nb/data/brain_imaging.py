@@ -16,8 +16,11 @@ Tissue values (per tissue, in :data:`TISSUES` order):
   AJR 183:343-351, 2004 and Bottomley et al., Med Phys 11:425, 1984. Lesion values are approximate
   literature ranges (oedema and white-matter lesions have longer T1 and T2 than WM; necrosis is
   fluid-like). Proton density is relative water content (GM ~0.8, WM ~0.7).
-* Gadolinium: ``R1 = 1/T1 + r1 C`` and ``R2 = 1/T2 + r2 C`` with r1 ~ 4 /mM/s, r2 ~ 5 /mM/s at
-  1.5-3 T (Rohrer et al., Invest Radiol 40:715-724, 2005); only the enhancing rim takes it up.
+* Gadolinium: ``R1 = 1/T1 + r1 C`` and ``R2 = 1/T2 + r2 C`` with r1/r2 = 4.1/4.6 /mM/s at 1.5 T
+  and 3.7/5.2 at 3 T (Rohrer et al., Invest Radiol 40:715-724, 2005). It reaches the enhancing
+  tumour rim and, through :mod:`medgen_nb.data.brain_enhancement`, vessels, sinuses, dura, choroid
+  plexus and soft tissue, not normal parenchyma (intact blood-brain barrier).
+* MR acquisition (protocols, B1+, k-space, coils, noise): :mod:`medgen_nb.data.mr_acquisition`.
 * CT numbers in HU: CSF ~5, GM ~40, WM ~30, cancellous (diploe) ~800, cortical bone ~1800.
 * FDG uptake as SUV: true GM/WM ratio ~3.7, inside the 2.5-4 range reported for cortex over white
   matter; measured ratios are lower because of the scanner's partial-volume blur. The tumour rim is
@@ -26,14 +29,17 @@ Tissue values (per tissue, in :data:`TISSUES` order):
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from scipy import ndimage
 
+from medgen_nb.data import mr_acquisition
 from medgen_nb.data.brain_anatomy import TISSUES, T
+from medgen_nb.data.brain_enhancement import (
+    CONCENTRATION_RATIO,
+    SOFT_TISSUE_RATIO,
+    EnhancingStructures,
+)
 from medgen_nb.data.ct_physics import (
     AIR_HU,
     CT_KERNELS,
@@ -42,6 +48,7 @@ from medgen_nb.data.ct_physics import (
     add_ct_noise,
     simulate_cbct,
 )
+from medgen_nb.data.mr_acquisition import MRScanner, MRSequence, null_ti
 from medgen_nb.data.pet_physics import (
     MU_511_BONE_PER_MM,
     MU_511_WATER_PER_MM,
@@ -60,10 +67,20 @@ T2_MS = {
     3.0: np.array([1.0, 1800, 110, 80, 1.0, 130, 60, 600, 120, 170, 140]),
     1.5: np.array([1.0, 2000, 95, 72, 1.0, 160, 70, 700, 120, 180, 150]),
 }
+# T2* (ms). GM/WM at 1.5 T 84/66 ms, at 3 T 66/53 ms (Peters et al., Magn Reson Imaging
+# 25:748-753, 2007); the rest approximate: CSF long, trabecular marrow short (susceptibility of the
+# bone lattice), cortical bone ultrashort, lesions between WM and fluid.
+T2S_MS = {
+    3.0: np.array([1.0, 500, 66, 53, 0.5, 10, 30, 300, 60, 90, 70]),
+    1.5: np.array([1.0, 800, 84, 66, 0.8, 15, 40, 400, 75, 110, 85]),
+}
 CT_HU = np.array([AIR_HU, 5.0, 40.0, 30.0, 1800.0, 800.0, -20.0, 15.0, 42.0, 20.0, 25.0])
 FDG_SUV = np.array([0.0, 0.3, 9.5, 2.6, 0.4, 0.6, 0.8, 0.7, 11.0, 2.0, 2.2])
-R1_PER_MM_S = 4.0  # gadolinium relaxivities (/mM/s)
-R2_PER_MM_S = 5.0
+# Gd-DTPA relaxivities in plasma (/mM/s), Rohrer et al., Invest Radiol 40:715-724, 2005.
+RELAXIVITY_R1 = {1.5: 4.1, 3.0: 3.7}
+RELAXIVITY_R2 = {1.5: 4.6, 3.0: 5.2}
+REFERENCE_FIELD_T = 1.5  # the field at which BrainPhantomConfig.snr is stated
+_PARENCHYMA = [T[n] for n in ("gm", "wm", "enhancing", "oedema", "wm_lesion")]
 _CT_FWHM_MM = 1.2  # in-plane resolution of a head CT reconstruction kernel
 _BONE = [T["cortical_bone"], T["cancellous_bone"]]
 # 511 keV attenuation per tissue (1/mm): water-like soft tissues, cortical bone, diploe half-way,
@@ -74,62 +91,45 @@ _MU_511[T["cortical_bone"]] = MU_511_BONE_PER_MM
 _MU_511[T["cancellous_bone"]] = 0.5 * (MU_511_WATER_PER_MM + MU_511_BONE_PER_MM)
 
 
-@dataclass(frozen=True)
-class MRSequence:
-    """Timing of one MR acquisition in ms. ``ti_ms`` makes it inversion recovery (IR-SE).
-
-    For inversion recovery ``ti_ms=None`` means "null CSF": ``TI = T1_csf ln(2 / (1 + e^(-TR/T1_csf)))``.
-    """
-
-    tr_ms: float
-    te_ms: float
-    inversion: bool = False
-    ti_ms: float | None = None
-
-    def __post_init__(self) -> None:
-        if not (self.tr_ms > 0 and self.te_ms > 0):
-            raise ValueError(
-                f"tr_ms and te_ms must be > 0 ms, got TR={self.tr_ms}, TE={self.te_ms}"
-            )
-        if self.te_ms >= self.tr_ms:
-            raise ValueError(
-                f"echo time te_ms={self.te_ms} must be shorter than repetition time tr_ms={self.tr_ms}"
-            )
-        if self.ti_ms is not None:
-            if not self.inversion:
-                raise ValueError(
-                    f"ti_ms={self.ti_ms} given but inversion=False; set inversion=True"
-                )
-            if not 0 < self.ti_ms < self.tr_ms:
-                raise ValueError(
-                    f"inversion time ti_ms={self.ti_ms} must lie in (0, tr_ms={self.tr_ms})"
-                )
-
-
 def csf_null_ti(tr_ms: float, t1_csf_ms: float) -> float:
     """Inversion time (ms) that nulls a tissue of ``t1_csf_ms`` for repetition ``tr_ms``."""
-    return t1_csf_ms * math.log(2.0 / (1.0 + math.exp(-tr_ms / t1_csf_ms)))
+    return null_ti(tr_ms, t1_csf_ms)
 
 
 def mr_signal(
     seq: MRSequence, pd: np.ndarray, t1_ms: np.ndarray, t2_ms: np.ndarray, ti_ms: float | None
 ) -> np.ndarray:
-    """Per-tissue signal (a.u.) of a spin echo or inversion-recovery spin echo.
+    """Per-tissue signal magnitude (a.u.) of ``seq`` at nominal flip angles (T2* = T2 here).
 
-    Spin echo: ``S = PD (1 - e^(-TR/T1)) e^(-TE/T2)``; inversion recovery (magnitude):
-    ``S = PD |1 - 2 e^(-TI/T1) + e^(-TR/T1)| e^(-TE/T2)``.
+    See :func:`medgen_nb.data.mr_acquisition.signal` for the signed equations;
+    :func:`simulate_mr` mixes the signed values before taking the magnitude.
     """
-    decay = np.exp(-seq.te_ms / t2_ms)
-    if seq.inversion:
-        return pd * np.abs(1 - 2 * np.exp(-ti_ms / t1_ms) + np.exp(-seq.tr_ms / t1_ms)) * decay
-    return pd * (1.0 - np.exp(-seq.tr_ms / t1_ms)) * decay
+    return np.abs(mr_acquisition.signal(seq, pd, t1_ms, t2_ms, t2_ms, ti_ms))
+
+
+def _water_t1(field_t: float, water: np.ndarray) -> np.ndarray:
+    """T1 (ms) of the brain compartments after scaling their water content by ``water``.
+
+    Brain T1 follows water content through ``1/T1 = A + B/W`` (Fatouros et al., MRM 17:402-413,
+    1991); B is fitted here through the GM and WM entries of the literature tables, which gives
+    ``d ln T1 / d ln W = B T1 / W`` ~ 2.5 (WM) - 3.5 (GM).
+    """
+    t1, w = T1_MS[field_t], PROTON_DENSITY
+    gm, wm = T["gm"], T["wm"]
+    b = (1 / t1[wm] - 1 / t1[gm]) / (1 / w[wm] - 1 / w[gm])
+    r1 = 1 / t1 + b * (1 / np.maximum(w * water, 1e-3) - 1 / np.maximum(w, 1e-3))
+    out = t1 * water  # non-parenchymal compartments: T1 simply proportional
+    out[_PARENCHYMA] = 1 / r1[_PARENCHYMA]
+    return out
 
 
 def tissue_table(field_t: float, rng: np.random.Generator, jitter: float) -> dict[str, np.ndarray]:
-    """Per-subject tissue values: literature values times a clipped log-normal jitter per tissue.
+    """Per-subject tissue values: literature values times clipped log-normal jitters per tissue.
 
-    ``jitter`` is the relative standard deviation (clipped at 2 sd) for PD, T1, T2 and SUV; HU of
-    soft tissues move by ``jitter * 100`` HU sd and bone by ``jitter`` relative.
+    PD and T1 share one water-content factor per tissue (relative sd ``jitter / 2``): PD is
+    proportional to it and T1 follows it through :func:`_water_t1`; small independent residuals
+    (sd ``jitter / 3``) remain on both. T2 (and T2* with it) moves by ``jitter``, SUV by
+    ``2.5 jitter``; HU of soft tissues move by ``jitter * 100`` HU sd and bone by ``jitter`` relative.
     """
 
     def factor(n: int, sd: float) -> np.ndarray:
@@ -139,10 +139,13 @@ def tissue_table(field_t: float, rng: np.random.Generator, jitter: float) -> dic
     hu = CT_HU + np.clip(rng.standard_normal(k), -2, 2) * jitter * 100
     hu[_BONE] = CT_HU[_BONE] * factor(2, jitter)
     hu[T["air"]] = AIR_HU
+    water = factor(k, jitter / 2)
+    t2_factor = factor(k, jitter)
     return {
-        "pd": PROTON_DENSITY * factor(k, jitter),
-        "t1": T1_MS[field_t] * factor(k, jitter),
-        "t2": T2_MS[field_t] * factor(k, jitter),
+        "pd": PROTON_DENSITY * water * factor(k, jitter / 3),
+        "t1": _water_t1(field_t, water) * factor(k, jitter / 3),
+        "t2": T2_MS[field_t] * t2_factor,
+        "t2s": T2S_MS[field_t] * t2_factor,
         "hu": hu,
         "suv": FDG_SUV * factor(k, 2.5 * jitter),
     }
@@ -161,10 +164,22 @@ def smooth_field(shape: tuple[int, ...], rng: np.random.Generator, n_ctrl: int =
 
 
 def add_rician_noise(signal: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """Magnitude of a complex signal with Gaussian noise of ``sigma`` in both channels (Rician)."""
+    """Magnitude of a complex signal with Gaussian noise of ``sigma`` in both channels (Rician).
+
+    The single-coil case of :func:`medgen_nb.data.mr_acquisition.sos_magnitude`.
+    """
     re = signal + rng.standard_normal(signal.shape, dtype=np.float32) * sigma
     im = rng.standard_normal(signal.shape, dtype=np.float32) * sigma
     return np.sqrt(re * re + im * im)
+
+
+def _relaxation(table: dict[str, np.ndarray], field_t: float, gd: np.ndarray):
+    """T1, T2, T2* (ms) with gadolinium ``gd`` (mM per tissue): ``R = R0 + r C`` (fast exchange)."""
+    r1, r2 = RELAXIVITY_R1[field_t], RELAXIVITY_R2[field_t]
+    t1 = 1000.0 / (1000.0 / table["t1"] + r1 * gd)
+    t2 = 1000.0 / (1000.0 / table["t2"] + r2 * gd)
+    t2s = 1000.0 / (1000.0 / table["t2s"] + r2 * gd)  # r2* >= r2; r2 as a lower bound (approx.)
+    return t1, t2, t2s
 
 
 def simulate_mr(
@@ -176,26 +191,78 @@ def simulate_mr(
     snr: float,
     rng: np.random.Generator,
     gd_mM: float = 0.0,
+    *,
+    spacing_mm: float = 2.0,
+    scanner: MRScanner | None = None,
+    structures: EnhancingStructures | None = None,
+    gd_blood_mM: float = 0.0,
 ) -> np.ndarray:
-    """One MR volume (a.u.): signal equation per tissue, partial-volume mix, bias field, Rician noise.
+    """One MR volume ``(X, Y, Z)`` float32 (a.u.) on the grid of ``frac`` ``(K, X, Y, Z)``.
 
-    ``gd_mM`` is the gadolinium concentration (mM) in the enhancing compartment (T1ce). The noise
-    sigma is the mean brain (GM/WM/CSF) tissue signal divided by ``snr``.
+    1. Signed signal per compartment (:func:`~medgen_nb.data.mr_acquisition.signal`), as a cubic
+       in the B1+ flip scale ``kappa = 1 + scanner.b1_amplitude * b1_profile``.
+    2. Signed partial-volume mix; ``gd_mM`` in the enhancing tumour, and with ``gd_blood_mM > 0``
+       gadolinium in soft tissue and in the ``structures`` (vessels, dura, choroid plexus).
+    3. Times the bias field ``bias`` and ``B0 / 1.5 T``: at a fixed protocol, signal grows ~B0^2
+       and body noise ~B0, so SNR grows ~linearly with B0 (Hoult & Richards, J Magn Reson
+       24:71-85, 1976). The noise sigma is the mean CSF/GM/WM signal of this protocol with the
+       1.5 T literature tissue values divided by ``snr`` (the SNR at the 1.5 T reference).
+    4. k-space truncation to ``scanner.matrix``, coil sum of squares with noncentral chi noise
+       (or explicit coils when undersampled), prescan normalisation, resampling onto the grid,
+       and the vendor ``intensity_scale``.
     """
-    r1, r2 = 1000.0 / table["t1"], 1000.0 / table["t2"]  # 1/s
+    scanner = scanner or MRScanner(n_coils=1, prescan_normalize=False)
+    shape = frac.shape[1:]
+    spacing = (spacing_mm,) * 3
     gd = np.zeros(len(TISSUES))
     gd[T["enhancing"]] = gd_mM
-    t1 = 1000.0 / (r1 + R1_PER_MM_S * gd)
-    t2 = 1000.0 / (r2 + R2_PER_MM_S * gd)
+    gd[T["soft_tissue"]] += SOFT_TISSUE_RATIO * gd_blood_mM
     ti = seq.ti_ms
     if seq.inversion and ti is None:
-        ti = csf_null_ti(seq.tr_ms, T1_MS[field_t][T["csf"]])
-    per_tissue = mr_signal(seq, table["pd"], t1, t2, ti)
-    clean = mix(frac, per_tissue) * bias
-    brain = [T["csf"], T["gm"], T["wm"]]
-    reference = float(np.abs(per_tissue[brain]).mean())
-    sigma = max(reference, 1e-6) / snr
-    return add_rician_noise(clean, sigma, rng)
+        ti = null_ti(seq.recovery_ms, T1_MS[field_t][T["csf"]])
+    amp = scanner.b1_amplitude
+    delta = amp * mr_acquisition.b1_profile(shape, spacing) if amp > 0 else None
+
+    def coeffs(c_mM: np.ndarray) -> np.ndarray:
+        t1, t2, t2s = _relaxation(table, field_t, c_mM)
+        return mr_acquisition.signal_coefficients(seq, table["pd"], t1, t2, t2s, ti, amp)
+
+    base = coeffs(gd)
+    signed = mr_acquisition.mix_polynomial(frac, base, delta)  # (X, Y, Z) signed
+    if structures is not None and gd_blood_mM > 0 and len(structures.index):
+        idx = structures.index
+        sub = frac.reshape(len(TISSUES), -1)[:, idx]  # (K, n)
+        d_sub = None if delta is None else delta.reshape(-1)[idx]
+        plain = mr_acquisition.mix_polynomial(sub, base, d_sub)
+        extra = np.zeros(len(idx), np.float32)
+        for share, ratio in zip(structures.share, CONCENTRATION_RATIO.values(), strict=True):
+            enhanced = mr_acquisition.mix_polynomial(sub, coeffs(gd + ratio * gd_blood_mM), d_sub)
+            extra += share * (enhanced - plain)
+        signed.reshape(-1)[idx] += extra
+    signed *= bias * np.float32(field_t / REFERENCE_FIELD_T)
+
+    ref = mr_acquisition.signal(seq, PROTON_DENSITY, T1_MS[1.5], T2_MS[1.5], T2S_MS[1.5], ti)
+    sigma = max(float(np.abs(ref[[T["csf"], T["gm"], T["wm"]]]).mean()), 1e-6) / snr
+    matrix = tuple(min(m, n) for m, n in zip(scanner.matrix or shape, shape, strict=True))
+    image = signed if matrix == shape else mr_acquisition.acquire_kspace(signed, matrix)
+    acq_spacing = tuple(n * spacing_mm / m for n, m in zip(shape, matrix, strict=True))
+    sens = mr_acquisition.coil_sensitivities(matrix, acq_spacing, scanner.n_coils)
+    receive = np.sqrt((sens**2).sum(0))  # (X', Y', Z') combined receive profile
+    if scanner.acceleration > 1:
+        mag = mr_acquisition.accelerated_sos(
+            image.astype(np.complex64),
+            sens,
+            sigma,
+            scanner.acceleration,
+            scanner.undersampling,
+            rng,
+        )
+    else:
+        mag = mr_acquisition.sos_magnitude(np.abs(image) * receive, sigma, scanner.n_coils, rng)
+    if scanner.prescan_normalize:
+        mag = mag / receive
+    mag = mr_acquisition.resample_to_grid(mag.astype(np.float32), shape)
+    return mag * np.float32(scanner.intensity_scale)
 
 
 def simulate_ct(

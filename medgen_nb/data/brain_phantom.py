@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from medgen_nb.data import brain_anatomy as anatomy
+from medgen_nb.data import brain_enhancement, mr_acquisition
 from medgen_nb.data import brain_imaging as imaging
 from medgen_nb.data import brain_lesions as lesions
 from medgen_nb.data.brain_imaging import MRSequence
@@ -58,14 +59,33 @@ class BrainPhantomConfig:
         resolution_mm: grid spacing, 1.0 (181x217x181) or 2.0 (91x109x91, the default: ~8x faster
             and enough for 64-128 px slices of a ~180 mm head; 1 mm needs ~1.5 GB RAM per subject).
         field_strength_t: 1.5 or 3.0 T (picks the relaxation-time table).
-        snr: MR signal-to-noise ratio (mean brain tissue signal / noise sigma).
+        snr: MR signal-to-noise ratio at the 1.5 T reference (mean CSF/GM/WM signal of each
+            protocol / noise sigma per coil, default 20); at a fixed protocol the SNR grows
+            linearly with B0, so 3 T images have about twice this SNR.
         glioma_probability, wm_lesion_probability: chance that a subject has each lesion kind.
         deformation_mm: sd of the smooth random displacement per axis.
         rotation_deg, scale_jitter, translation_mm: ranges of the random affine change.
         tissue_jitter: relative sd of per-subject tissue parameters (PD, T1, T2; SUV 2.5x that).
         bias_field: sd of the log MR bias field (smooth multiplicative coil inhomogeneity).
-        t1w, t2w, pd, flair, t1ce: sequence timings (ms); FLAIR's ``ti_ms=None`` nulls CSF.
-        gd_mM: gadolinium concentration in the enhancing tumour for T1ce (mM).
+        t1w, t2w, pd, flair, t1ce: protocols (:class:`MRSequence`, timings in ms); None (default)
+            takes the typical clinical protocol at ``field_strength_t`` from
+            :data:`medgen_nb.data.mr_acquisition.DEFAULT_PROTOCOL` (MPRAGE, T2 TSE, PD TSE,
+            T2 FLAIR, MPRAGE after gadolinium). FLAIR's ``ti_ms=None`` nulls CSF.
+        gd_mM: gadolinium concentration in the enhancing tumour for T1ce (mM, default 0.4).
+        gd_blood_mM: gadolinium in blood for T1ce (mM, default 1.0, a few minutes after 0.1
+            mmol/kg); dura, sinuses, choroid plexus and soft tissue take their share of it
+            (:mod:`medgen_nb.data.brain_enhancement`). 0 turns that off.
+        mr_matrix: MR acquisition matrix over the field of view per grid axis (X, Y, Z); None
+            (default) acquires the grid itself; a smaller one gives coarser voxels and Gibbs ringing.
+        mr_acceleration: undersampling factor along the phase-encode axis (Y), zero-filled
+            (default 1); mr_undersampling: ``"regular"`` or ``"random"`` lines.
+        mr_coils: receive channels, sum-of-squares reconstruction (default 8, an 8-channel head
+            coil; 12-32 are common at 3 T).
+        mr_b1_inhomogeneity: peak relative B1+ (flip angle) deviation, centre-bright; None
+            (default) means 0.05 at 1.5 T and 0.25 at 3 T (Vaughan et al., MRM 46:24, 2001;
+            Bernstein et al., JMRI 24:735, 2006).
+        mr_prescan_normalize: divide by the receive-coil profile (default True).
+        mr_intensity_scale: vendor intensity scale of the physical MR values (default 1.0).
         ct_noise_hu: deprecated override of ``ct.noise_hu`` (default ``None``: use ``ct``).
         ct: CT protocol (kVp, reconstruction kernel, dose as noise at 120 kVp / standard kernel);
             default 120 kVp, the soft kernel of head CT, 6 HU -> ~3.9 HU image noise.
@@ -105,7 +125,7 @@ class BrainPhantomConfig:
 
     resolution_mm: float = 2.0
     field_strength_t: float = 3.0
-    snr: float = 30.0
+    snr: float = 20.0
     glioma_probability: float = 0.5
     wm_lesion_probability: float = 0.3
     deformation_mm: float = 2.5
@@ -114,12 +134,20 @@ class BrainPhantomConfig:
     translation_mm: float = 3.0
     tissue_jitter: float = 0.03
     bias_field: float = 0.08
-    t1w: MRSequence = MRSequence(tr_ms=500.0, te_ms=10.0)
-    t2w: MRSequence = MRSequence(tr_ms=6000.0, te_ms=100.0)
-    pd: MRSequence = MRSequence(tr_ms=5000.0, te_ms=15.0)
-    flair: MRSequence = MRSequence(tr_ms=9000.0, te_ms=120.0, inversion=True, ti_ms=None)
-    t1ce: MRSequence = MRSequence(tr_ms=500.0, te_ms=10.0)
+    t1w: MRSequence | None = None
+    t2w: MRSequence | None = None
+    pd: MRSequence | None = None
+    flair: MRSequence | None = None
+    t1ce: MRSequence | None = None
     gd_mM: float = 0.4
+    gd_blood_mM: float = 1.0
+    mr_matrix: tuple[int, int, int] | None = None
+    mr_acceleration: int = 1
+    mr_undersampling: str = "regular"
+    mr_coils: int = 8
+    mr_b1_inhomogeneity: float | None = None
+    mr_prescan_normalize: bool = True
+    mr_intensity_scale: float = 1.0
     ct_noise_hu: float | None = None
     cbct: CBCTArtefacts = field(default_factory=CBCTArtefacts)
     ct: CTProtocol = CTProtocol(kvp=120, kernel="soft", noise_hu=6.0)
@@ -168,7 +196,8 @@ class BrainPhantomConfig:
             raise ValueError(
                 f"pet_global_uptake_sd must lie in [0, 0.5], got {self.pet_global_uptake_sd!r}"
             )
-        for name in (*nonneg, "tissue_jitter", "bias_field", "gd_mM"):
+        mr_nonneg = ("gd_mM", "gd_blood_mM")
+        for name in (*nonneg, "tissue_jitter", "bias_field", *mr_nonneg):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         anatomy_rates = ("ventricle_growth_per_year", "ventricle_factor_sd")
@@ -190,13 +219,61 @@ class BrainPhantomConfig:
                 f"got {self.partial_volume_samples!r}"
             )
         for name in MR_MODALITIES:
-            if not isinstance(getattr(self, name), MRSequence):
-                raise ValueError(f"{name} must be an MRSequence, got {getattr(self, name)!r}")
-        if not self.flair.inversion:
+            if not isinstance(getattr(self, name), MRSequence | None):
+                raise ValueError(
+                    f"{name} must be an MRSequence or None, got {getattr(self, name)!r}"
+                )
+        if not self.protocol("flair").inversion:
             raise ValueError("flair must be an inversion-recovery MRSequence (inversion=True)")
+        self._check_mr_scanner()
         check_modalities(self.modalities, "modalities")
         if "cbct" in self.modalities and "ct" not in self.modalities:
             raise ValueError("modalities with 'cbct' must include 'ct' (CBCT is simulated from CT)")
+
+    def _check_mr_scanner(self) -> None:
+        m = self.mr_matrix
+        if m is not None and (len(m) != 3 or not all(isinstance(v, int) and v >= 8 for v in m)):
+            raise ValueError(f"mr_matrix must be None or 3 ints >= 8, got {m!r}")
+        if not (isinstance(self.mr_acceleration, int) and 1 <= self.mr_acceleration <= 8):
+            raise ValueError(
+                f"mr_acceleration must be an int in [1, 8], got {self.mr_acceleration!r}"
+            )
+        if self.mr_undersampling not in mr_acquisition.UNDERSAMPLING:
+            raise ValueError(
+                f"mr_undersampling must be one of {mr_acquisition.UNDERSAMPLING}, "
+                f"got {self.mr_undersampling!r}"
+            )
+        if not (isinstance(self.mr_coils, int) and 1 <= self.mr_coils <= 64):
+            raise ValueError(f"mr_coils must be an int in [1, 64], got {self.mr_coils!r}")
+        b1 = self.mr_b1_inhomogeneity
+        if b1 is not None and not 0.0 <= b1 <= 0.5:
+            raise ValueError(f"mr_b1_inhomogeneity must be None or lie in [0, 0.5], got {b1!r}")
+        if not self.mr_intensity_scale > 0:
+            raise ValueError(f"mr_intensity_scale must be > 0, got {self.mr_intensity_scale!r}")
+
+    def protocol(self, name: str) -> MRSequence:
+        """The MR protocol of contrast ``name`` (the field's default protocol where None)."""
+        seq = getattr(self, name)
+        if seq is None:
+            seq = mr_acquisition.protocol(
+                mr_acquisition.DEFAULT_PROTOCOL[name], self.field_strength_t
+            )
+        return seq
+
+    def mr_scanner(self) -> mr_acquisition.MRScanner:
+        """The scanner-side MR settings of this configuration."""
+        b1 = self.mr_b1_inhomogeneity
+        if b1 is None:
+            b1 = 0.05 if self.field_strength_t < 2 else 0.25
+        return mr_acquisition.MRScanner(
+            n_coils=self.mr_coils,
+            matrix=self.mr_matrix,
+            acceleration=self.mr_acceleration,
+            undersampling=self.mr_undersampling,
+            b1_amplitude=b1,
+            prescan_normalize=self.mr_prescan_normalize,
+            intensity_scale=self.mr_intensity_scale,
+        )
 
     def cache_key(self) -> str:
         """16 hex digits identifying these parameters (and the simulator version)."""
@@ -266,13 +343,27 @@ def simulate_brain_subject(seed: int, config: BrainPhantomConfig | None = None) 
     table = imaging.tissue_table(cfg.field_strength_t, r_tissue, cfg.tissue_jitter)
     bias = np.exp(cfg.bias_field * imaging.smooth_field(frac.shape[1:], r_bias)).astype(np.float32)
     physical: dict[str, np.ndarray] = {}
+    scanner = cfg.mr_scanner()
+    structures = None
+    if "t1ce" in cfg.modalities and cfg.gd_blood_mM > 0:
+        structures = brain_enhancement.enhancing_structures(frac, template.affine)
     for name in cfg.modalities:
         rng = rng_of[name]
         if name in MR_MODALITIES:
-            gd = cfg.gd_mM if name == "t1ce" else 0.0
-            seq = getattr(cfg, name)
+            contrast = name == "t1ce"
             physical[name] = imaging.simulate_mr(
-                frac, table, seq, cfg.field_strength_t, bias, cfg.snr, rng, gd
+                frac,
+                table,
+                cfg.protocol(name),
+                cfg.field_strength_t,
+                bias,
+                cfg.snr,
+                rng,
+                cfg.gd_mM if contrast else 0.0,
+                spacing_mm=sp,
+                scanner=scanner,
+                structures=structures if contrast else None,
+                gd_blood_mM=cfg.gd_blood_mM if contrast else 0.0,
             )
         elif name == "ct":
             physical[name] = imaging.simulate_ct(frac, table, sp, cfg.ct_noise_hu, rng, cfg.ct)
