@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from medgen_nb.data import brain_anatomy as anatomy
-from medgen_nb.data import brain_enhancement, mr_acquisition
+from medgen_nb.data import brain_enhancement, mr_acquisition, sites
 from medgen_nb.data import brain_imaging as imaging
 from medgen_nb.data import brain_lesions as lesions
 from medgen_nb.data.brain_imaging import MRSequence
@@ -251,6 +251,16 @@ class BrainPhantomConfig:
         if not self.mr_intensity_scale > 0:
             raise ValueError(f"mr_intensity_scale must be > 0, got {self.mr_intensity_scale!r}")
 
+    def at_site(self, site: str | None) -> BrainPhantomConfig:
+        """This configuration with the scanner settings of a simulated ``site``
+        (:data:`medgen_nb.data.sites.SITES`) replaced; ``None`` returns it unchanged."""
+        if site is None:
+            return self
+        preset = sites.get(site)
+        return sites.apply_overrides(
+            self, preset.brain_overrides(self.resolution_mm), f"site {site!r}"
+        )
+
     def protocol(self, name: str) -> MRSequence:
         """The MR protocol of contrast ``name`` (the field's default protocol where None)."""
         seq = getattr(self, name)
@@ -467,6 +477,7 @@ def load_brain_subjects(
     config: BrainPhantomConfig | None = None,
     progress: bool = True,
     modalities: Sequence[str] | None = None,
+    site: str | None = None,
 ) -> list[Subject]:
     """``n_subjects`` simulated subjects of population ``seed``, cached on disk per (seed, config).
 
@@ -474,10 +485,12 @@ def load_brain_subjects(
     ``cache_dir("brain_phantom", config.cache_key())``, written atomically. A corrupt entry is
     reported with a warning and simulated again, never used. ``modalities`` keeps only those images
     in memory (default: all of ``config.modalities``). Shows a tqdm progress bar if ``progress``.
+    ``site`` images the same population with a simulated site's scanners
+    (:meth:`BrainPhantomConfig.at_site`, applied on top of ``config``).
     """
     from tqdm.auto import tqdm
 
-    cfg = config or BrainPhantomConfig()
+    cfg = (config or BrainPhantomConfig()).at_site(site)
     check_count(n_subjects, "n_subjects")
     check_count(seed, "seed", minimum=0)
     keep = check_modalities(modalities or cfg.modalities, "modalities")
@@ -516,12 +529,14 @@ def brain_slice_datasets(
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
     min_foreground: float = 0.05,
     progress: bool = True,
+    site: str | None = None,
 ) -> dict[str, SliceDataset]:
     """Train/val/test :class:`SliceDataset` of simulated brains, split by subject.
 
     Example: ``brain_slice_datasets(["t1w"], target="t2w", size=128)["train"][0]["image"]`` is a
     ``(1, 128, 128)`` float32 tensor in [0, 1]. ``seg_key`` is ``"tissue"`` or ``"lesion"``;
     ``label_from="seg_present"`` with ``seg_key="lesion"`` labels slices with/without lesion.
+    ``site`` names a simulated scanner site (:mod:`medgen_nb.data.sites`).
     """
     # Everything is checked before the first subject is simulated.
     sources = check_modalities(sources, "sources")
@@ -539,7 +554,7 @@ def brain_slice_datasets(
             f"n_subjects must be >= {needed} to fill every split of fractions {fractions}, "
             f"got {n_subjects!r}"
         )
-    cfg = config or BrainPhantomConfig()
+    cfg = (config or BrainPhantomConfig()).at_site(site)
     wanted = tuple(dict.fromkeys([*sources, *([target] if target else [])]))
     subjects = load_brain_subjects(n_subjects, seed, cfg, progress, modalities=wanted)
     by_id = {s.subject_id: s for s in subjects}

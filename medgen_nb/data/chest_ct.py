@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from medgen_nb.data import sites
 from medgen_nb.data.checks import check_count, check_fractions
 from medgen_nb.data.chest_base import ORGAN_GROUPS, load_chest_base
 from medgen_nb.data.chest_modalities import CHEST_MODALITIES, render_modalities
@@ -129,6 +130,13 @@ class ChestCTConfig:
                 f"scale_range must satisfy 0.5 <= lo <= hi <= 2, got {self.scale_range}"
             )
         check_count(self.deformation_points, "deformation_points", minimum=2)
+
+    def at_site(self, site: str | None) -> ChestCTConfig:
+        """This configuration with the CT settings of a simulated ``site``
+        (:data:`medgen_nb.data.sites.SITES`) replaced; ``None`` returns it unchanged."""
+        if site is None:
+            return self
+        return sites.apply_overrides(self, sites.get(site).chest_overrides(), f"site {site!r}")
 
 
 def _warp_grid(shape, spacing, cfg: ChestCTConfig, g: torch.Generator) -> tuple[torch.Tensor, dict]:
@@ -246,14 +254,17 @@ def load_chest_subjects(
     seed: int = 0,
     config: ChestCTConfig = ChestCTConfig(),
     progress: bool = True,
+    site: str | None = None,
 ) -> list[Subject]:
     """``n_subjects`` simulated chest subjects (seeds ``seed * 100000 + i``), disk-cached.
 
     Each subject is cached by ``(subject seed, config)`` as a compressed ``.npz`` (~3 MB), written
     atomically; a corrupt or stale file is rebuilt with a warning. A subject just simulated is
     returned as the cache stores it (images rounded to float16), so a cold and a warm cache give
-    identical arrays.
+    identical arrays. ``site`` images them with a simulated site's CT settings
+    (:meth:`ChestCTConfig.at_site`, applied on top of ``config``).
     """
+    config = config.at_site(site)
     check_count(n_subjects, "n_subjects")
     check_count(seed, "seed", minimum=0)
     folder = cache_dir("chest_ct", "subjects")
@@ -295,6 +306,7 @@ def chest_slice_datasets(
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
     min_foreground: float = 0.05,
     progress: bool = True,
+    site: str | None = None,
 ) -> dict[str, SliceDataset]:
     """Axial slice datasets of simulated chest subjects, split by subject.
 
@@ -319,7 +331,7 @@ def chest_slice_datasets(
         raise ValueError(f"seg_key must be None, 'organs' or 'nodules', got {seg_key!r}")
     check_slice_args("axial", size, min_foreground, label_from, seg_key, names, target)
     fractions = check_fractions(fractions)  # all checked before the first subject is simulated
-    subjects = load_chest_subjects(n_subjects, seed, config, progress)
+    subjects = load_chest_subjects(n_subjects, seed, config, progress, site=site)
     by_id = {s.subject_id: s for s in subjects}
     splits = split_subjects(list(by_id), fractions)
     return {

@@ -5,7 +5,11 @@ The network learns to tell slices apart by what a generator must get right: cont
 realistic from unrealistic slices, and its modality head gives the p(y|x) of IS and MS.
 
 Data: the package's simulated phantoms when available (brain: t1w, t2w, pd, flair, t1ce, ct,
-cbct, pet; chest: ct, cbct, ce_arterial, ce_venous, us), held out **by subject**. Without them
+cbct, pet; chest: ct, cbct, ce_arterial, ce_venous, us), imaged at several simulated scanner sites
+(:mod:`medgen_nb.data.sites`: the default scanners and ``site_a``-``site_c``) and held out **by
+subject**; every subject of one more site (``site_d``, never seen in training) is a second test
+set, for a modality head that must name images from scanners it has never seen. Training adds
+random contrast, brightness and gamma changes, so that no one intensity scale is learnt. Without them
 (:func:`training_data` reports which it used) it falls back to the two real MNI152 T1 templates,
 sliced along three planes, with held-out contiguous slabs of slices.
 
@@ -46,6 +50,15 @@ class FeatureData:
     classes: dict[str, list[str]]
     test: torch.Tensor  # (N,) bool: held-out slices (other subjects, or held-out slabs)
     description: str
+    # (N,) bool: slices from a scanner site never used in training (None: no such set). They are
+    # neither trained on nor part of ``test``.
+    site_test: torch.Tensor | None = None
+    site_test_name: str | None = None
+
+    def train_mask(self) -> torch.Tensor:
+        """(N,) bool: the slices training uses (neither held-out subjects nor the held-out site)."""
+        out = ~self.test
+        return out if self.site_test is None else out & ~self.site_test
 
 
 def square_slices(volume: np.ndarray, axis: int, size: int = INPUT_SIZE) -> torch.Tensor:
@@ -115,12 +128,27 @@ def _axial_slices(subject, stride: int) -> tuple[dict[str, torch.Tensor], torch.
     return slices, level.clamp(0, N_LEVELS - 1)
 
 
-def phantom_data(n_brain: int = 8, n_chest: int = 6, seed: int = 0) -> FeatureData:
+TRAIN_SITES: tuple[str | None, ...] = (None, "site_a", "site_b", "site_c")
+HELD_OUT_SITE = "site_d"
+
+
+def phantom_data(
+    n_brain: int = 4,
+    n_chest: int = 3,
+    seed: int = 0,
+    train_sites: tuple[str | None, ...] = TRAIN_SITES,
+    held_out_site: str | None = HELD_OUT_SITE,
+) -> FeatureData:
     """Simulated brain and chest subjects (all modalities), axial slices, held out by subject.
 
+    ``n_brain`` brain and ``n_chest`` chest subjects per site of ``train_sites`` (None: the default
+    scanners), each site with its own population (other people, other scanners); a quarter of the
+    subjects of each region and site (by :func:`split_subjects`) is held out for the accuracy
+    report. ``held_out_site`` adds the same number of subjects imaged at a site used nowhere in
+    training (``FeatureData.site_test``).
+
     Labels: ``modality`` (13 = 8 brain + 5 chest; the head IS/MS use) and ``level`` (4 bins of
-    the slice's position between the lowest and highest foreground slice). A quarter of the
-    subjects of each region (by :func:`split_subjects`) is held out for the accuracy report.
+    the slice's position between the lowest and highest foreground slice).
     """
     from medgen_nb.data.brain_phantom import BRAIN_MODALITIES, load_brain_subjects
     from medgen_nb.data.chest_ct import CHEST_MODALITIES, load_chest_subjects
@@ -129,28 +157,41 @@ def phantom_data(n_brain: int = 8, n_chest: int = 6, seed: int = 0) -> FeatureDa
     modality_names = [f"brain_{m}" for m in BRAIN_MODALITIES] + [
         f"chest_{m}" for m in CHEST_MODALITIES
     ]
-    groups = (
-        ("brain", load_brain_subjects(n_brain, seed, progress=False), 2),  # 2 mm: every 2nd slice
-        ("chest", load_chest_subjects(n_chest, seed, progress=False), 1),  # 5 mm: every slice
-    )
-    images, modality, level, test = [], [], [], []
-    for region, subjects, stride in groups:
-        held_out = set(split_subjects([s.subject_id for s in subjects], (0.75, 0.0, 0.25))["test"])
-        for subject in subjects:
-            slices, lv = _axial_slices(subject, stride)
-            for name, sl in slices.items():
-                images.append(sl)
-                modality += [modality_names.index(f"{region}_{name}")] * len(sl)
-                level.append(lv)
-                test += [subject.subject_id in held_out] * len(sl)
+    every_site = [*train_sites, *([held_out_site] if held_out_site else [])]
+    images, modality, level, test, site_test = [], [], [], [], []
+    for k, site in enumerate(every_site):
+        population = seed * 1000 + k  # each site scans its own people
+        groups = (
+            # 2 mm brains: every 2nd slice; 5 mm chests: every slice
+            ("brain", load_brain_subjects(n_brain, population, progress=False, site=site), 2),
+            ("chest", load_chest_subjects(n_chest, population, progress=False, site=site), 1),
+        )
+        unseen = site is not None and site == held_out_site
+        for region, subjects, stride in groups:
+            ids = [s.subject_id for s in subjects]
+            held_out = set(split_subjects(ids, (0.75, 0.0, 0.25))["test"]) if not unseen else set()
+            for subject in subjects:
+                slices, lv = _axial_slices(subject, stride)
+                for name, sl in slices.items():
+                    images.append(sl)
+                    modality += [modality_names.index(f"{region}_{name}")] * len(sl)
+                    level.append(lv)
+                    test += [subject.subject_id in held_out] * len(sl)
+                    site_test += [unseen] * len(sl)
+    names = ", ".join(s or "default" for s in train_sites)
     return FeatureData(
         images=torch.cat(images)[:, None],
         labels={"modality": torch.tensor(modality), "level": torch.cat(level)},
         classes={"modality": modality_names, "level": [f"bin{i}" for i in range(N_LEVELS)]},
         test=torch.tensor(test),
-        description=f"simulated phantoms: {n_brain} brain subjects (8 modalities, every 2nd "
-        f"axial slice) and {n_chest} chest subjects (5 modalities), seed {seed}; a quarter of "
-        "each region's subjects held out",
+        description=f"simulated phantoms at sites {names}: {n_brain} brain subjects (8 "
+        f"modalities, every 2nd axial slice) and {n_chest} chest subjects (5 modalities) per "
+        f"site, seed {seed}; a quarter of each region's subjects per site held out"
+        + (
+            f"; all subjects of {held_out_site} held out as an unseen site" if held_out_site else ""
+        ),
+        site_test=torch.tensor(site_test) if held_out_site else None,
+        site_test_name=held_out_site,
     )
 
 
@@ -166,7 +207,11 @@ def training_data() -> FeatureData:
 
 
 def augment(x: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:
-    """Left-right flips, +-3 px shifts and a mild gamma: anatomy-preserving variety.
+    """Left-right flips, +-3 px shifts, random contrast, brightness and gamma.
+
+    The intensity changes (contrast x0.75-1.25, brightness +-0.08 of the foreground, gamma with
+    log-sd 0.25) stand in for scanners, vendors and normalisations never simulated, so the
+    modality head has to read anatomy-specific contrast rather than one absolute intensity.
 
     ``x`` ``(B, 1, H, W)`` in [0, 1]; ``g`` a generator on ``x``'s device (None: the global RNG,
     which :func:`medgen_nb.train.fit` seeds).
@@ -176,8 +221,12 @@ def augment(x: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     dx, dy = (int(v) for v in torch.randint(-3, 4, (2,), generator=g, device=x.device))
     x = torch.roll(x, (dy, dx), (2, 3))
-    gamma = torch.exp(0.15 * torch.randn(b, 1, 1, 1, generator=g, device=x.device))
-    return x.clamp_min(0) ** gamma
+    gamma = torch.exp(0.25 * torch.randn(b, 1, 1, 1, generator=g, device=x.device))
+    contrast = 0.75 + 0.5 * torch.rand(b, 1, 1, 1, generator=g, device=x.device)
+    brightness = 0.16 * (torch.rand(b, 1, 1, 1, generator=g, device=x.device) - 0.5)
+    foreground = (x > 0.02).float()  # keep the air black: only tissue changes brightness
+    x = x.clamp_min(0) ** gamma * contrast + brightness * foreground
+    return x.clamp(0, 1)
 
 
 def one_cycle(step: int, total: int, peak: float) -> tuple[float, float]:
@@ -274,7 +323,7 @@ def train_feature_net(
         raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
     seed_everything(seed)
     heads = {k: len(v) for k, v in data.classes.items()}
-    train_idx = (~data.test).nonzero().flatten()
+    train_idx = data.train_mask().nonzero().flatten()
     slices = LabelledSlices(
         data.images[train_idx], {k: v[train_idx] for k, v in data.labels.items()}
     )
@@ -290,9 +339,14 @@ def train_feature_net(
 
 
 @torch.no_grad()
-def held_out_accuracy(net: MedicalFeatureNet, data: FeatureData) -> dict[str, float]:
-    """Accuracy of each head on the held-out slices (and the chance level = majority class)."""
-    idx = data.test.nonzero().flatten()
+def held_out_accuracy(
+    net: MedicalFeatureNet, data: FeatureData, where: torch.Tensor | None = None
+) -> dict[str, float]:
+    """Accuracy of each head on the held-out slices (and the chance level = majority class).
+
+    ``where`` (N,) bool picks other slices (e.g. ``data.site_test``); default ``data.test``.
+    """
+    idx = (data.test if where is None else where).nonzero().flatten()
     net.eval()
     logits = net.logits(data.images[idx])
     out = {}
@@ -304,13 +358,69 @@ def held_out_accuracy(net: MedicalFeatureNet, data: FeatureData) -> dict[str, fl
 
 
 @torch.no_grad()
-def confusion(net: MedicalFeatureNet, data: FeatureData, head: str) -> list[list[int]]:
+def confusion(
+    net: MedicalFeatureNet, data: FeatureData, head: str, where: torch.Tensor | None = None
+) -> list[list[int]]:
     """Held-out confusion matrix of one head: rows = true class, columns = predicted class."""
-    idx = data.test.nonzero().flatten()
+    idx = (data.test if where is None else where).nonzero().flatten()
     k = len(data.classes[head])
     pred = net.eval().logits(data.images[idx])[head].argmax(1)
     flat = data.labels[head][idx] * k + pred
     return torch.bincount(flat, minlength=k * k).reshape(k, k).tolist()
+
+
+def per_class_accuracy(matrix: list[list[int]], classes: list[str]) -> dict[str, float | None]:
+    """Recall of each class from a confusion matrix (None for a class with no slices)."""
+    out: dict[str, float | None] = {}
+    for name, row in zip(classes, matrix, strict=True):
+        total = sum(row)
+        out[name] = round(row[classes.index(name)] / total, 4) if total else None
+    return out
+
+
+@torch.no_grad()
+def pair_accuracy(
+    net: MedicalFeatureNet, data: FeatureData, a: str, b: str, where: torch.Tensor | None = None
+) -> float:
+    """Accuracy of telling class ``a`` from ``b`` of the modality head (a two-way decision between
+    their logits) on the held-out slices of those two classes."""
+    names = data.classes.get("modality", [])
+    if a not in names or b not in names:
+        raise ValueError(f"{a!r} and {b!r} must be classes of the modality head, got {names}")
+    ia, ib = names.index(a), names.index(b)
+    y = data.labels["modality"]
+    pick = (data.test if where is None else where) & ((y == ia) | (y == ib))
+    idx = pick.nonzero().flatten()
+    if len(idx) == 0:
+        raise ValueError(f"no held-out slices of {a!r} or {b!r}")
+    logits = net.eval().logits(data.images[idx])["modality"]
+    says_a = logits[:, ia] > logits[:, ib]
+    return round(float((says_a == (y[idx] == ia)).float().mean()), 4)
+
+
+def _site_report(net: MedicalFeatureNet, data: FeatureData) -> dict:
+    """The unseen-site and T1w-vs-T1ce figures of the card (those the data allow)."""
+    out: dict = {}
+    names = data.classes.get("modality", [])
+    pair = ("brain_t1w", "brain_t1ce")
+    if all(p in names for p in pair):
+        out["held_out_t1w_vs_t1ce_accuracy"] = pair_accuracy(net, data, *pair)
+    if data.site_test is not None and bool(data.site_test.any()):
+        matrices = {k: confusion(net, data, k, data.site_test) for k in data.classes}
+        out["unseen_site"] = {
+            "site": data.site_test_name,
+            "n": int(data.site_test.sum()),
+            "accuracy": held_out_accuracy(net, data, data.site_test),
+            "per_class_accuracy": {
+                k: per_class_accuracy(m, data.classes[k]) for k, m in matrices.items()
+            },
+            "confusion": matrices,
+        }
+        if all(p in names for p in pair):
+            out["unseen_site"]["t1w_vs_t1ce_accuracy"] = pair_accuracy(
+                net, data, *pair, where=data.site_test
+            )
+    return out
 
 
 def train_and_save(out_dir: Path, *, epochs: int | None = None, seed: int = 0) -> dict:
@@ -327,15 +437,20 @@ def train_and_save(out_dir: Path, *, epochs: int | None = None, seed: int = 0) -
     state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
     with atomic_write(weights) as fh:
         fh.write(save_safetensors(state))
+    matrices = {k: confusion(net, data, k) for k in data.classes}
     card = {
         "sha256": sha256_of(weights),
         "classes": data.classes,
         "held_out_accuracy": accuracy,
-        "held_out_confusion": {k: confusion(net, data, k) for k in data.classes},
+        "held_out_per_class_accuracy": {
+            k: per_class_accuracy(m, data.classes[k]) for k, m in matrices.items()
+        },
+        "held_out_confusion": matrices,
         "data": data.description,
-        "n_train": int((~data.test).sum()),
+        "n_train": int(data.train_mask().sum()),
         "n_held_out": int(data.test.sum()),
         "seed": seed,
+        **_site_report(net, data),
         "train_seconds": round(time.time() - start, 1),
         "torch": torch.__version__,
     }

@@ -232,6 +232,8 @@ class TaskData:
         splits: ``"train"``/``"val"``/``"test"`` -> dataset (items as in
             :class:`medgen_nb.data.slices.SliceDataset`).
         size, n_subjects, seed: what :meth:`build` was called with (part of run records).
+        site, test_site: the simulated scanner sites of the training/validation and the test
+            subjects (:mod:`medgen_nb.data.sites`; None: the phantom's default scanners).
     """
 
     task: Task
@@ -239,6 +241,8 @@ class TaskData:
     size: int
     n_subjects: int
     seed: int
+    site: str | None = None
+    test_site: str | None = None
 
     def __getitem__(self, split: str) -> Dataset:
         if split not in self.splits:
@@ -256,6 +260,9 @@ class TaskData:
             "n_subjects": self.n_subjects,
             "seed": self.seed,
             "simulator": simulator_versions(self.task),
+            # Only when set, so records (and cached fits) of default-scanner data stay as they were.
+            **({"site": self.site} if self.site is not None else {}),
+            **({"test_site": self.test_site} if self.test_site is not None else {}),
         }
 
 

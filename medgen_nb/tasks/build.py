@@ -65,13 +65,15 @@ class ProjectionPairs(Dataset):
         }
 
 
-def _brain_subjects(task, n: int, seed: int, modalities) -> list[Subject]:
+def _brain_subjects(task, n: int, seed: int, modalities, site: str | None) -> list[Subject]:
     from medgen_nb.data.brain_phantom import BrainPhantomConfig, load_brain_subjects
 
     # Every modality is simulated (one cache entry per subject, shared by all brain tasks);
     # only the ones the task uses are kept in memory.
     config = BrainPhantomConfig(**dict(task.loader_kwargs))
-    return load_brain_subjects(n, seed, config, progress=False, modalities=list(modalities))
+    return load_brain_subjects(
+        n, seed, config, progress=False, modalities=list(modalities), site=site
+    )
 
 
 def _chest_config(task, smoke: bool):
@@ -92,24 +94,38 @@ def _split(subjects: list[Subject], fractions) -> dict[str, list[Subject]]:
     return {split: [by_id[i] for i in members] for split, members in ids.items() if members}
 
 
-def _phantom_slices(task, n, seed, size, smoke, sources, target, seg_key, label_from) -> dict:
-    wanted = [*sources, *([target] if target else [])]
+def _phantom_subjects(task, n, seed, smoke, wanted, site) -> tuple[list[Subject], object]:
     if task.region == "brain":
-        subjects = _brain_subjects(task, n, seed, wanted)
+        subjects = _brain_subjects(task, n, seed, wanted, site)
         keep = brain_fraction_filter(task.min_brain) if task.min_brain > 0 else None
-    else:
-        from medgen_nb.data.chest_ct import load_chest_subjects
+        return subjects, keep
+    from medgen_nb.data.chest_ct import load_chest_subjects
 
-        subjects = load_chest_subjects(n, seed, _chest_config(task, smoke), progress=False)
-        keep = None
+    return load_chest_subjects(n, seed, _chest_config(task, smoke), progress=False, site=site), None
+
+
+def _phantom_slices(
+    task, n, seed, size, smoke, sources, target, seg_key, label_from, site=None, test_site=None
+) -> dict:
+    wanted = [*sources, *([target] if target else [])]
+    subjects, keep = _phantom_subjects(task, n, seed, smoke, wanted, site)
+    splits = _split(subjects, task.fractions)
+    if test_site != site and "test" in splits:
+        # The same test subjects (same anatomy, same ids), imaged with another site's scanners.
+        other, _ = _phantom_subjects(task, n, seed, smoke, wanted, test_site)
+        by_id = {s.subject_id: s for s in other}
+        splits["test"] = [by_id[s.subject_id] for s in splits["test"]]
     if isinstance(task, TranslationTask):
         # After the cache: the simulated subjects stay aligned; only the sources move.
         config = AlignmentConfig.preset(task.alignment)
         chest = task.region == "chest"
-        subjects = [
-            misalign_subject(s, target, config, seed, breathing=chest, moving=sources)
-            for s in subjects
-        ]
+        splits = {
+            split: [
+                misalign_subject(s, target, config, seed, breathing=chest, moving=sources)
+                for s in members
+            ]
+            for split, members in splits.items()
+        }
     return {
         split: SliceDataset(
             members,
@@ -122,15 +138,18 @@ def _phantom_slices(task, n, seed, size, smoke, sources, target, seg_key, label_
             task.min_foreground,
             keep_slices=keep,
         )
-        for split, members in _split(subjects, task.fractions).items()
+        for split, members in splits.items()
     }
 
 
-def _drr_splits(task: TranslationTask, n: int, seed: int, size: int, smoke: bool) -> dict:
+def _drr_splits(
+    task: TranslationTask, n: int, seed: int, size: int, smoke: bool, site: str | None
+) -> dict:
     from medgen_nb.data.chest_ct import DRRPairDataset, drr_pairs
 
+    config = _chest_config(task, smoke).at_site(site)
     pairs = drr_pairs(
-        n, seed, size, volume_size=size, geometry="cone", config=_chest_config(task, smoke),
+        n, seed, size, volume_size=size, geometry="cone", config=config,
         fractions=task.fractions, progress=False,
     )  # fmt: skip
     out = {}
@@ -173,6 +192,8 @@ def build(
     size: int | None = None,
     root: str | os.PathLike | None = None,
     alignment: str | None = None,
+    site: str | None = None,
+    test_site: str | None = None,
 ) -> TaskData:
     """Datasets for ``task``: ``TaskData.splits`` maps ``"train"``/``"val"``/``"test"`` to data.
 
@@ -183,7 +204,22 @@ def build(
         root: folder of a real data set (default: where its ``data_scripts`` command puts it).
         alignment: translation tasks: override ``task.alignment`` (e.g. ``"perfect"`` for the
             aligned ground truth); the record of the returned data holds the one used.
+        site: phantom tasks: image every subject with a simulated site's scanners
+            (:mod:`medgen_nb.data.sites`, e.g. ``"site_b"``; None: the default scanners).
+        test_site: phantom slice tasks: image the *test* subjects at this site instead (default:
+            ``site``), for generalisation across scanners; train and val stay at ``site``.
     """
+    from medgen_nb.data import sites
+
+    for name, value in (("site", site), ("test_site", test_site)):
+        if value is not None:
+            sites.get(value)  # a clear error naming the sites
+            if task.data != "phantom":
+                raise ValueError(
+                    f"{name}={value!r} applies to simulated (phantom) tasks; {task.name!r} "
+                    f"reads real data ({task.data!r}), whose scanners are what they are"
+                )
+    test_site = site if test_site is None else test_site
     if alignment is not None:
         check_alignment(alignment)
         if not isinstance(task, TranslationTask):
@@ -213,11 +249,17 @@ def build(
 
     if task.data == "phantom":
         if isinstance(task, TranslationTask) and task.target == "xray":
-            splits = _drr_splits(task, n, seed, side, smoke)
+            if test_site != site:
+                raise ValueError(
+                    f"test_site is not supported for the projection task {task.name!r}; "
+                    "build it twice with site= instead"
+                )
+            splits = _drr_splits(task, n, seed, side, smoke, site)
         else:
             splits = _phantom_slices(
-                task, n, seed, side, smoke, list(sources), target, seg_key, label_from
-            )
+                task, n, seed, side, smoke, list(sources), target, seg_key, label_from,
+                site, test_site,
+            )  # fmt: skip
     else:
         splits = _real_slices(task, root, side, n, list(sources), target, seg_key)
-    return TaskData(dataclasses.replace(task), splits, side, n, seed)
+    return TaskData(dataclasses.replace(task), splits, side, n, seed, site, test_site)
