@@ -227,7 +227,9 @@ def unwarped_t1ce():
     )
     s = simulate_brain_subject(4, cfg)
     tp = brain_anatomy.load_template(2.0)
-    structures = brain_enhancement.enhancing_structures(tp.fractions, tp.affine)
+    # The subject's cortical-vein pattern comes from its own stream (as simulate_brain_subject draws it).
+    veins = np.random.default_rng(np.random.SeedSequence([4, 0x6D]))
+    structures = brain_enhancement.enhancing_structures(tp.fractions, tp.affine, veins)
     return s, structures
 
 
@@ -237,7 +239,15 @@ def test_t1ce_enhances_vessels_dura_choroid_not_parenchyma(unwarped_t1ce):
     diff = post - pre
     brain = ndimage.binary_erosion(np.isin(s.labels["tissue"], (2, 3)), iterations=2)
     noise = diff[brain].std()
-    for name in ("sagittal_sinus", "straight_sinus", "choroid_plexus", "dura"):
+    names = (
+        "sagittal_sinus",
+        "straight_sinus",
+        "choroid_plexus",
+        "dura",
+        "cortical_veins",
+        "arteries",
+    )
+    for name in names:
         region = structures.dense(name) > 0.2
         assert diff[region].mean() > 0.1 * pre[brain].mean(), name
         assert diff[region].mean() > 5 * noise / math.sqrt(region.sum()), name
@@ -251,6 +261,25 @@ def test_t1ce_enhances_vessels_dura_choroid_not_parenchyma(unwarped_t1ce):
         brain_anatomy.load_template(2.0).fractions, structures, 1.0, 0.4
     )
     assert c[away].max() == 0.0 and 0.5 < c.max() <= 1.0
+
+
+def test_cortical_veins_run_in_surface_csf_and_differ_between_subjects():
+    tp = brain_anatomy.load_template(2.0)
+    a, b = (
+        brain_enhancement.enhancing_structures(tp.fractions, tp.affine, np.random.default_rng(k))
+        for k in (1, 2)
+    )
+    va, vb = a.dense("cortical_veins"), b.dense("cortical_veins")
+    csf = tp.fractions[T["csf"]]
+    assert va.sum() > 50 and (csf[va > 0] > 0.2).all()  # only CSF-rich voxels hold them
+    overlap = np.minimum(va, vb).sum() / np.maximum(va, vb).sum()
+    assert overlap < 0.5  # each subject has its own pattern
+    # They lie under the inner table: within a few mm of the skull, never deep in the brain.
+    icv = 1.0 - tp.fractions[
+        [T["air"], T["cortical_bone"], T["cancellous_bone"], T["soft_tissue"]]
+    ].sum(0)
+    depth_mm = ndimage.distance_transform_edt(icv > 0.5) * 2.0
+    assert depth_mm[va > 0].max() <= 10.0
 
 
 def test_pd_and_t1_follow_one_water_content():

@@ -236,7 +236,10 @@ def simulate_mr(
         plain = mr_acquisition.mix_polynomial(sub, base, d_sub)
         extra = np.zeros(len(idx), np.float32)
         for share, ratio in zip(structures.share, CONCENTRATION_RATIO.values(), strict=True):
-            enhanced = mr_acquisition.mix_polynomial(sub, coeffs(gd + ratio * gd_blood_mM), d_sub)
+            # Inside a structure's share every compartment holds that structure's concentration
+            # (a voxel of vessel is blood, not blood on top of the tissue it displaces).
+            c_in = np.maximum(gd, ratio * gd_blood_mM)
+            enhanced = mr_acquisition.mix_polynomial(sub, coeffs(c_in), d_sub)
             extra += share * (enhanced - plain)
         signed.reshape(-1)[idx] += extra
     signed *= bias * np.float32(field_t / REFERENCE_FIELD_T)

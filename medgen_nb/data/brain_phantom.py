@@ -356,7 +356,9 @@ def simulate_brain_subject(seed: int, config: BrainPhantomConfig | None = None) 
     scanner = cfg.mr_scanner()
     structures = None
     if "t1ce" in cfg.modalities and cfg.gd_blood_mM > 0:
-        structures = brain_enhancement.enhancing_structures(frac, template.affine)
+        # Its own stream (not one of _streams'), so the other modalities' draws stay as they were.
+        vein_rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x6D]))
+        structures = brain_enhancement.enhancing_structures(frac, template.affine, vein_rng)
     for name in cfg.modalities:
         rng = rng_of[name]
         if name in MR_MODALITIES:

@@ -133,8 +133,8 @@ HELD_OUT_SITE = "site_d"
 
 
 def phantom_data(
-    n_brain: int = 4,
-    n_chest: int = 3,
+    n_brain: int = 8,
+    n_chest: int = 4,
     seed: int = 0,
     train_sites: tuple[str | None, ...] = TRAIN_SITES,
     held_out_site: str | None = HELD_OUT_SITE,
@@ -308,7 +308,7 @@ class FeatureNetTraining(GenerativeModel):
 def train_feature_net(
     data: FeatureData,
     *,
-    epochs: int = 8,
+    epochs: int = 24,
     batch_size: int = 64,
     lr: float = 2e-3,
     seed: int = 0,
