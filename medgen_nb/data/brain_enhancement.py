@@ -129,19 +129,23 @@ def _box(affine: np.ndarray, shape: tuple[int, ...], lo_mm, hi_mm) -> tuple[slic
     return tuple(out)
 
 
-def _tube(x, y, z, p0, p1, radius_mm: float, spacing: float) -> np.ndarray:
-    """Share (0-1) of each voxel inside a straight tube from ``p0`` to ``p1`` (MNI mm)."""
+def _tube(affine, shape, p0, p1, radius_mm: float) -> tuple[tuple[slice, ...], np.ndarray]:
+    """Share (0-1) of each voxel inside a straight tube from ``p0`` to ``p1`` (MNI mm), computed
+    in the tube's bounding box only: ``(box slices, share within the box)``."""
+    spacing = float(affine[0, 0])
     p0, p1 = np.asarray(p0, np.float32), np.asarray(p1, np.float32)
+    margin = radius_mm + spacing
+    box = _box(affine, shape, np.minimum(p0, p1) - margin, np.maximum(p0, p1) + margin)
+    x, y, z = _world_mm(shape, affine)
+    x, y, z = x[box[0]], y[:, box[1]], z[:, :, box[2]]
     axis = p1 - p0
     length = float(np.linalg.norm(axis))
-    axis = (
-        axis / length if length > 0 else np.array([1.0, 0.0, 0.0], np.float32)
-    )  # p0 == p1: a ball
+    axis = axis / length if length > 0 else np.array([1.0, 0.0, 0.0], np.float32)  # a ball
     d = (x - p0[0], y - p0[1], z - p0[2])
     t = np.clip(d[0] * axis[0] + d[1] * axis[1] + d[2] * axis[2], 0.0, length)
     dist = np.sqrt(sum((d[i] - t * axis[i]) ** 2 for i in range(3)))
     # Linear partial-volume edge one voxel wide around the tube wall.
-    return np.clip(0.5 + (radius_mm - dist) / spacing, 0.0, 1.0).astype(np.float32)
+    return box, np.clip(0.5 + (radius_mm - dist) / spacing, 0.0, 1.0).astype(np.float32)
 
 
 def _vein_field(shape: tuple[int, ...], spacing: float, rng: np.random.Generator) -> np.ndarray:
@@ -220,8 +224,8 @@ def enhancing_structures(
         ("pituitary", _PITUITARY_MM, _PITUITARY_MM, _PITUITARY_RADIUS_MM, inside),
     )
     for name, p0, p1, radius, where in vessels:
-        tube = _tube(x, y, z, p0, p1, radius, spacing)
-        maps[name] = np.maximum(maps[name], np.where(where, tube, 0.0))
+        box, tube = _tube(affine, shape, p0, p1, radius)
+        maps[name][box] = np.maximum(maps[name][box], np.where(where[box], tube, 0.0))
 
     total = sum(maps.values())
     index = np.flatnonzero(total.reshape(-1) > 0)

@@ -65,7 +65,15 @@ def insert_nodules(
     lungs = (organs == ORGAN_GROUPS["lungs"]).numpy()
     if count == 0 or not lungs.any():
         return hu, nodules, []
-    depth_mm = ndimage.distance_transform_edt(lungs, sampling=spacing_mm)
+    # Depth inside the lungs, computed in their bounding box plus one voxel of background: every
+    # lung voxel's nearest background voxel is then inside the box, so the result is exact.
+    lo = np.maximum(np.argwhere(lungs).min(0) - 1, 0)
+    hi = np.minimum(np.argwhere(lungs).max(0) + 2, lungs.shape)
+    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    depth_mm = np.zeros(lungs.shape)
+    depth_mm[box] = ndimage.distance_transform_edt(np.pad(lungs[box], 1), sampling=spacing_mm)[
+        1:-1, 1:-1, 1:-1
+    ]
     hu = hu.clone()
     sp = torch.tensor(spacing_mm)
     meta = []
