@@ -90,7 +90,7 @@ def as_task_data(data: TaskData | Dataset, size: int) -> TaskData:
     if len(data) < 1:
         raise ValueError("train_set is empty")
     task = CreationTask("dataset", "a training set passed directly", region="any", size=size)
-    return DatasetTaskData(task, {"train": data}, size, 0, 0, dataset_fingerprint(data))
+    return DatasetTaskData(task, {"train": data}, size, 0, 0, fingerprint=dataset_fingerprint(data))
 
 
 def train_vae_baseline(
