@@ -35,19 +35,20 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
+from torch.utils.data import DataLoader, Dataset
 
 from medgen_nb.utils import pick_device
-
-_ENV = ("WORLD_SIZE", "RANK", "LOCAL_RANK")
 
 
 def _env_int(name: str, default: int) -> int:
@@ -132,7 +133,9 @@ def _coalesced(
         collective(flat)
         if scale != 1.0:
             flat.mul_(scale)
-        for t, reduced in zip(group, torch._utils._unflatten_dense_tensors(flat, group), strict=True):
+        for t, reduced in zip(
+            group, torch._utils._unflatten_dense_tensors(flat, group), strict=True
+        ):
             t.copy_(reduced)
 
 
@@ -193,6 +196,38 @@ def restore_device_rng(rng: dict[str, Any], device_index: int | None, device: to
         torch.cuda.set_rng_state(state, device=device)
 
 
+def check_dataset(data: Dataset | DataLoader, batch_size: int, world: int) -> None:
+    """Distributed training shards a ``Dataset`` itself and needs ``world * batch_size`` items."""
+    if isinstance(data, DataLoader):
+        raise ValueError(
+            f"distributed training over {world} processes needs a Dataset, not a DataLoader: fit "
+            "splits each global batch over the ranks itself (pass the loader's .dataset)"
+        )
+    if world * batch_size > len(data):  # type: ignore[arg-type]
+        raise ValueError(
+            f"batch_size={batch_size} per rank x {world} ranks = {world * batch_size} images per "
+            f"step, but data holds {len(data)}; lower batch_size to at most "  # type: ignore[arg-type]
+            f"{len(data) // world}"  # type: ignore[arg-type]
+        )
+
+
+def check_batch_order(stored: dict[str, Any] | None, order: dict[str, Any], path: Path) -> None:
+    """Warn when a resumed run continues the batch order at another seed or global batch."""
+    if not stored:
+        return  # written before checkpoints kept it
+    changed = [k for k in ("seed", "global_batch_size") if stored.get(k) != order[k]]
+    if changed:
+        was = ", ".join(f"{k}={stored.get(k)}" for k in changed)
+        now = ", ".join(f"{k}={order[k]}" for k in changed)
+        warnings.warn(
+            f"{path.name} was written with {was} and this run has {now}, so the resumed run sees "
+            "other batches than an uninterrupted one; keep the seed and batch_size x world size "
+            "to continue it exactly",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
 # --- random draws over the global batch --------------------------------------------------------
 
 _SIZED = {torch.randn, torch.rand, torch.randint}
@@ -234,8 +269,10 @@ class GlobalBatchRandom(TorchFunctionMode):
         full = torch.empty(
             (self.batch * self.world, *like.shape[1:]), dtype=like.dtype, device=like.device
         )
-        if like.dim() == 4 and not like.is_contiguous() and like.is_contiguous(
-            memory_format=torch.channels_last
+        if (
+            like.dim() == 4
+            and not like.is_contiguous()
+            and like.is_contiguous(memory_format=torch.channels_last)
         ):
             full = full.contiguous(memory_format=torch.channels_last)
         return full
@@ -293,7 +330,9 @@ class GlobalBatchRandom(TorchFunctionMode):
         """Dropout of this rank's rows with the mask one process would draw for the global batch."""
         bound = inspect.signature(func).bind(*args, **kwargs)
         bound.apply_defaults()
-        x, p, training, inplace = (bound.arguments[k] for k in ("input", "p", "training", "inplace"))
+        x, p, training, inplace = (
+            bound.arguments[k] for k in ("input", "p", "training", "inplace")
+        )
         if not training or p == 0 or not self._batched(x.shape):
             return func(*args, **kwargs)
         # the mask (already scaled by 1 / (1 - p)) is what dropout makes of ones

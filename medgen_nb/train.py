@@ -38,7 +38,14 @@ from medgen_nb.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from medgen_nb.distributed import SINGLE, Replicas, restore_device_rng, setup
+from medgen_nb.distributed import (
+    SINGLE,
+    Replicas,
+    check_batch_order,
+    check_dataset,
+    restore_device_rng,
+    setup,
+)
 from medgen_nb.models.base import Batch, GenerativeModel, StepContext
 from medgen_nb.models.validation import check_batch_keys, check_positive_int
 from medgen_nb.utils import seed_everything
@@ -268,38 +275,6 @@ class DeferredInterrupt:
         )
 
 
-def _check_distributed_data(data: Dataset | DataLoader, batch_size: int, world: int) -> None:
-    """Distributed training shards a ``Dataset`` itself and needs ``world * batch_size`` items."""
-    if isinstance(data, DataLoader):
-        raise ValueError(
-            f"distributed training over {world} processes needs a Dataset, not a DataLoader: fit "
-            "splits each global batch over the ranks itself (pass the loader's .dataset)"
-        )
-    if world * batch_size > len(data):  # type: ignore[arg-type]
-        raise ValueError(
-            f"batch_size={batch_size} per rank x {world} ranks = {world * batch_size} images per "
-            f"step, but data holds {len(data)}; lower batch_size to at most "  # type: ignore[arg-type]
-            f"{len(data) // world}"  # type: ignore[arg-type]
-        )
-
-
-def _check_batch_order(stored: dict[str, Any] | None, order: dict[str, Any], path: Path) -> None:
-    """Warn when a resumed run continues the batch order at another seed or global batch."""
-    if not stored:
-        return  # written before checkpoints kept it
-    changed = [k for k in ("seed", "global_batch_size") if stored.get(k) != order[k]]
-    if changed:
-        was = ", ".join(f"{k}={stored.get(k)}" for k in changed)
-        now = ", ".join(f"{k}={order[k]}" for k in changed)
-        warnings.warn(
-            f"{path.name} was written with {was} and this run has {now}, so the resumed run sees "
-            "other batches than an uninterrupted one; keep the seed and batch_size x world size "
-            "to continue it exactly",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-
-
 def fit(
     model: GenerativeModel,
     data: Dataset | DataLoader,
@@ -409,7 +384,7 @@ def fit(
     replicas, dev = setup(device, distributed)
     world = replicas.world_size
     if replicas.active:
-        _check_distributed_data(data, batch_size, world)
+        check_dataset(data, batch_size, world)
     prec = resolve_precision(precision, dev)
     seed_everything(seed)  # the same on every rank: they share one RNG stream
     model.to(dev).train()
@@ -428,7 +403,7 @@ def fit(
     if found is not None:
         state = load_training_state(found, model, optimizers)
         history, start = History.from_dict(state.history), state.step
-        _check_batch_order(state.meta.get("batch_order"), order, found)
+        check_batch_order(state.meta.get("batch_order"), order, found)
         if state.rng is not None:
             restore_rng(state.rng)
             if replicas.active:

@@ -40,7 +40,9 @@ from medgen_nb.utils import seed_everything
 def _model_arg(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise argparse.ArgumentTypeError(f"--model-arg takes key=value (e.g. lr=1e-4), got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"--model-arg takes key=value (e.g. lr=1e-4), got {text!r}"
+        )
     try:
         return key, json.loads(value)
     except json.JSONDecodeError:
@@ -48,11 +50,23 @@ def _model_arg(text: str) -> tuple[str, Any]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m medgen_nb.train_cli", description=__doc__.split("\n")[0])
-    p.add_argument("--task", required=True, choices=tasks.available(), metavar="TASK",
-                   help="a task name (medgen_nb.tasks.available())")
-    p.add_argument("--model", required=True, choices=sorted(registry()), metavar="MODEL",
-                   help=f"one of {', '.join(sorted(registry()))}")
+    p = argparse.ArgumentParser(
+        prog="python -m medgen_nb.train_cli", description=__doc__.split("\n")[0]
+    )
+    p.add_argument(
+        "--task",
+        required=True,
+        choices=tasks.available(),
+        metavar="TASK",
+        help="a task name (medgen_nb.tasks.available())",
+    )
+    p.add_argument(
+        "--model",
+        required=True,
+        choices=sorted(registry()),
+        metavar="MODEL",
+        help=f"one of {', '.join(sorted(registry()))}",
+    )
     p.add_argument("--steps", type=int, required=True, help="optimisation steps in total")
     p.add_argument("--batch-size", type=int, default=16, help="images per step and per process")
     p.add_argument("--out", required=True, help="checkpoint folder (resumed if it holds one)")
@@ -63,8 +77,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda (each rank: cuda:LOCAL_RANK)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS)
     p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
-    p.add_argument("--model-arg", type=_model_arg, action="append", default=[], metavar="KEY=VALUE",
-                   help="a model constructor argument, value as JSON (repeatable)")
+    p.add_argument(
+        "--model-arg",
+        type=_model_arg,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model constructor argument, value as JSON (repeatable)",
+    )
     return p  # fmt: skip
 
 

@@ -81,8 +81,15 @@ def main(out: Path) -> None:
         )  # fmt: skip
         rank = torch.distributed.get_rank()
         folder = out / case
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, folder / f"rank{rank}.safetensors")
-        record = {"history": history.to_dict(), "saves": list(saves), "world": torch.distributed.get_world_size()}
+        save_file(
+            {k: v.contiguous() for k, v in model.state_dict().items()},
+            folder / f"rank{rank}.safetensors",
+        )
+        record = {
+            "history": history.to_dict(),
+            "saves": list(saves),
+            "world": torch.distributed.get_world_size(),
+        }
         (folder / f"rank{rank}.json").write_text(json.dumps(record))
     torch.distributed.destroy_process_group()
 
