@@ -13,6 +13,13 @@ the final weights may differ by rounding only: the test asks ``max |w_2 - w_1|``
 machine (6 steps, Adam): VAE 3.0e-8 of 6.0e-3 (ratio 5e-6), Pix2Pix 1.4e-7 of 1.4e-3 (1e-4). A
 single process that sees only rank 0's half of each batch lands at a ratio of order 1 (printed
 by ``test_half_batch_control_is_far``), so a missing or wrong gradient average fails the test.
+
+Why not every model: Adam's update is scale-free, so a parameter whose gradient is analytically
+zero (a bias just before a group norm, which removes it) steps by about ``lr`` on pure rounding
+noise, in a direction that rounding decides. The DDPM shows it (checked by hand, not here: its
+losses agree to 1e-7 at all 6 steps, so the noise is the same, but such biases in ``up.4``
+differ by 1.8e-4, 0.9 ``lr``). Batch-norm models (DCGAN, WGAN-GP) differ more, since each rank
+normalises with its own statistics.
 """
 
 from __future__ import annotations
