@@ -167,12 +167,16 @@ def save_checkpoint(
     step: int = 0,
     history: dict[str, Any] | None = None,
     keep: int = 2,
+    batch_order: dict[str, Any] | None = None,
 ) -> Path:
     """Write checkpoint ``ckpt-<step>`` into ``directory`` and prune older ones.
 
     Pruning keeps the newest ``keep`` checkpoints up to ``step`` (this one always among them) and
     deletes older ones; checkpoints of a *later* step are left alone (they belong to another run,
     see ``fit(..., resume=False, overwrite=True)``).
+
+    ``batch_order`` (from :func:`medgen_nb.train.fit`: seed, global batch size, world size) is
+    stored under that key, so a resumed run can check it continues the same batch order.
 
     Returns the path of the JSON record. The model must carry ``model.config`` (its constructor
     keywords) and be registered, so :func:`load_checkpoint` can rebuild it.
@@ -204,6 +208,7 @@ def save_checkpoint(
         "rng": capture_rng(),
         "history": _jsonable(history or {}),
         "torch_version": torch.__version__,
+        **({"batch_order": _jsonable(batch_order)} if batch_order is not None else {}),
     }
     record = json.loads(json.dumps(record))  # exactly what a reader will parse (tuples -> lists)
     record["record_sha256"] = _record_digest(record)

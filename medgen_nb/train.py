@@ -38,9 +38,17 @@ from medgen_nb.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from medgen_nb.distributed import (
+    SINGLE,
+    Replicas,
+    check_batch_order,
+    check_dataset,
+    restore_device_rng,
+    setup,
+)
 from medgen_nb.models.base import Batch, GenerativeModel, StepContext
 from medgen_nb.models.validation import check_batch_keys, check_positive_int
-from medgen_nb.utils import pick_device, seed_everything
+from medgen_nb.utils import seed_everything
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
@@ -154,12 +162,30 @@ class EpochBatchSampler:
     """Endless batches of indices: epoch ``e`` is a permutation seeded by ``(seed, e)``.
 
     Starting at ``start_batch`` skips whole batches without loading them, so a resumed run sees
-    exactly the batches an uninterrupted run would.
+    exactly the batches an uninterrupted run would. With ``num_replicas=W`` (distributed
+    training) ``batch_size`` is the global batch ``W B`` and rank ``rank`` gets its rows
+    ``[rank B, (rank + 1) B)`` of each one: together the ranks see a single process's batches.
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int, start_batch: int = 0) -> None:
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        seed: int,
+        start_batch: int = 0,
+        *,
+        rank: int = 0,
+        num_replicas: int = 1,
+    ) -> None:
+        if batch_size % num_replicas or not 0 <= rank < num_replicas:
+            raise ValueError(
+                f"batch_size {batch_size} must split into num_replicas={num_replicas} equal shares "
+                f"and rank ({rank}) must be in [0, {num_replicas})"
+            )
         self.n, self.batch_size, self.seed, self.start_batch = n, batch_size, seed, start_batch
         self.per_epoch = n // batch_size  # incomplete last batch dropped (batch norm needs B > 1)
+        share = batch_size // num_replicas
+        self.rows = slice(rank * share, (rank + 1) * share)
 
     def __iter__(self) -> Iterator[list[int]]:
         epoch, offset = divmod(self.start_batch, self.per_epoch)
@@ -167,12 +193,17 @@ class EpochBatchSampler:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             perm = torch.randperm(self.n, generator=g).tolist()
             for b in range(offset, self.per_epoch):
-                yield perm[b * self.batch_size : (b + 1) * self.batch_size]
+                yield perm[b * self.batch_size : (b + 1) * self.batch_size][self.rows]
             epoch, offset = epoch + 1, 0
 
 
 def _batches(
-    data: Dataset | DataLoader, batch_size: int, seed: int, start: int, device
+    data: Dataset | DataLoader,
+    batch_size: int,
+    seed: int,
+    start: int,
+    device,
+    replicas: Replicas = SINGLE,
 ) -> Iterator[Batch]:
     if isinstance(data, DataLoader):
         while True:  # cycle; order follows the loader's own sampler
@@ -180,7 +211,14 @@ def _batches(
     n = len(data)  # type: ignore[arg-type]
     if n < 1:
         raise ValueError("data is empty")
-    sampler = EpochBatchSampler(n, min(batch_size, n), seed, start)
+    sampler = EpochBatchSampler(
+        n,
+        batch_size * replicas.world_size if replicas.active else min(batch_size, n),
+        seed,
+        start,
+        rank=replicas.rank,
+        num_replicas=replicas.world_size,
+    )
     loader = DataLoader(
         data,
         batch_sampler=sampler,
@@ -254,6 +292,7 @@ def fit(
     grad_clip: float | None = None,
     precision: Precision = "auto",
     progress: bool = True,
+    distributed: bool | None = None,
 ) -> History:
     """Train ``model`` until ``steps`` optimisation steps are done in total.
 
@@ -291,7 +330,19 @@ def fit(
         grad_clip: max global gradient norm per optimizer (None: no clipping).
         precision: ``"auto"`` (CUDA: bf16 if supported else fp16 + GradScaler; CPU: bf16 autocast
             where the CPU has native bf16, else fp32), ``"fp32"``, ``"bf16"``, ``"fp16"`` (CUDA).
-        progress: show a tqdm bar.
+        progress: show a tqdm bar (on rank 0 only when distributed).
+        distributed: None (default): train on all processes of a ``torchrun`` launch (the
+            ``WORLD_SIZE`` / ``RANK`` / ``LOCAL_RANK`` variables; the process group is started
+            here, nccl on CUDA, gloo on the CPU) or of a process group initialised already, and
+            in this process alone otherwise; False: this process alone in any case; True: as
+            None, but a ``ValueError`` without a launcher. With ``W`` processes ``batch_size`` is
+            the per-rank batch ``B``, and the run follows one process with ``batch_size=W B``:
+            the same batches, the same noise per sample, gradients averaged over the ranks (see
+            :mod:`medgen_nb.distributed`). Rank 0 writes the checkpoints (``checkpoint_dir``
+            must be a folder every rank can read, to resume), which resume on any world size
+            with the same global batch; the logs are averaged over the ranks, so ``History`` is
+            the same on each; callbacks run on every rank (print from
+            ``medgen_nb.distributed`` rank 0 only if you need one copy).
 
     Returns:
         :class:`History` with one log row per step. The model is left in eval mode.
@@ -330,35 +381,60 @@ def fit(
             "overwrite=True to delete them first"
         )
 
-    dev = pick_device(device)
+    replicas, dev = setup(device, distributed)
+    world = replicas.world_size
+    if replicas.active:
+        check_dataset(data, batch_size, world)
     prec = resolve_precision(precision, dev)
-    seed_everything(seed)
+    seed_everything(seed)  # the same on every rank: they share one RNG stream
     model.to(dev).train()
+    if replicas.active:  # every rank starts from rank 0's weights, as DDP does
+        replicas.broadcast_(list(model.parameters()) + list(model.buffers()))
     optimizers = model.configure_optimizers()
     scaler = torch.amp.GradScaler("cuda") if prec == "fp16" else None
 
-    for path in stale:  # overwrite=True (checked above): the user asked to start afresh
-        path.unlink(missing_ok=True)
+    if replicas.is_main:
+        for path in stale:  # overwrite=True (checked above): the user asked to start afresh
+            path.unlink(missing_ok=True)
+    replicas.barrier()
     history, start = History(), 0
     found = latest_checkpoint(checkpoint_dir) if (checkpoint_dir is not None and resume) else None
+    order = {"seed": seed, "global_batch_size": batch_size * world, "world_size": world}
     if found is not None:
         state = load_training_state(found, model, optimizers)
         history, start = History.from_dict(state.history), state.step
+        check_batch_order(state.meta.get("batch_order"), order, found)
         if state.rng is not None:
             restore_rng(state.rng)
+            if replicas.active:
+                stored = state.meta.get("batch_order") or {}
+                restore_device_rng(state.rng, stored.get("cuda_device"), dev)
+    if dev.type == "cuda":
+        order["cuda_device"] = dev.index if dev.index is not None else torch.cuda.current_device()
 
     saved_at: list[int] = []  # steps whose checkpoint this call wrote
 
     def checkpoint(step_count: int) -> None:
         if checkpoint_dir is not None and step_count not in saved_at:
-            save_checkpoint(
-                checkpoint_dir, model, optimizers, step=step_count, history=history.to_dict()
-            )
+            if replicas.is_main:
+                save_checkpoint(
+                    checkpoint_dir,
+                    model,
+                    optimizers,
+                    step=step_count,
+                    history=history.to_dict(),
+                    batch_order=order,
+                )
+            replicas.barrier()  # the others wait until the checkpoint is complete
             saved_at.append(step_count)
 
-    batches = _batches(data, batch_size, seed, start, dev)
+    batches = _batches(data, batch_size, seed, start, dev, replicas)
     bar = tqdm(
-        total=steps, initial=start, disable=not progress, desc=type(model).__name__, leave=False
+        total=steps,
+        initial=start,
+        disable=not (progress and replicas.is_main),
+        desc=type(model).__name__,
+        leave=False,
     )
     t0 = time.perf_counter()
 
@@ -369,19 +445,30 @@ def fit(
         t0 = now
 
     sigint = DeferredInterrupt()
+    stop = False  # distributed: a Ctrl-C on any rank, agreed on by all in the logs' all-reduce
+
+    def stopping() -> bool:  # one process: read at the step boundary, as the flag stands then
+        return stop if replicas.active else sigint.requested
+
     in_step: int | None = None  # the step whose update is under way (weights may be half-updated)
+    reduce = replicas.reduce_gradients if replicas.active else None
     try:
         with sigint:
             for step in range(start, steps):
                 in_step = step
                 batch = _to_device(next(batches), dev)
                 check_batch_keys(batch, model)
-                ctx = StepContext(step=step, grad_clip=grad_clip, scaler=scaler)
-                with _autocast(prec, dev):
+                ctx = StepContext(
+                    step=step, grad_clip=grad_clip, scaler=scaler, reduce_gradients=reduce
+                )
+                with _autocast(prec, dev), replicas.random_draws(batch_size):
                     logs = dict(model.train_step(batch, optimizers, ctx))
                 if scaler is not None:
                     scaler.update()
                 logs.update({f"grad_norm_{k}": v for k, v in ctx.grad_norms.items()})
+                if replicas.active:  # one collective: the mean logs and a stop any rank asked for
+                    logs, stop = replicas.mean_logs(logs, sigint.requested, dev)
+                    replicas.broadcast_(list(model.buffers()))
                 history.append(step, logs)
                 in_step = None  # weights, optimizers, RNG and history all say: `step` is done
                 bar.update(1)
@@ -394,10 +481,10 @@ def fit(
                 if checkpoint_every is not None and done % checkpoint_every == 0 and done < steps:
                     clock()
                     checkpoint(done)
-                if sigint.requested:
+                if stopping():
                     break  # Ctrl-C: stop at this step boundary, where the state is consistent
             clock()
-            if sigint.requested or steps > start or found is None:
+            if stopping() or steps > start or found is None:
                 checkpoint(history.steps_done)
     except KeyboardInterrupt:  # raised mid-way: a second Ctrl-C, or by the model or a callback
         clock()
@@ -417,7 +504,7 @@ def fit(
     finally:
         bar.close()
         model.eval()
-    if sigint.requested:
+    if stopping():
         where = f"; checkpoint in {checkpoint_dir}" if checkpoint_dir is not None else ""
         raise KeyboardInterrupt(f"fit stopped after step {history.steps_done}{where}")
     return history

@@ -81,12 +81,17 @@ class StepContext:
         grad_clip: max global gradient norm per optimizer, or None.
         scaler: a ``torch.amp.GradScaler`` for fp16 on CUDA, or None.
         grad_norms: filled by :meth:`optimize`, optimizer name -> gradient norm before clipping.
+        reduce_gradients: called with the parameters of each update right after ``backward``
+            (before unscaling, clipping and the step); under distributed training the loop sets
+            it to an all-reduce that averages the gradients over the ranks, which is what
+            ``DistributedDataParallel`` does (None: one process, nothing to do).
     """
 
     step: int = 0
     grad_clip: float | None = None
     scaler: torch.amp.GradScaler | None = None
     grad_norms: dict[str, float] = field(default_factory=dict)
+    reduce_gradients: Callable[[list[nn.Parameter]], None] | None = None
 
     def optimize(
         self,
@@ -96,7 +101,7 @@ class StepContext:
         name: str | None = None,
         retain_graph: bool = False,
     ) -> None:
-        """zero_grad -> backward -> (unscale, clip) -> step, for one optimizer."""
+        """zero_grad -> backward -> (average over ranks, unscale, clip) -> step, for one optimizer."""
         if not torch.isfinite(loss.detach()).all():
             raise FloatingPointError(
                 f"loss became {loss.item()} at step {self.step}; lower the learning rate or enable grad_clip"
@@ -109,9 +114,14 @@ class StepContext:
         optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward(retain_graph=retain_graph)
-            self.scaler.unscale_(optimizer)
         else:
             loss.backward(retain_graph=retain_graph)
+        if self.reduce_gradients is not None:
+            # before unscale_: every rank then sees the same gradients, so the scaler's inf check
+            # (and with it the decision to skip the step) agrees on all of them
+            self.reduce_gradients(params)
+        if self.scaler is not None:
+            self.scaler.unscale_(optimizer)
         if self.grad_clip is not None:
             norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
             self.grad_norms[name or str(id(optimizer))] = float(norm)

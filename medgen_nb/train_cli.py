@@ -1,0 +1,126 @@
+"""Train a registered model on a named task from the command line, on one or several processes.
+
+One process::
+
+    python -m medgen_nb.train_cli --task brain_t1w_to_t2w --model pix2pix --steps 1000 \\
+        --batch-size 8 --out runs/x
+
+Two GPUs (or two CPU processes) of one machine, 8 images per rank (16 per step)::
+
+    torchrun --nproc_per_node=2 -m medgen_nb.train_cli --task brain_t1w_to_t2w \\
+        --model pix2pix --steps 1000 --batch-size 8 --out runs/x
+
+The task is built with :func:`medgen_nb.tasks.build`, the model made with
+:func:`medgen_nb.models.create` (its ``in_channels`` / ``out_channels`` / ``size`` read from the
+task's first training item, other settings from ``--model-arg key=value``), and trained with
+:func:`medgen_nb.train.fit`, which checkpoints into ``--out`` and resumes from it. Unpaired
+models (CycleGAN, UNIT) get the task's two subject-disjoint domains, as in
+:func:`medgen_nb.evaluation.fit_or_load`. Load the result with
+``medgen_nb.checkpoint.load_checkpoint(out)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from medgen_nb import tasks
+from medgen_nb.distributed import setup
+from medgen_nb.evaluation import UNPAIRED_MODELS, unpaired_training_set
+from medgen_nb.models import create, registry
+from medgen_nb.train import PRECISIONS, fit
+from medgen_nb.utils import seed_everything
+
+
+def _model_arg(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(
+            f"--model-arg takes key=value (e.g. lr=1e-4), got {text!r}"
+        )
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value  # a plain string such as norm=instance
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m medgen_nb.train_cli", description=__doc__.split("\n")[0]
+    )
+    p.add_argument(
+        "--task",
+        required=True,
+        choices=tasks.available(),
+        metavar="TASK",
+        help="a task name (medgen_nb.tasks.available())",
+    )
+    p.add_argument(
+        "--model",
+        required=True,
+        choices=sorted(registry()),
+        metavar="MODEL",
+        help=f"one of {', '.join(sorted(registry()))}",
+    )
+    p.add_argument("--steps", type=int, required=True, help="optimisation steps in total")
+    p.add_argument("--batch-size", type=int, default=16, help="images per step and per process")
+    p.add_argument("--out", required=True, help="checkpoint folder (resumed if it holds one)")
+    p.add_argument("--seed", type=int, default=0, help="initial weights and batch order")
+    p.add_argument("--smoke", action="store_true", help="four subjects at 32 px (a quick check)")
+    p.add_argument("--size", type=int, default=None, help="image side (default: the task's)")
+    p.add_argument("--n-subjects", type=int, default=None, help="phantom subjects to simulate")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda (each rank: cuda:LOCAL_RANK)")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS)
+    p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
+    p.add_argument(
+        "--model-arg",
+        type=_model_arg,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model constructor argument, value as JSON (repeatable)",
+    )
+    return p  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    replicas, _ = setup(args.device, None)  # starts the process group under torchrun
+    task_data = tasks.build(
+        tasks.get(args.task), smoke=args.smoke, seed=args.seed, size=args.size,
+        n_subjects=args.n_subjects,
+    )  # fmt: skip
+    data = task_data["train"]
+    if args.model in UNPAIRED_MODELS:
+        data = unpaired_training_set(data, args.seed)
+    item = data[0]
+    shape = {"in_channels": item["image"].shape[0], "size": item["image"].shape[-1]}
+    if isinstance(item.get("target"), torch.Tensor):
+        shape["out_channels"] = item["target"].shape[0]
+    accepted = create(args.model).config  # the constructor's arguments and defaults
+    kwargs = {k: v for k, v in shape.items() if k in accepted} | dict(args.model_arg)
+    seed_everything(args.seed)  # the same initial weights on every rank and every run
+    model = create(args.model, **kwargs)
+    history = fit(
+        model, data, args.steps, device=args.device, batch_size=args.batch_size, seed=args.seed,
+        checkpoint_dir=args.out, checkpoint_every=args.checkpoint_every, precision=args.precision,
+    )  # fmt: skip
+    if replicas.is_main:
+        last = {k: round(v, 4) for k, v in history.recent_mean(10).items()}
+        print(
+            f"{args.model} on {args.task}: {history.steps_done} steps x {args.batch_size} images x "
+            f"{replicas.world_size} process(es) in {history.wall_time:.1f} s; last 10 steps {last}; "
+            f"checkpoint in {args.out}"
+        )
+    if replicas.active:
+        torch.distributed.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""``python -m medgen_nb.train_cli``: builds the task, sizes the model from it, trains, resumes."""
+
+import pytest
+
+from medgen_nb.checkpoint import latest_checkpoint, load_checkpoint
+from medgen_nb.train_cli import main
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_trains_a_model_sized_from_the_task_and_resumes(tmp_path, capsys):
+    args = ["--task", "brain_t1w_to_t2w", "--model", "vae", "--smoke", "--batch-size", "4",
+            "--out", str(tmp_path), "--model-arg", "base_channels=4", "--model-arg", "latent_dim=3"]  # fmt: skip
+    assert main([*args, "--steps", "2"]) == 0
+    model = load_checkpoint(tmp_path)
+    assert model.config["size"] == 32 and model.config["in_channels"] == 1  # smoke tasks: 32 px
+    assert model.config["base_channels"] == 4 and model.config["latent_dim"] == 3
+    assert main([*args, "--steps", "3"]) == 0  # continues the run in --out
+    assert latest_checkpoint(tmp_path).name == "ckpt-00000003.json"
+    assert "3 steps x 4 images x 1 process(es)" in capsys.readouterr().out
+
+
+def test_a_model_arg_without_equals_sign_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--task", "brain_t1w_to_t2w", "--model", "vae", "--steps", "1", "--out",
+              str(tmp_path), "--model-arg", "lr"])  # fmt: skip
+    assert "--model-arg takes key=value" in capsys.readouterr().err
