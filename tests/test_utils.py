@@ -105,3 +105,14 @@ def test_seed_accepts_numpy_integers():
 def test_pick_device_rejects_non_strings(bad):
     with pytest.raises(TypeError, match="device must be a str"):
         pick_device(bad)
+
+
+def test_atomic_write_gives_the_mode_of_a_plain_open(tmp_path):
+    import stat
+
+    with atomic_write(tmp_path / "a.bin") as fh:
+        fh.write(b"x")
+    (tmp_path / "b.bin").write_bytes(b"x")  # what open() makes under this umask
+    mode = stat.S_IMODE((tmp_path / "a.bin").stat().st_mode)
+    assert mode == stat.S_IMODE((tmp_path / "b.bin").stat().st_mode)
+    assert mode != 0o600 or os.umask(os.umask(0)) == 0o177  # not mkstemp's owner-only mode
