@@ -209,3 +209,13 @@ def test_recipe_schedule_ema_and_flips():
 def test_manifest_is_plain_sorted_json():
     text = (ZOO_DIR / "manifest.json").read_text()
     assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+
+
+def test_verify_fails_when_the_weights_do_not_reproduce_the_stored_score(zoo_copy, capsys):
+    metrics = zoo.entry(P2P, zoo_copy)["metrics"]
+    subset = metrics["verify_subset"]
+    moved = subset["psnr"] | {"value": subset["psnr"]["value"] + 2 * TOLERANCE["psnr"]}
+    _edit(zoo_copy, P2P, metrics=metrics | {"verify_subset": subset | {"psnr": moved}})
+    assert not verify_entry(P2P, quick=True, root=zoo_copy)["ok"]
+    assert main(["--root", str(zoo_copy), "verify", P2P, "--quick"]) == 1
+    assert "MISMATCH" in capsys.readouterr().out
