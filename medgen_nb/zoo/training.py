@@ -1,0 +1,186 @@
+"""Train a zoo entry from its recipe, score it on held-out subjects, and check stored scores.
+
+Scores (translation entries) follow notebook 01's protocol through
+:func:`medgen_nb.evaluation.evaluate`: every metric of the task per test slice inside the head
+mask, averaged per subject, reported as the mean over subjects with a cluster-bootstrap 95 %
+interval (subjects resampled, never slices). Each entry stores
+
+* ``metrics.test``: the task's test split, at the alignment it was trained on (the gate);
+* ``metrics.test_perfect``: the same subjects with perfectly aligned sources (how much of the
+  gap is the pairs' residual misregistration rather than the model);
+* ``metrics.lookup_baseline``: the per-pixel lookup baseline on the same test split;
+* ``metrics.verify_subset``: a fixed, small held-out set (three subjects of phantom population
+  :data:`VERIFY_POPULATION`, which training never saw) that ``verify --quick`` and the tests
+  re-score in seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import time
+from typing import Any
+
+import torch
+
+from medgen_nb import tasks
+from medgen_nb.evaluation import evaluate
+from medgen_nb.models.baselines import IntensityMappingBaseline
+from medgen_nb.tasks.base import TaskData, TranslationTask
+from medgen_nb.train import fit
+from medgen_nb.utils import seed_everything
+from medgen_nb.zoo.manifest import (
+    ZooError,
+    current_versions,
+    entry,
+    read_manifest,
+    stale_reasons,
+    weights_path,
+    write_manifest,
+)
+from medgen_nb.zoo.recipe import Recipe, RecipeTrainee
+from medgen_nb.zoo.store import as_stored, build_model, load, write_weights
+
+# The verify subset: subjects of another phantom population (training used population 0), all
+# of them held out. Three is the fewest tasks.build accepts; they simulate once per cache.
+VERIFY_POPULATION = 1
+VERIFY_SUBJECTS = 3
+# How far a re-scored metric may drift from the manifest and still verify (absolute). The same
+# weights on the same subjects score identically on one machine; this allows for float
+# differences between CPUs and BLAS builds, far below any change a retrain or a simulator
+# change makes (tenths of a dB).
+TOLERANCE: dict[str, float] = {"psnr": 0.05, "ssim": 0.002, "mae": 0.0005}
+N_BOOT = 1000
+
+
+def build_data(
+    spec: dict[str, Any], *, alignment: str | None = None, verify: bool = False
+) -> TaskData:
+    """The entry's task data: as trained (default), at another ``alignment``, or the verify subset."""
+    t = spec["task"]
+    task = tasks.get(t["name"], data=t.get("data", "phantom"))
+    kwargs: dict[str, Any] = {"size": t["size"], "n_subjects": t["n_subjects"], "seed": t["seed"]}
+    if isinstance(task, TranslationTask):
+        kwargs["alignment"] = alignment or t["alignment"]
+    if verify:  # every subject of the verify population goes to the test split
+        task = dataclasses.replace(task, fractions=(0.0, 0.0, 1.0))
+        kwargs |= {"n_subjects": VERIFY_SUBJECTS, "seed": VERIFY_POPULATION}
+    return tasks.build(task, **kwargs)
+
+
+def scores(model: Any, data: TaskData, split: str = "test", n_boot: int = N_BOOT) -> dict[str, Any]:
+    """``{metric: {value, ci_low, ci_high}, "subjects": n, "slices": n}`` on ``data[split]``."""
+    table = evaluate(model, data, split, n_boot=n_boot)
+    first = table.rows[0]
+    out: dict[str, Any] = {
+        "alignment": getattr(data.task, "alignment", None),
+        "subjects": first.subjects,
+        "slices": first.images,
+        "subject_ids": sorted(first.per_subject),
+    }
+    for row in table.rows:
+        out[row.metric] = {"value": row.value, "ci_low": row.ci_low, "ci_high": row.ci_high}
+    return out
+
+
+def _check_kind(name: str, spec: dict[str, Any]) -> None:
+    task = tasks.get(spec["task"]["name"], data=spec["task"].get("data", "phantom"))
+    if not isinstance(task, TranslationTask):
+        raise ZooError(
+            f"zoo entry {name!r}: training and scoring {task.kind} entries is not built yet "
+            "(translation entries are)"
+        )
+
+
+def train_entry(
+    name: str, *, root: str | os.PathLike | None = None, progress: bool = False
+) -> dict[str, Any]:
+    """Train entry ``name`` from its recipe, score it, write weights and manifest; returns the entry.
+
+    The weights are written first (atomically), then the manifest entry (atomically), so an
+    interrupted call leaves either the old entry or the new one, never a manifest that describes
+    a file that is not there.
+    """
+    spec = entry(name, root)
+    _check_kind(name, spec)
+    recipe = Recipe.from_dict(spec["recipe"])
+    data = build_data(spec)
+    seed_everything(recipe.seed)  # the initial weights follow from the recipe's seed
+    trainee = RecipeTrainee(build_model(spec), recipe)
+    start = time.perf_counter()
+    history = fit(
+        trainee, data["train"], recipe.steps, batch_size=recipe.batch_size, seed=recipe.seed,
+        precision=recipe.precision, device="cpu", progress=progress, log_every=100,
+    )  # fmt: skip
+    wall = time.perf_counter() - start
+    model = trainee.shipped()
+    dtype = spec["weights"]["dtype"]
+    full_precision = scores(model, data)
+    model = as_stored(model, dtype)  # every score below is of the weights as shipped
+    lookup = IntensityMappingBaseline(method="lookup")
+    train = data["train"].tensors()
+    lookup.fit(train["image"], train["target"])
+    metrics = {
+        "test": scores(model, data),
+        "test_perfect": scores(model, build_data(spec, alignment="perfect")),
+        "test_float32_psnr": full_precision["psnr"]["value"],
+        "lookup_baseline": scores(lookup, data),
+        "verify_subset": scores(model, build_data(spec, verify=True)),
+    }
+    gate = spec["gate"]
+    value = metrics[gate["split"]][gate["metric"]]["value"]
+    spec["weights"] |= write_weights(model, dtype, weights_path(name, root))
+    spec |= {
+        "versions": current_versions(spec),
+        "metrics": metrics,
+        "gate_passed": bool(value >= gate["min"]),
+        "training": {
+            "wall_s": round(wall, 1),
+            "steps_per_s": round(recipe.steps / wall, 2),
+            "device": "cpu",
+            "threads": torch.get_num_threads(),
+            "cpu": platform.processor() or platform.machine(),
+            "final_losses": history.recent_mean(100),
+        },
+    }
+    manifest = read_manifest(root)
+    manifest["entries"][name] = spec
+    write_manifest(manifest, root)
+    return spec
+
+
+def verify_entry(
+    name: str, *, quick: bool = False, root: str | os.PathLike | None = None
+) -> dict[str, Any]:
+    """Re-score entry ``name``'s stored weights and compare with its manifest.
+
+    ``quick`` re-scores the verify subset (seconds), otherwise the full test split. Returns
+    ``{"name", "ok", "checked": {metric: (stored, now, tolerance)}, "stale": [reasons],
+    "gate_passed"}``; a missing or corrupt file raises :class:`ZooError` from :func:`load`.
+    """
+    spec = entry(name, root)
+    _check_kind(name, spec)
+    if "metrics" not in spec:
+        raise ZooError(
+            f"zoo entry {name!r} was never trained; run `python -m medgen_nb.zoo train {name}`"
+        )
+    model = load(name, root=root)
+    key = "verify_subset" if quick else "test"
+    stored = spec["metrics"][key]
+    now = scores(model, build_data(spec, verify=quick), n_boot=N_BOOT)
+    checked = {
+        m: (stored[m]["value"], now[m]["value"], tol) for m, tol in TOLERANCE.items() if m in stored
+    }
+    ok = (
+        all(abs(a - b) <= tol for a, b, tol in checked.values())
+        and stored["subject_ids"] == now["subject_ids"]
+    )
+    return {
+        "name": name,
+        "ok": ok,
+        "subset": key,
+        "checked": checked,
+        "stale": stale_reasons(name, root),
+        "gate_passed": spec.get("gate_passed"),
+    }
