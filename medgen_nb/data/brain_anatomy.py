@@ -86,6 +86,12 @@ _MAX_VENTRICLE_FACTOR = 4.0  # ventricle growth candidates are stored for up to 
 _MAX_THINNING_MM = 2.0  # cortical thinning candidates are stored up to 2 mm deep
 
 
+def grid_shape(resolution_mm: float) -> tuple[int, int, int]:
+    """Voxels per axis of the phantom grid at ``resolution_mm`` (1 mm blocks averaged, edge-padded)."""
+    factor = int(resolution_mm)
+    return tuple(-(-n // factor) for n in _SHAPE_1MM)  # type: ignore[return-value]
+
+
 def grid_affine(resolution_mm: float) -> np.ndarray:
     """4x4 voxel -> MNI world (mm) affine of the phantom grid at ``resolution_mm`` (RAS)."""
     affine = np.eye(4)

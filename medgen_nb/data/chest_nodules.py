@@ -67,8 +67,9 @@ def insert_nodules(
         return hu, nodules, []
     # Depth inside the lungs, computed in their bounding box plus one voxel of background: every
     # lung voxel's nearest background voxel is then inside the box, so the result is exact.
-    lo = np.maximum(np.argwhere(lungs).min(0) - 1, 0)
-    hi = np.minimum(np.argwhere(lungs).max(0) + 2, lungs.shape)
+    lung_voxels = np.argwhere(lungs)
+    lo = np.maximum(lung_voxels.min(0) - 1, 0)
+    hi = np.minimum(lung_voxels.max(0) + 2, lungs.shape)
     box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
     depth_mm = np.zeros(lungs.shape)
     depth_mm[box] = ndimage.distance_transform_edt(np.pad(lungs[box], 1), sampling=spacing_mm)[

@@ -37,14 +37,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from medgen_nb.data import mr_acquisition as mr
+from medgen_nb.data.brain_anatomy import grid_shape
 from medgen_nb.data.ct_physics import CTProtocol
 from medgen_nb.data.pet_physics import PET_RECON_PRESETS
-
-_SHAPE_1MM = (181, 217, 181)  # the phantom grid at 1 mm (brain_anatomy); r mm: (n - 1) / r + 1
-
-
-def _grid_shape(resolution_mm: float) -> tuple[int, int, int]:
-    return tuple(int(round((n - 1) / resolution_mm)) + 1 for n in _SHAPE_1MM)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -74,7 +69,7 @@ class Site:
 
 def _matrix(fraction: float) -> Callable[[float], tuple[int, int, int]]:
     def at(resolution_mm: float) -> tuple[int, int, int]:
-        return tuple(max(8, round(fraction * n)) for n in _grid_shape(resolution_mm))  # type: ignore[return-value]
+        return tuple(max(8, round(fraction * n)) for n in grid_shape(resolution_mm))  # type: ignore[return-value]
 
     return at
 
