@@ -137,11 +137,13 @@ def version_comparison(
     v2: dict[str, np.ndarray],
     modalities: list[str] | None = None,
     suptitle: str | None = None,
+    row_labels: tuple[str, str] = ("v1", "v2"),
 ) -> Figure:
     """Two rows of axial slices in [0, 1]: the phantom v1 reference above, v2 below.
 
     ``v1`` and ``v2`` map modality -> ``(X, Y)`` slice in RAS order (shown with anterior up);
-    ``modalities`` picks and orders the columns (default: those present in both).
+    ``modalities`` picks and orders the columns (default: those present in both); ``row_labels``
+    names the two rows.
     """
     names = modalities or [m for m in v1 if m in v2]
     missing = [m for m in names if m not in v1 or m not in v2]
@@ -149,7 +151,7 @@ def version_comparison(
         raise ValueError(f"modalities {missing or names} are not present in both versions")
     fig, axes = plt.subplots(2, len(names), figsize=(1.6 * len(names), 3.6), squeeze=False)
     for col, name in enumerate(names):
-        for row, (label, slices) in enumerate((("v1", v1), ("v2", v2))):
+        for row, (label, slices) in enumerate(zip(row_labels, (v1, v2), strict=True)):
             ax = axes[row, col]
             ax.imshow(np.rot90(slices[name]), cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([])
