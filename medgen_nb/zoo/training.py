@@ -84,13 +84,9 @@ def scores(model: Any, data: TaskData, split: str = "test", n_boot: int = N_BOOT
     return out
 
 
-def _check_kind(name: str, spec: dict[str, Any]) -> None:
-    task = tasks.get(spec["task"]["name"], data=spec["task"].get("data", "phantom"))
-    if not isinstance(task, TranslationTask):
-        raise ZooError(
-            f"zoo entry {name!r}: training and scoring {task.kind} entries is not built yet "
-            "(translation entries are)"
-        )
+def entry_kind(spec: dict[str, Any]) -> str:
+    """``"translation"``, ``"creation"`` or ``"downstream"``: the kind of the entry's task."""
+    return tasks.get(spec["task"]["name"], data=spec["task"].get("data", "phantom")).kind
 
 
 def train_entry(
@@ -103,7 +99,10 @@ def train_entry(
     a file that is not there.
     """
     spec = entry(name, root)
-    _check_kind(name, spec)
+    if entry_kind(spec) != "translation":
+        from medgen_nb.zoo.creation import train_creation_entry
+
+        return train_creation_entry(name, root=root, progress=progress)
     recipe = Recipe.from_dict(spec["recipe"])
     data = build_data(spec)
     seed_everything(recipe.seed)  # the initial weights follow from the recipe's seed
@@ -160,7 +159,10 @@ def verify_entry(
     "gate_passed"}``; a missing or corrupt file raises :class:`ZooError` from :func:`load`.
     """
     spec = entry(name, root)
-    _check_kind(name, spec)
+    if entry_kind(spec) != "translation":
+        from medgen_nb.zoo.creation import verify_creation_entry
+
+        return verify_creation_entry(name, quick=quick, root=root)
     if "metrics" not in spec:
         raise ZooError(
             f"zoo entry {name!r} was never trained; run `python -m medgen_nb.zoo train {name}`"
