@@ -354,6 +354,62 @@ class SliceDataset(Dataset):
         return out
 
 
+class ModalityMix(Dataset):
+    """Slices of several modalities of the same subjects, each labelled with its modality.
+
+    ``ModalityMix([ds_t1w, ds_t2w, ...])`` holds every item of every part; an item's ``label`` is
+    the index of its part, so a class-conditional generator can be asked for a contrast and a
+    classifier can check it got one. The parts must be :class:`SliceDataset` objects of one
+    modality each, cut from the same subjects in the same order at the same size (their
+    ``subject`` indices then mean the same person).
+    """
+
+    def __init__(self, parts: Sequence[SliceDataset]) -> None:
+        if len(parts) < 2:
+            raise ValueError(f"a modality mix needs at least 2 parts, got {len(parts)}")
+        first = parts[0]
+        for part in parts:
+            if len(part.sources) != 1 or part.target is not None:
+                raise ValueError(
+                    f"each part holds one modality and no target, got sources {part.sources} "
+                    f"and target {part.target!r}"
+                )
+            if part.subject_ids != first.subject_ids or part.size != first.size:
+                raise ValueError("the parts must be cut from the same subjects at the same size")
+        self.modalities = [part.sources[0] for part in parts]
+        if len(set(self.modalities)) != len(self.modalities):
+            raise ValueError(f"each modality may appear once, got {self.modalities}")
+        self.subject_ids, self.size = first.subject_ids, first.size
+        self.sources, self.target = ["mix"], None
+        self.intensity = first.intensity
+        self._parts = list(parts)
+        self._offsets = np.cumsum([0] + [len(p) for p in parts])
+
+    def __len__(self) -> int:
+        return int(self._offsets[-1])
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} items")
+        i %= len(self)
+        k = int(np.searchsorted(self._offsets, i, side="right")) - 1
+        item = self._parts[k][i - int(self._offsets[k])]
+        return item | {"label": torch.tensor(k)}
+
+    @property
+    def num_classes(self) -> int:
+        return len(self._parts)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """All items at once; ``label`` is the modality index (``self.modalities[label]``)."""
+        parts = [p.tensors() for p in self._parts]
+        out = {k: torch.cat([t[k] for t in parts]) for k in parts[0] if k != "label"}
+        out["label"] = torch.cat(
+            [torch.full((len(t["image"]),), k, dtype=torch.int64) for k, t in enumerate(parts)]
+        )
+        return out
+
+
 class UnpairedDataset(Dataset):
     """Unpaired translation data: ``image`` from domain A and ``target`` from an unrelated item of B.
 

@@ -95,8 +95,15 @@ def subsample_intervals(
     return out
 
 
+def is_class_conditional(model: Any) -> bool:
+    """Whether ``model`` samples given class labels (a config with ``num_classes`` > 0)."""
+    return int(getattr(model, "config", {}).get("num_classes", 0) or 0) > 0
+
+
 def _generate(model: Any, task: CreationTask, tensors: dict, seed: int, **kwargs) -> torch.Tensor:
-    if task.conditioning == "label":
+    # An unconditional model on a labelled task draws as many images without labels: the class
+    # mix is then its own, which the metrics judge.
+    if task.conditioning == "label" and is_class_conditional(model):
         return predict(model, labels=tensors["label"], seed=seed, **kwargs)
     if task.conditioning == "mask":  # the label map, scaled to [0, 1], is the source image
         seg = tensors["seg"].float()
@@ -118,6 +125,9 @@ def evaluate_creation(
     **sample_kwargs: Any,
 ) -> Results:
     """Score ``model`` (a Sampler; for mask conditioning a Translator) against ``task_data[split]``.
+
+    On a label-conditioned task a class-conditional model draws one sample per real slice with
+    that slice's label; an unconditional one draws as many samples without labels.
 
     Returns one row per metric for the model and, with ``floor``, the same metrics of the split's
     two subject halves as model ``"real vs real"``.

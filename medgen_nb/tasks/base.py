@@ -154,9 +154,13 @@ class CreationTask(TaskBase):
 
     Attributes:
         modality: the canonical modality generated.
+        modalities: phantom tasks: several modalities of the same subjects instead of one; every
+            slice of each is an item and, with ``label_from="modality"``, its class is the
+            modality's index here (``modality`` is then the first of them).
         conditioning: ``None``, ``"label"`` (``label_from`` gives each slice its class) or
             ``"mask"`` (the ``seg_key`` label map is the condition).
-        label_from, seg_key: as in :class:`medgen_nb.data.slices.SliceDataset`.
+        label_from, seg_key: as in :class:`medgen_nb.data.slices.SliceDataset`, or
+            ``"modality"`` with ``modalities``.
         min_samples: samples to score (FID needs several times the feature dimension).
     """
 
@@ -167,15 +171,37 @@ class CreationTask(TaskBase):
     min_foreground: float = 0.05
     min_brain: float = 0.0
     min_samples: int = 640
+    modalities: tuple[str, ...] = ()
 
     kind: TaskKind = field(default="creation", init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "modality", vocab.canonical(self.modality))
+        if self.modalities:
+            mods = tuple(vocab.canonical(m) for m in self.modalities)
+            if len(mods) < 2 or len(set(mods)) != len(mods):
+                raise ValueError(
+                    f"task {self.name!r}: modalities must name 2 or more distinct modalities, "
+                    f"got {self.modalities}"
+                )
+            if self.data != "phantom":
+                raise ValueError(f"task {self.name!r}: modalities= is for phantom tasks")
+            object.__setattr__(self, "modalities", mods)
+            object.__setattr__(self, "modality", mods[0])
+        if (self.label_from == "modality") != bool(self.modalities):
+            raise ValueError(
+                f"task {self.name!r}: label_from='modality' and modalities= go together"
+            )
         if self.conditioning == "label" and self.label_from is None:
             raise ValueError(f"task {self.name!r}: conditioning='label' needs label_from")
         if self.conditioning == "mask" and self.seg_key is None:
             raise ValueError(f"task {self.name!r}: conditioning='mask' needs seg_key")
+
+    def record(self) -> dict[str, Any]:
+        out = super().record()
+        if not self.modalities:  # records (and cached runs) of one-modality tasks stay as they were
+            del out["modalities"]
+        return out
 
     @property
     def metrics(self) -> tuple[MetricSpec, ...]:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from medgen_nb.data.alignment import AlignmentConfig, check_alignment, misalign_subject
-from medgen_nb.data.slices import SliceDataset, Subject, split_subjects
+from medgen_nb.data.slices import ModalityMix, SliceDataset, Subject, split_subjects
 from medgen_nb.tasks.base import (
     CreationTask,
     DownstreamTask,
@@ -124,6 +124,26 @@ def _phantom_slices(
                 misalign_subject(s, target, config, seed, breathing=chest, moving=sources)
                 for s in members
             ]
+            for split, members in splits.items()
+        }
+    if getattr(task, "modalities", ()):  # one item per slice and modality, labelled by modality
+        return {
+            split: ModalityMix(
+                [
+                    SliceDataset(
+                        members,
+                        [m],
+                        None,
+                        "axial",
+                        size,
+                        seg_key,
+                        None,
+                        task.min_foreground,
+                        keep_slices=keep,
+                    )  # fmt: skip
+                    for m in task.modalities
+                ]
+            )
             for split, members in splits.items()
         }
     return {
@@ -239,7 +259,7 @@ def build(
         if task.data == "phantom" and task.region == "brain":
             seg_key, label_from = "lesion", "seg_present"
     elif isinstance(task, CreationTask):
-        sources, target = (task.modality,), None
+        sources, target = task.modalities or (task.modality,), None
         seg_key, label_from = task.seg_key, task.label_from
     elif isinstance(task, DownstreamTask):
         sources, target = (task.modality,), None

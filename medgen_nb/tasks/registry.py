@@ -175,6 +175,17 @@ TASKS: list[Task] = [
         **BRAIN_SLICES,
     ),
     CreationTask(
+        "brain_mr_by_contrast",
+        "T1w, T2w, FLAIR and PD slices of the same heads, conditioned on the contrast",
+        modalities=("t1w", "t2w", "flair", "pd"),
+        conditioning="label",
+        label_from="modality",
+        size=32,
+        n_subjects=40,
+        review="§5.1",
+        **BRAIN_SLICES,
+    ),
+    CreationTask(
         "brain_t1w_by_lesion",
         "T1w slices conditioned on lesion present / absent",
         modality="t1w",

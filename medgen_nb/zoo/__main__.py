@@ -16,8 +16,22 @@ from typing import Any
 from medgen_nb.zoo.manifest import ZooError, available, entry, stale_reasons
 
 
+def _gate_list_cell(spec: dict[str, Any]) -> str:
+    """Creation entries: each gate's value, side and bound; intervals and N are in the manifest."""
+    if "metrics" not in spec:
+        return "not trained"
+    cells = []
+    for g in spec.get("gate_results", []):
+        value = "-" if g["value"] is None else f"{g['value']:.3g}"
+        bound = "-" if g["bound"] is None else f"{g['bound']:.3g}"
+        cells.append(f"{g['metric']} {value} {g['side']} {bound}: {'PASS' if g['passed'] else 'FAIL'}")
+    return "; ".join(cells)
+
+
 def _gate_cell(spec: dict[str, Any]) -> str:
     gate = spec["gate"]
+    if isinstance(gate, list):
+        return _gate_list_cell(spec)
     if "metrics" not in spec:
         return f"{gate['metric']} >= {gate['min']}: not trained"
     m = spec["metrics"][gate["split"]]

@@ -104,7 +104,15 @@ def read_weights(
 
 
 def build_model(spec: dict[str, Any]) -> GenerativeModel:
-    """A fresh model of the entry's registry name and config (random weights)."""
+    """A fresh model of the entry's registry name and config (random weights).
+
+    ``model.family`` ``"downstream"`` names a model of :mod:`medgen_nb.downstream` (a judge
+    classifier); otherwise the name is one of :mod:`medgen_nb.models`.
+    """
+    if spec["model"].get("family") == "downstream":
+        from medgen_nb.downstream import create as create_downstream
+
+        return create_downstream(spec["model"]["name"], **spec["model"]["config"])
     return create(spec["model"]["name"], **spec["model"]["config"])
 
 
