@@ -25,7 +25,7 @@ from medgen_nb.zoo.store import as_stored, build_model
 from medgen_nb.zoo.training import TOLERANCE, verify_entry
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-SHIPPED = zoo.available()
+SHIPPED = [n for n in zoo.available() if isinstance(zoo.entry(n)["gate"], dict)]  # translation
 P2P = "pix2pix_t1w_t2w_64"
 
 
@@ -64,7 +64,7 @@ def test_shipped_entry_verifies_and_records_its_gate(name, capsys):
 
 
 def test_zoo_fits_its_size_budget():
-    total = sum(zoo.entry(n)["weights"].get("bytes") or 0 for n in SHIPPED)
+    total = sum(zoo.entry(n)["weights"].get("bytes") or 0 for n in zoo.available())
     assert total <= 30e6
 
 

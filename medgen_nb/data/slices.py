@@ -382,7 +382,7 @@ class ModalityMix(Dataset):
         self.subject_ids, self.size = first.subject_ids, first.size
         self.sources, self.target = ["mix"], None
         self.intensity = first.intensity
-        self._parts = list(parts)
+        self.parts = tuple(parts)  # part k holds the slices of self.modalities[k]
         self._offsets = np.cumsum([0] + [len(p) for p in parts])
 
     def __len__(self) -> int:
@@ -393,16 +393,16 @@ class ModalityMix(Dataset):
             raise IndexError(f"index {i} out of range for {len(self)} items")
         i %= len(self)
         k = int(np.searchsorted(self._offsets, i, side="right")) - 1
-        item = self._parts[k][i - int(self._offsets[k])]
+        item = self.parts[k][i - int(self._offsets[k])]
         return item | {"label": torch.tensor(k)}
 
     @property
     def num_classes(self) -> int:
-        return len(self._parts)
+        return len(self.parts)
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """All items at once; ``label`` is the modality index (``self.modalities[label]``)."""
-        parts = [p.tensors() for p in self._parts]
+        parts = [p.tensors() for p in self.parts]
         out = {k: torch.cat([t[k] for t in parts]) for k in parts[0] if k != "label"}
         out["label"] = torch.cat(
             [torch.full((len(t["image"]),), k, dtype=torch.int64) for k, t in enumerate(parts)]

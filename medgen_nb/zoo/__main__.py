@@ -24,7 +24,9 @@ def _gate_list_cell(spec: dict[str, Any]) -> str:
     for g in spec.get("gate_results", []):
         value = "-" if g["value"] is None else f"{g['value']:.3g}"
         bound = "-" if g["bound"] is None else f"{g['bound']:.3g}"
-        cells.append(f"{g['metric']} {value} {g['side']} {bound}: {'PASS' if g['passed'] else 'FAIL'}")
+        cells.append(
+            f"{g['metric']} {value} {g['side']} {bound}: {'PASS' if g['passed'] else 'FAIL'}"
+        )
     return "; ".join(cells)
 
 
@@ -53,6 +55,19 @@ def gate_table(names: Sequence[str], root=None) -> str:
         stale = "; ".join(stale_reasons(name, root)) or "no"
         lines.append(f"| {name} | {mb} | {_gate_cell(spec)} | {stale} |")
     return "\n".join(lines)
+
+
+def _module_of(name: str, root) -> Any:
+    """``train``/``verify`` functions for the entry's kind (heavy imports only when needed)."""
+    from types import SimpleNamespace
+
+    from medgen_nb.zoo import creation, training
+
+    if training.entry_kind(entry(name, root)) == "translation":
+        return SimpleNamespace(train=training.train_entry, verify=training.verify_entry)
+    return SimpleNamespace(
+        train=creation.train_creation_entry, verify=creation.verify_creation_entry
+    )
 
 
 def _names(args: argparse.Namespace, root) -> list[str]:
@@ -92,18 +107,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "train":
             if not names and not args.stale:
                 parser.error("train needs NAME, --all or --stale")
-            from medgen_nb.zoo.training import train_entry  # heavy imports only when training
-
             for name in names:
                 print(f"training {name} ...", flush=True)
-                train_entry(name, root=root, progress=args.progress)
+                _module_of(name, root).train(name, root=root, progress=args.progress)
             print(gate_table(names, root) if names else "no stale entries")
             return 0 if all(entry(n, root).get("gate_passed") for n in names) else 1
-        from medgen_nb.zoo.training import verify_entry
-
         failed = 0
         for name in names:
-            report = verify_entry(name, quick=args.quick, root=root)
+            report = _module_of(name, root).verify(name, quick=args.quick, root=root)
             checks = ", ".join(
                 f"{m} {a:.4f} -> {b:.4f} (tol {t})" for m, (a, b, t) in report["checked"].items()
             )

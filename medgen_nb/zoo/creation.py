@@ -347,6 +347,32 @@ def _train_or_stage(name: str, spec: dict[str, Any], data: TaskData, progress: b
     return model, meta
 
 
+def fit_recipe(
+    name: str,
+    data: TaskData | None = None,
+    *,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    root: str | os.PathLike | None = None,
+) -> Any:
+    """Retrain entry ``name`` from its recipe and return the model (nothing is written).
+
+    What a notebook's ``TRAIN_FROM_SCRATCH = True`` runs: the entry's network, initial seed,
+    steps, batch, schedule, EMA and flips, on ``data`` (default: the entry's own task data) and
+    on ``device``. Minutes on a CPU; the zoo's copy took ``entry(name)["training"]["wall_s"]``.
+    """
+    spec = entry(name, root)
+    recipe = Recipe.from_dict(spec["recipe"])
+    data = _data(spec) if data is None else data
+    seed_everything(recipe.seed)
+    trainee = RecipeTrainee(build_model(spec), recipe)
+    fit(
+        trainee, data["train"], recipe.steps, batch_size=recipe.batch_size, seed=recipe.seed,
+        precision=recipe.precision, device=device, progress=progress, log_every=100,
+    )  # fmt: skip
+    return trainee.shipped()
+
+
 def _judge_for(spec: dict[str, Any], root) -> Any:
     name = spec.get("judge")
     if name is None:

@@ -89,6 +89,15 @@ def entry_kind(spec: dict[str, Any]) -> str:
     return tasks.get(spec["task"]["name"], data=spec["task"].get("data", "phantom")).kind
 
 
+def _check_translation(name: str, spec: dict[str, Any]) -> None:
+    kind = entry_kind(spec)
+    if kind != "translation":
+        raise ZooError(
+            f"zoo entry {name!r} is a {kind} entry: train and verify it with "
+            "medgen_nb.zoo.creation (the command line picks the module by itself)"
+        )
+
+
 def train_entry(
     name: str, *, root: str | os.PathLike | None = None, progress: bool = False
 ) -> dict[str, Any]:
@@ -99,10 +108,7 @@ def train_entry(
     a file that is not there.
     """
     spec = entry(name, root)
-    if entry_kind(spec) != "translation":
-        from medgen_nb.zoo.creation import train_creation_entry
-
-        return train_creation_entry(name, root=root, progress=progress)
+    _check_translation(name, spec)
     recipe = Recipe.from_dict(spec["recipe"])
     data = build_data(spec)
     seed_everything(recipe.seed)  # the initial weights follow from the recipe's seed
@@ -159,10 +165,7 @@ def verify_entry(
     "gate_passed"}``; a missing or corrupt file raises :class:`ZooError` from :func:`load`.
     """
     spec = entry(name, root)
-    if entry_kind(spec) != "translation":
-        from medgen_nb.zoo.creation import verify_creation_entry
-
-        return verify_creation_entry(name, quick=quick, root=root)
+    _check_translation(name, spec)
     if "metrics" not in spec:
         raise ZooError(
             f"zoo entry {name!r} was never trained; run `python -m medgen_nb.zoo train {name}`"
