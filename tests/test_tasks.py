@@ -170,3 +170,29 @@ def test_ixi_variant_builds_on_the_fabricated_layout(tmp_path):
     item = data["train"][0]
     assert item["image"].shape == (1, 32, 32) and item["target"].shape == (1, 32, 32)
     assert sum(len(ds.subject_ids) for ds in data.splits.values()) == 4
+
+
+def test_built_slices_are_cached_and_read_back_exactly():
+    from medgen_nb.tasks.build import _slice_cache_path
+
+    task = tasks.get("brain_mr_by_contrast")
+    fresh = tasks.build(task, smoke=True, cache=False)
+    first = tasks.build(task, smoke=True)  # writes the cache file (or reads an earlier one)
+    path = _slice_cache_path(first.record())
+    assert path.is_file()
+    again = tasks.build(task, smoke=True)
+    for split in ("train", "val", "test"):
+        a, b = fresh[split].tensors(), again[split].tensors()
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a), split
+        assert again[split].modalities == fresh[split].modalities
+        assert again[split].parts[1].intensity == fresh[split].parts[1].intensity
+        assert again[split].subject_ids == fresh[split].subject_ids
+    # another record (another population) is another file
+    assert _slice_cache_path(tasks.build(task, smoke=True, seed=1).record()) != path
+    # an unreadable cache file is rebuilt and replaced, with a warning; nothing is lost
+    path.write_bytes(b"not an npz file")
+    with pytest.warns(UserWarning, match="rebuilding the unreadable slice cache"):
+        rebuilt = tasks.build(task, smoke=True)
+    assert torch.equal(rebuilt["test"].tensors()["image"], fresh["test"].tensors()["image"])
+    assert tasks.build(task, smoke=True)["test"].parts[0].sources == ["t1w"]

@@ -22,6 +22,7 @@ slice      () int64             slice index in the resampled volume
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import numbers
@@ -300,6 +301,45 @@ class SliceDataset(Dataset):
         self._label = torch.cat(labels).long() if labels else None
         self._subject = torch.cat(subj)
         self._slice = torch.cat(slc)
+
+    _ARRAYS = ("_image", "_target", "_mask", "_seg", "_label", "_subject", "_slice")
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """Arrays and JSON-ready metadata that rebuild this data set exactly (:meth:`from_state`)."""
+        arrays = {
+            name[1:]: getattr(self, name).numpy()
+            for name in self._ARRAYS
+            if getattr(self, name) is not None
+        }
+        meta = {
+            "sources": self.sources,
+            "target": self.target,
+            "plane": self.plane,
+            "size": self.size,
+            "seg_key": self.seg_key,
+            "subject_ids": self.subject_ids,
+            "intensity": {
+                sid: {m: dataclasses.asdict(f) for m, f in maps.items()}
+                for sid, maps in self.intensity.items()
+            },
+        }
+        return arrays, meta
+
+    @classmethod
+    def from_state(cls, arrays: dict[str, np.ndarray], meta: dict) -> SliceDataset:
+        """The data set :meth:`state` describes, without re-slicing any volume."""
+        obj = cls.__new__(cls)
+        obj.sources, obj.target = list(meta["sources"]), meta["target"]
+        obj.plane, obj.size, obj.seg_key = meta["plane"], int(meta["size"]), meta["seg_key"]
+        obj.subject_ids = list(meta["subject_ids"])
+        obj.intensity = {
+            sid: {m: IntensityMap(**f) for m, f in maps.items()}
+            for sid, maps in meta["intensity"].items()
+        }
+        for name in cls._ARRAYS:
+            value = arrays.get(name[1:])
+            setattr(obj, name, None if value is None else torch.from_numpy(np.array(value)))
+        return obj
 
     @staticmethod
     def _label(label_from, subject: Subject, seg_slice: torch.Tensor | None) -> int:

@@ -7,8 +7,13 @@ builds in seconds; lab builds use the task's own sizes.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
+import warnings
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
@@ -23,6 +28,7 @@ from medgen_nb.tasks.base import (
     TranslationTask,
     brain_fraction_filter,
 )
+from medgen_nb.utils import atomic_write, cache_dir
 
 SMOKE_SUBJECTS = 4  # two training subjects: unpaired models need one per domain
 SMOKE_SIZE = 32
@@ -162,6 +168,66 @@ def _phantom_slices(
     }
 
 
+SLICE_CACHE_FORMAT = 1  # raise when what a cached file holds changes
+
+
+def _slice_cache_path(record: dict) -> Path:
+    blob = json.dumps(record | {"format": SLICE_CACHE_FORMAT}, sort_keys=True).encode()
+    return (
+        cache_dir("task_slices")
+        / f"{record['task']['name']}-{hashlib.sha256(blob).hexdigest()[:16]}.npz"
+    )
+
+
+def _save_splits(path: Path, splits: dict) -> None:
+    arrays: dict[str, np.ndarray] = {}
+    meta: dict[str, dict] = {}
+    for split, ds in splits.items():
+        parts = ds.parts if isinstance(ds, ModalityMix) else (ds,)
+        meta[split] = {"mix": isinstance(ds, ModalityMix), "parts": []}
+        for k, part in enumerate(parts):
+            values, part_meta = part.state()
+            meta[split]["parts"].append(part_meta)
+            arrays |= {f"{split}.{k}.{name}": v for name, v in values.items()}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    with atomic_write(path) as fh:
+        np.savez(fh, **arrays)
+
+
+def _load_splits(path: Path) -> dict:
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(z["meta"].tobytes())
+        out = {}
+        for split, m in meta.items():
+            parts = []
+            for k, part_meta in enumerate(m["parts"]):
+                prefix = f"{split}.{k}."
+                values = {n[len(prefix) :]: z[n] for n in z.files if n.startswith(prefix)}
+                parts.append(SliceDataset.from_state(values, part_meta))
+            out[split] = ModalityMix(parts) if m["mix"] else parts[0]
+    return out
+
+
+def _cached_slices(record: dict, make, *, enabled: bool) -> dict:
+    """``make()``'s splits, read from the slice cache when this record was built before.
+
+    Only SliceDataset splits (and mixes of them) are kept. A cache file that cannot be read is
+    built again and replaced: it holds derived data only, so nothing is lost.
+    """
+    if not enabled:
+        return make()
+    path = _slice_cache_path(record)
+    if path.is_file():
+        try:
+            return _load_splits(path)
+        except (OSError, ValueError, KeyError, json.JSONDecodeError) as err:
+            warnings.warn(f"rebuilding the unreadable slice cache {path} ({err})", stacklevel=3)
+    splits = make()
+    if all(isinstance(ds, SliceDataset | ModalityMix) for ds in splits.values()):
+        _save_splits(path, splits)
+    return splits
+
+
 def _drr_splits(
     task: TranslationTask, n: int, seed: int, size: int, smoke: bool, site: str | None
 ) -> dict:
@@ -214,6 +280,7 @@ def build(
     alignment: str | None = None,
     site: str | None = None,
     test_site: str | None = None,
+    cache: bool = True,
 ) -> TaskData:
     """Datasets for ``task``: ``TaskData.splits`` maps ``"train"``/``"val"``/``"test"`` to data.
 
@@ -228,6 +295,9 @@ def build(
             (:mod:`medgen_nb.data.sites`, e.g. ``"site_b"``; None: the default scanners).
         test_site: phantom slice tasks: image the *test* subjects at this site instead (default:
             ``site``), for generalisation across scanners; train and val stay at ``site``.
+        cache: phantom slice tasks: keep the cut slices in ``cache_dir("task_slices")``, keyed
+            by the data's record (task, sizes, population, sites, simulator versions), so a
+            second build reads one file instead of loading and re-slicing every volume.
     """
     from medgen_nb.data import sites
 
@@ -276,9 +346,14 @@ def build(
                 )
             splits = _drr_splits(task, n, seed, side, smoke, site)
         else:
-            splits = _phantom_slices(
-                task, n, seed, side, smoke, list(sources), target, seg_key, label_from,
-                site, test_site,
+            record = TaskData(task, {}, side, n, seed, site, test_site).record()
+            splits = _cached_slices(
+                record,
+                lambda: _phantom_slices(
+                    task, n, seed, side, smoke, list(sources), target, seg_key, label_from,
+                    site, test_site,
+                ),
+                enabled=cache and not callable(label_from),
             )  # fmt: skip
     else:
         splits = _real_slices(task, root, side, n, list(sources), target, seg_key)
