@@ -263,6 +263,14 @@ def test_subsample_intervals_are_centred_and_reproducible():
     assert a[1] < 0.5 < a[2]  # covers the true gap of 0.5
     one = subsample_intervals(mean_gap, real, torch.zeros(200), fake)["gap"]
     assert math.isnan(one[1]) and math.isnan(one[2])
+    # FID at half the subjects is biased upwards; the interval still holds the full-N value
+    from medgen_nb.metrics import fid
+
+    same = torch.randn(200, 4, generator=g)
+    value, low, high = subsample_intervals(
+        lambda a, b: {"fid": fid(a, b, warn_small_n=False)}, real, subjects, same, seed=1
+    )["fid"]
+    assert low <= value <= high
 
 
 def test_conditional_generators_get_the_real_label_mix():

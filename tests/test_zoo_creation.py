@@ -18,6 +18,7 @@ from medgen_nb.zoo import creation
 from medgen_nb.zoo.__main__ import main
 from medgen_nb.zoo.creation import check_gates, class_accuracy, verify_creation_entry
 from medgen_nb.zoo.manifest import ZOO_DIR, read_manifest, write_manifest
+from medgen_nb.zoo.store import as_stored
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 CREATION = [n for n in zoo.available() if isinstance(zoo.entry(n)["gate"], list)]
@@ -205,6 +206,12 @@ def test_train_a_conditional_generator_end_to_end(zoo_copy, capsys, monkeypatch)
     assert spec["gate_passed"] is False and spec["training"]["threads"] == 1
     assert verify_creation_entry("tiny_cgan", quick=True, root=zoo_copy)["ok"]
     assert zoo.entry("cgan_mr_contrast_32", zoo_copy) == zoo.entry("cgan_mr_contrast_32")
+
+    # TRAIN_FROM_SCRATCH in a notebook: the recipe reproduces the stored weights exactly
+    again_model = creation.fit_recipe("tiny_cgan", root=zoo_copy, progress=False)
+    stored = zoo.load("tiny_cgan", root=zoo_copy).state_dict()
+    rounded = as_stored(again_model, "float16").state_dict()
+    assert all(torch.equal(stored[k], rounded[k]) for k in stored)
 
     # a second run scores the staged weights again instead of retraining
     def no_training(*args, **kwargs):
