@@ -226,3 +226,11 @@ def test_a_generator_whose_judge_is_missing_fails_before_training(zoo_copy):
     _tiny(zoo_copy, "tiny_acgan", "acgan_mr_contrast_32", judge="no_such_judge")
     with pytest.raises(zoo.ZooError, match="unknown zoo entry 'no_such_judge'"):
         creation.train_creation_entry("tiny_acgan", root=zoo_copy)
+
+
+def test_full_verify_of_every_entry_passes(capsys):
+    """``python -m medgen_nb.zoo verify``: every entry re-scored on its whole test split."""
+    assert main(["verify"]) == 0
+    out = capsys.readouterr().out
+    missing = [n for n in zoo.available() if f"{n} [test]: ok" not in out]
+    assert not missing, out
