@@ -14,7 +14,7 @@ import torch
 from medgen_nb import tasks, zoo
 from medgen_nb.data.slices import ModalityMix, SliceDataset
 from medgen_nb.tasks.base import CreationTask
-from medgen_nb.zoo import creation
+from medgen_nb.zoo import creation, training
 from medgen_nb.zoo.__main__ import main
 from medgen_nb.zoo.creation import check_gates, class_accuracy, verify_creation_entry
 from medgen_nb.zoo.manifest import ZOO_DIR, read_manifest, write_manifest
@@ -217,7 +217,7 @@ def test_train_a_conditional_generator_end_to_end(zoo_copy, capsys, monkeypatch)
     def no_training(*args, **kwargs):
         raise AssertionError("the staged run should have been reused")
 
-    monkeypatch.setattr(creation, "fit", no_training)
+    monkeypatch.setattr(training, "fit", no_training)  # where run_recipe trains
     again = creation.train_creation_entry("tiny_cgan", root=zoo_copy)
     assert again["weights"]["sha256"] == spec["weights"]["sha256"]
 

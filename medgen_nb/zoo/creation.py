@@ -48,7 +48,6 @@ from medgen_nb.evaluation.creation import is_class_conditional
 from medgen_nb.evaluation.downstream import cluster_pooled_ci
 from medgen_nb.metrics import SmallSampleWarning, balanced_accuracy, extract_features, fid
 from medgen_nb.tasks.base import TaskData
-from medgen_nb.train import fit
 from medgen_nb.utils import atomic_write, cache_dir, seed_everything
 from medgen_nb.zoo.manifest import (
     ZooError,
@@ -59,7 +58,7 @@ from medgen_nb.zoo.manifest import (
     weights_path,
     write_manifest,
 )
-from medgen_nb.zoo.recipe import Recipe, RecipeTrainee
+from medgen_nb.zoo.recipe import Recipe
 from medgen_nb.zoo.store import as_stored, build_model, load, write_weights
 
 SAMPLE_SEED = 0  # every score draws its samples from this seed: re-scoring is exact
@@ -328,15 +327,9 @@ def _train_or_stage(name: str, spec: dict[str, Any], data: TaskData, progress: b
             meta = json.loads(fh.metadata()["training"])
         model.load_state_dict(load_tensors(staged.read_bytes()))
         return model.eval(), meta
-    seed_everything(recipe.seed)  # the initial weights follow from the recipe's seed
-    trainee = RecipeTrainee(build_model(spec), recipe)
-    start = time.perf_counter()
-    history = fit(
-        trainee, data["train"], recipe.steps, batch_size=recipe.batch_size, seed=recipe.seed,
-        precision=recipe.precision, device="cpu", progress=progress, log_every=100,
-    )  # fmt: skip
-    wall = time.perf_counter() - start
-    model = trainee.shipped()
+    from medgen_nb.zoo.training import run_recipe
+
+    model, history, wall = run_recipe(spec, data, progress=progress)
     meta = {
         "wall_s": round(wall, 1),
         "steps_per_s": round(recipe.steps / wall, 2),
@@ -365,16 +358,11 @@ def fit_recipe(
     steps, batch, schedule, EMA and flips, on ``data`` (default: the entry's own task data) and
     on ``device``. Minutes on a CPU; the zoo's copy took ``entry(name)["training"]["wall_s"]``.
     """
+    from medgen_nb.zoo.training import run_recipe
+
     spec = entry(name, root)
-    recipe = Recipe.from_dict(spec["recipe"])
     data = _data(spec) if data is None else data
-    seed_everything(recipe.seed)
-    trainee = RecipeTrainee(build_model(spec), recipe)
-    fit(
-        trainee, data["train"], recipe.steps, batch_size=recipe.batch_size, seed=recipe.seed,
-        precision=recipe.precision, device=device, progress=progress, log_every=100,
-    )  # fmt: skip
-    return trainee.shipped()
+    return run_recipe(spec, data, device=device, progress=progress)[0]
 
 
 def _judge_for(spec: dict[str, Any], root) -> Any:

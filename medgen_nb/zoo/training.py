@@ -84,6 +84,25 @@ def scores(model: Any, data: TaskData, split: str = "test", n_boot: int = N_BOOT
     return out
 
 
+def run_recipe(
+    spec: dict[str, Any], data: TaskData, *, device: str = "cpu", progress: bool = False
+) -> tuple[Any, Any, float]:
+    """Train the entry's model from its recipe on ``data["train"]``: (shipped model, history, s).
+
+    The initial weights follow from the recipe's seed; the shipped model carries the EMA
+    weights where the recipe keeps an average.
+    """
+    recipe = Recipe.from_dict(spec["recipe"])
+    seed_everything(recipe.seed)
+    trainee = RecipeTrainee(build_model(spec), recipe)
+    start = time.perf_counter()
+    history = fit(
+        trainee, data["train"], recipe.steps, batch_size=recipe.batch_size, seed=recipe.seed,
+        precision=recipe.precision, device=device, progress=progress, log_every=100,
+    )  # fmt: skip
+    return trainee.shipped(), history, time.perf_counter() - start
+
+
 def entry_kind(spec: dict[str, Any]) -> str:
     """``"translation"``, ``"creation"`` or ``"downstream"``: the kind of the entry's task."""
     return tasks.get(spec["task"]["name"], data=spec["task"].get("data", "phantom")).kind
@@ -111,15 +130,7 @@ def train_entry(
     _check_translation(name, spec)
     recipe = Recipe.from_dict(spec["recipe"])
     data = build_data(spec)
-    seed_everything(recipe.seed)  # the initial weights follow from the recipe's seed
-    trainee = RecipeTrainee(build_model(spec), recipe)
-    start = time.perf_counter()
-    history = fit(
-        trainee, data["train"], recipe.steps, batch_size=recipe.batch_size, seed=recipe.seed,
-        precision=recipe.precision, device="cpu", progress=progress, log_every=100,
-    )  # fmt: skip
-    wall = time.perf_counter() - start
-    model = trainee.shipped()
+    model, history, wall = run_recipe(spec, data, progress=progress)
     dtype = spec["weights"]["dtype"]
     full_precision = scores(model, data)
     model = as_stored(model, dtype)  # every score below is of the weights as shipped
