@@ -102,8 +102,17 @@ def subsample_intervals(
 
 
 def is_class_conditional(model: Any) -> bool:
-    """Whether ``model`` samples given class labels (a config with ``num_classes`` > 0)."""
-    return int(getattr(model, "config", {}).get("num_classes", 0) or 0) > 0
+    """Whether ``model`` samples given class labels.
+
+    A model's own ``conditional`` flag decides (the GANs have one); else a ``config`` with
+    ``num_classes`` > 0 (VAEs, diffusion); a sampler that declares neither is given the labels.
+    """
+    if hasattr(model, "conditional"):
+        return bool(model.conditional)
+    config = getattr(model, "config", None)
+    if config is None:
+        return True
+    return int(config.get("num_classes", 0) or 0) > 0
 
 
 def _generate(model: Any, task: CreationTask, tensors: dict, seed: int, **kwargs) -> torch.Tensor:
