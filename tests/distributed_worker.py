@@ -22,6 +22,10 @@ from medgen_nb.utils import seed_everything
 
 PER_RANK_BATCH = 4
 STEPS = 6
+# float64 throughout: summation order then moves weights by ~1e-16 relative, so machine-dependent
+# amplification of it (instance norm over a 2 x 2 map, Adam on near-zero gradients) stays far
+# below what a wrong gradient average does (see tests/test_distributed.py)
+DTYPE = torch.float64
 CONFIGS = {
     # group norm: no per-rank batch statistics
     "vae": dict(size=16, base_channels=4, latent_dim=4),
@@ -38,11 +42,11 @@ RUNS = {
 
 
 class Pairs(Dataset):
-    """32 smooth random images (1, S, S) in [0, 1]; ``target`` is a fixed nonlinear map of them."""
+    """32 smooth random images (1, S, S) in [0, 1], float64; ``target`` is a fixed map of them."""
 
     def __init__(self, size: int, n: int = 32) -> None:
         g = torch.Generator().manual_seed(1234)
-        low = torch.rand(n, 1, size // 4, size // 4, generator=g)
+        low = torch.rand(n, 1, size // 4, size // 4, generator=g, dtype=DTYPE)
         self.image = torch.nn.functional.interpolate(low, size=(size, size), mode="bilinear")
         self.target = (1.0 - self.image) ** 2
 
@@ -55,7 +59,7 @@ class Pairs(Dataset):
 
 def build(name: str):
     seed_everything(0)
-    return create(name, **CONFIGS[name])
+    return create(name, **CONFIGS[name]).to(DTYPE)
 
 
 def data(name: str) -> Pairs:
