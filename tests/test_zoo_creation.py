@@ -102,8 +102,11 @@ def test_shipped_creation_entry_verifies_and_its_gates_are_recorded(name, capsys
         assert test["images"] >= tasks.get(spec["task"]["name"]).min_samples  # N >= 640
         assert test["subjects"] >= 3
         assert test["fid"]["ci_low"] <= test["fid"]["value"] <= test["fid"]["ci_high"]
-        # real vs real is the floor; training moved the network far from its start
-        assert test["floor"]["fid"] < test["fid"]["value"] < spec["metrics"]["untrained"]["fid"]
+        # real vs real is the floor, measured between two halves of the test slices; FID's bias
+        # falls as 1/N (Chong & Forsyth 2020), so a perfect model at the full N would score
+        # about floor * N_half / N. Training moved the network far from its start.
+        floor_at_n = test["floor"]["fid"] * test["floor_images"] / test["images"]
+        assert floor_at_n < test["fid"]["value"] < spec["metrics"]["untrained"]["fid"]
     assert main(["verify", name, "--quick"]) == 0
     assert "ok" in capsys.readouterr().out
 
@@ -119,8 +122,12 @@ def test_the_judge_is_trained_on_real_slices_only():
 def test_diffusion_entry_compares_its_samplers_at_n_640():
     spec = zoo.entry("ddpm_mr_contrast_32")
     cmp = spec["metrics"]["sampler_comparison"]
-    assert cmp["samples"] >= 640 and cmp["ddpm_1000"]["seconds"] > cmp["ddim_50"]["seconds"]
-    assert cmp["fid_ratio"] == pytest.approx(cmp["ddim_50"]["fid"] / cmp["ddpm_1000"]["fid"])
+    fast = cmp[cmp["fast_sampler"]]
+    assert cmp["fast_sampler"] == "ddpm_50"  # the entry's sampling: respaced ancestral, 50 steps
+    assert cmp["samples"] >= 640 and cmp["ddpm_1000"]["seconds"] > 15 * fast["seconds"]
+    assert cmp["fid_ratio"] == pytest.approx(fast["fid"] / cmp["ddpm_1000"]["fid"])
+    # the deterministic sampler at the same steps is scored too, and is the worse one here
+    assert cmp["ddim_50_eta0"]["fid"] > fast["fid"]
 
 
 # ---- gates and the judge's verdict --------------------------------------------------------

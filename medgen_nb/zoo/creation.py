@@ -194,23 +194,36 @@ def _subset(tensors: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]
 
 
 def sampler_comparison(
-    model: Any, data: TaskData, sampling: dict[str, Any], n: int = COMPARE_SAMPLES
+    model: Any,
+    data: TaskData,
+    sampling: dict[str, Any],
+    n: int = COMPARE_SAMPLES,
+    full: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """FID and seconds of the full ancestral sampler vs the entry's DDIM sampler, same N and seed.
+    """FID and seconds of the full ancestral sampler vs the entry's fast sampler, same N and seed.
 
     The real side is the whole test split; the generated side ``n`` samples with the labels of
-    ``n`` test slices spread over the split.
+    ``n`` test slices spread over the split. When the entry's sampler is stochastic, the
+    deterministic DDIM (eta = 0) at the same number of steps is scored as well: with a cosine
+    schedule and epsilon prediction its first step divides by sqrt(alpha_bar) of the last
+    timestep, and the error it makes is never re-randomised. ``full``: the stored row of the
+    1000-step sampler for these same weights (it does not depend on ``sampling``), reused
+    instead of drawn again.
     """
     test = data["test"].tensors()
     real_features = extract_features(test["image"])
     picked = _subset(test, n)
     labels = picked["label"] if is_class_conditional(model) else None
     out: dict[str, Any] = {"samples": len(picked["image"]), "real": len(test["image"])}
-    timesteps = model.config["timesteps"]
-    for key, kwargs in (
-        (f"ddpm_{timesteps}", {"sampler": "ddpm", "steps": None}),
-        (f"ddim_{sampling.get('steps')}", dict(sampling)),
-    ):
+    timesteps, steps = model.config["timesteps"], sampling.get("steps")
+    fast_key = f"{sampling.get('sampler', 'ddpm')}_{steps}"
+    rows = [(f"ddpm_{timesteps}", {"sampler": "ddpm", "steps": None}), (fast_key, dict(sampling))]
+    if sampling.get("sampler") != "ddim" or sampling.get("eta", 0.0) != 0.0:
+        rows.append((f"ddim_{steps}_eta0", {"sampler": "ddim", "steps": steps, "eta": 0.0}))
+    for key, kwargs in rows:
+        if full is not None and key == f"ddpm_{timesteps}":
+            out[key] = dict(full)
+            continue
         start = time.perf_counter()
         if labels is not None:
             fake = predict(model, labels=labels, seed=SAMPLE_SEED, **kwargs)
@@ -218,9 +231,10 @@ def sampler_comparison(
             fake = predict(model, n=len(picked["image"]), seed=SAMPLE_SEED, **kwargs)
         seconds = time.perf_counter() - start
         out[key] = {"fid": float(fid(real_features, extract_features(fake))), "seconds": seconds}
-    full, fast = out[f"ddpm_{timesteps}"], out[f"ddim_{sampling.get('steps')}"]
-    out["fid_ratio"] = fast["fid"] / full["fid"]
-    out["speedup"] = full["seconds"] / fast["seconds"]
+    slow, fast = out[f"ddpm_{timesteps}"], out[fast_key]
+    out["fast_sampler"] = fast_key
+    out["fid_ratio"] = fast["fid"] / slow["fid"]
+    out["speedup"] = slow["seconds"] / fast["seconds"]
     return out
 
 
