@@ -16,6 +16,13 @@ NAME_PATTERN = re.compile(r"^\d{2}_[a-z0-9_]+\.ipynb$")
 REQUIRED_PARAMETERS = ("SMOKE", "DEVICE", "SEED")
 # Each notebook states its runtime per mode in a markdown cell, e.g. "Runtime: SMOKE ~20 s".
 RUNTIME_PATTERN = re.compile(r"runtime", re.IGNORECASE)
+# Prose speaks to the learner about medicine and models, not about how the course was built:
+# phrases that narrate its development (issues, versions, lab logs, missing hardware).
+DEVELOPMENT_PATTERN = re.compile(
+    r"\b(issue \d+|github issue|the project\b|(?:an )?earlier version|previous version|"
+    r"later version|no gpu was available|in our (?:lab )?runs?|lab log|we (?:also )?raised)",
+    re.IGNORECASE,
+)
 
 
 def parameters_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
@@ -83,6 +90,12 @@ def check_notebook(path: str | Path) -> list[str]:
             problems.append(f"{path.name}: DEVICE should default to 'auto'")
 
     markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown" and (found := DEVELOPMENT_PATTERN.search(cell.source)):
+            problems.append(
+                f"{path.name}: markdown cell {i} talks about the course's development "
+                f"({found.group(0)!r}); speak to the learner about the images and models instead"
+            )
     if not RUNTIME_PATTERN.search(markdown):
         problems.append(f"{path.name}: no markdown states the expected runtime per mode")
     return problems

@@ -116,6 +116,22 @@ def test_checker_rejects_missing_runtime_statement(tmp_path):
     assert any("runtime" in p for p in check_notebook(path))
 
 
+@pytest.mark.parametrize(
+    "sentence",
+    ["In an earlier version of the code this gave 0.49.", "No GPU was available to the project.",
+     "As issue 16 asks, we measure it.", "In our lab runs the sign flipped."],
+)  # fmt: skip
+def test_checker_rejects_prose_about_the_course_development(tmp_path, sentence):
+    nb = _good_notebook()
+    nb.cells.append(nbformat.v4.new_markdown_cell(f"Results. {sentence}"))
+    path = tmp_path / "99_history.ipynb"
+    nbformat.write(nb, path)
+    assert any("development" in p for p in check_notebook(path)), sentence
+    nb.cells[-1].source = "Results. The tumour is darker on T1w than on T2w."
+    nbformat.write(nb, path)
+    assert check_notebook(path) == []
+
+
 def test_a_broken_notebook_makes_the_suite_fail(tmp_path):
     """End to end: the conventions test, pointed at a folder with a committed output, fails."""
     nb = _good_notebook()
