@@ -13,6 +13,7 @@ import torch
 
 from medgen_nb import tasks, zoo
 from medgen_nb.data.slices import ModalityMix, SliceDataset
+from medgen_nb.models import create as create_model
 from medgen_nb.tasks.base import CreationTask
 from medgen_nb.zoo import creation, training
 from medgen_nb.zoo.__main__ import main
@@ -128,6 +129,27 @@ def test_diffusion_entry_compares_its_samplers_at_n_640():
     assert cmp["fid_ratio"] == pytest.approx(fast["fid"] / cmp["ddpm_1000"]["fid"])
     # the deterministic sampler at the same steps is scored too, and is the worse one here
     assert cmp["ddim_50_eta0"]["fid"] > fast["fid"]
+
+
+def test_sampler_comparison_scores_the_deterministic_sampler_and_reuses_a_stored_full_run(
+    contrast_smoke,
+):
+    torch.manual_seed(0)
+    model = create_model(
+        "ddpm", in_channels=1, size=32, base_channels=8, channel_mults=(1, 2), timesteps=20,
+        num_classes=4,
+    ).eval()  # fmt: skip
+    stored = {"fid": 123.0, "seconds": 50.0}
+    with pytest.warns(Warning):  # 24 samples of 128 features: FID warns about its small N
+        out = creation.sampler_comparison(
+            model, contrast_smoke, {"sampler": "ddpm", "steps": 5}, n=24, full=stored
+        )
+    assert out["ddpm_20"] == stored  # the 20-step run is taken from the store, not redrawn
+    assert out["fast_sampler"] == "ddpm_5" and out["samples"] == 24
+    assert set(out) >= {"ddpm_5", "ddim_5_eta0"}  # the stochastic sampler brings its eta = 0 twin
+    assert out["speedup"] == pytest.approx(50.0 / out["ddpm_5"]["seconds"])
+    assert out["fid_ratio"] == pytest.approx(out["ddpm_5"]["fid"] / 123.0)
+    assert out["ddpm_5"]["fid"] != out["ddim_5_eta0"]["fid"]  # two samplers, two sample sets
 
 
 # ---- gates and the judge's verdict --------------------------------------------------------
