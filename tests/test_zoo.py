@@ -219,3 +219,16 @@ def test_verify_fails_when_the_weights_do_not_reproduce_the_stored_score(zoo_cop
     assert not verify_entry(P2P, quick=True, root=zoo_copy)["ok"]
     assert main(["--root", str(zoo_copy), "verify", P2P, "--quick"]) == 1
     assert "MISMATCH" in capsys.readouterr().out
+
+
+def test_schedule_tables_load_at_full_precision():
+    """A diffusion schedule is a function of the config: half precision would zero alpha_bar_T."""
+    name = "ddpm_mr_contrast_32"
+    model, fresh = zoo.load(name), build_model(zoo.entry(name))
+    tensors = zoo.store.read_weights(name, zoo.entry(name))
+    assert tensors["schedule.alphas_cumprod"][-1] == 0  # what the fp16 file holds
+    assert torch.equal(model.schedule.alphas_cumprod, fresh.schedule.alphas_cumprod)
+    assert model.schedule.alphas_cumprod[-1] > 0
+    # the trained weights are still the stored ones
+    net = {k: v for k, v in model.state_dict().items() if not k.startswith("schedule.")}
+    assert all(torch.equal(v.to(tensors[k].dtype), tensors[k]) for k, v in net.items())

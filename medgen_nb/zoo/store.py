@@ -142,5 +142,34 @@ def load(
             f"manifest's config (missing {missing[:3]}, unexpected {extra[:3]}, other shapes "
             f"{sorted(wrong)[:3]}); rebuild it with `{train_command(name)}`"
         )
-    model.load_state_dict({k: v.to(reference[k].dtype) for k, v in tensors.items()})
+    state = {k: v.to(reference[k].dtype) for k, v in tensors.items()}
+    state.update(_rebuilt_buffers(model, tensors, spec["weights"]["dtype"]))
+    model.load_state_dict(state)
     return model.to(pick_device(device)).eval()
+
+
+def _rebuilt_buffers(
+    model: torch.nn.Module, tensors: dict[str, torch.Tensor], dtype: str
+) -> dict[str, torch.Tensor]:
+    """Buffers the config alone determines, at the model's own precision.
+
+    A buffer that training never changes (a diffusion schedule's alpha_bar table) is stored
+    like a weight, in half precision, where alpha_bar at the last step (2.4e-9) rounds to 0.
+    The freshly built model holds the exact table: where the stored tensor equals the fresh one
+    rounded to the storage dtype, the fresh one is taken. Running statistics (batch norm),
+    which training does change, never match and stay as stored.
+    """
+    target = check_dtype(dtype)
+    out = {}
+    for key, fresh in model.state_dict().items():
+        stored = tensors.get(key)
+        if (
+            stored is None
+            or not fresh.is_floating_point()
+            or key not in dict(model.named_buffers())
+            or fresh.dtype == target
+        ):
+            continue
+        if torch.equal(fresh.to(target), stored):
+            out[key] = fresh.clone()
+    return out
