@@ -160,16 +160,11 @@ def _rebuilt_buffers(
     which training does change, never match and stay as stored.
     """
     target = check_dtype(dtype)
-    out = {}
-    for key, fresh in model.state_dict().items():
-        stored = tensors.get(key)
-        if (
-            stored is None
-            or not fresh.is_floating_point()
-            or key not in dict(model.named_buffers())
-            or fresh.dtype == target
-        ):
-            continue
-        if torch.equal(fresh.to(target), stored):
-            out[key] = fresh.clone()
-    return out
+    return {
+        key: fresh.clone()
+        for key, fresh in model.named_buffers()
+        if fresh.is_floating_point()
+        and fresh.dtype != target
+        and key in tensors
+        and torch.equal(fresh.to(target), tensors[key])
+    }
