@@ -1,5 +1,8 @@
 # medgen_nb: two commands on a fresh machine.
-#   make lab    set up .venv on first use, then open the course in JupyterLab
+#   make lab    set up .venv on first use, write the student notebooks (student/; a notebook
+#               already there is never overwritten) and open them in JupyterLab
+#   make solutions  the instructor's notebooks (solutions and tests) in JupyterLab
+#   make grade NB=student/02_vae/02_vae.ipynb   grade a notebook with the full autograder
 #   make test   set up .venv on first use, then run the whole test suite
 #   make lint   ruff, and lint-imports for the layer contracts in pyproject.toml
 #
@@ -14,7 +17,7 @@ TORCH_INDEX_URL ?=
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.medgen_nb-installed
 
-.PHONY: setup lab course test lint clean
+.PHONY: setup lab solutions grade course test lint clean
 
 setup: $(STAMP)
 
@@ -25,7 +28,14 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 lab: $(STAMP)
+	$(BIN)/python -m medgen_nb.grading student --dest student
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) student/
+
+solutions: $(STAMP)
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
+
+grade: $(STAMP)
+	$(BIN)/python -m medgen_nb.grading grade $(NB)
 
 course: $(STAMP)
 	$(BIN)/python -m medgen_nb.course --out build

@@ -10,7 +10,12 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from medgen_nb.course import collect_headlines, course_notebooks, run_notebook
-from medgen_nb.nbcheck import check_notebook
+from medgen_nb.nbcheck import (
+    check_exercises,
+    check_notebook,
+    check_prose_numbers,
+    check_text_pair,
+)
 
 NOTEBOOKS = course_notebooks()
 IDS = [p.stem for p in NOTEBOOKS]
@@ -22,7 +27,7 @@ def test_course_has_notebooks():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_follows_conventions(path):
-    problems = check_notebook(path)
+    problems = check_notebook(path) + check_exercises(path) + check_prose_numbers(path)
     assert not problems, "\n".join(problems)
 
 
@@ -76,6 +81,56 @@ def test_checker_accepts_a_clean_notebook(tmp_path):
     path = tmp_path / "99_clean.ipynb"
     nbformat.write(_good_notebook(), path)
     assert check_notebook(path) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_and_its_text_form_are_in_sync(path):
+    problems = check_text_pair(path)
+    assert not problems, "\n".join(problems)
+
+
+def test_text_pair_checker_catches_an_edit_on_one_side(tmp_path):
+    import jupytext
+
+    nb = _good_notebook()
+    path = tmp_path / "99_test.ipynb"
+    nbformat.write(nb, path)
+    assert "no paired text form" in check_text_pair(path)[0]
+    (tmp_path / "text").mkdir()
+    jupytext.write(nb, tmp_path / "text" / "99_test.py", fmt="py:percent")
+    assert check_text_pair(path) == []
+    nb.cells[2].source = "print(SMOKE, SEED)"  # edited in the notebook, not synced
+    nbformat.write(nb, path)
+    assert "differ from cell 2" in check_text_pair(path)[0]
+
+
+def test_prose_number_checker(tmp_path):
+    nb = _good_notebook()
+    nb.cells.append(new_markdown_cell("Pix2Pix reaches 27.1 dB and FID 0.78; a 95 % interval."))
+    nb.cells.append(new_code_cell("LIVE_STEPS = 150"))
+    nb.cells.append(new_markdown_cell("It trains for 150 steps and CT bone reaches 1800 HU."))
+    path = tmp_path / "99_test.ipynb"
+    nbformat.write(nb, path)
+    found = "\n".join(check_prose_numbers(path))
+    assert "'27.1 dB'" in found and "'FID 0.78'" in found and "'1800 HU'" in found
+    assert "95 %" not in found and "150" not in found  # a convention; a number the code sets
+    nb.metadata["medgen_nb"] = {
+        "prose_facts": {"1800 HU": "literature", "27.1 dB": "x", "FID 0.78": "x"}
+    }
+    nbformat.write(nb, path)
+    assert check_prose_numbers(path) == []
+
+
+def test_exercise_checker_rejects_ungraded_exercises(tmp_path):
+    nb = _good_notebook()
+    nb.cells.append(
+        new_code_cell("my_answer = None\nif my_answer is None:\n    print('No answer yet')")
+    )
+    path = tmp_path / "99_test.ipynb"
+    nbformat.write(nb, path)
+    problems = "\n".join(check_exercises(path))
+    for expected in ("ASSIGNMENT CONFIG", "otter.Notebook", "No answer yet", "0 graded exercises"):
+        assert expected in problems
 
 
 def test_checker_rejects_committed_outputs(tmp_path):
