@@ -34,6 +34,19 @@ def _gate_cell(spec: dict[str, Any]) -> str:
     gate = spec["gate"]
     if isinstance(gate, list):
         return _gate_list_cell(spec)
+    if "above" in gate:
+        if "metrics" not in spec:
+            return f"{', '.join(gate['metrics'])} above the {gate['above']}: not trained"
+        m, ref = spec["metrics"][gate["split"]], spec["metrics"][gate["above"]]
+        cells = [
+            f"{k} {m[k]['value']:.3g} [{m[k]['ci_low']:.3g}, {m[k]['ci_high']:.3g}] vs "
+            f"{ref[k]['value']:.3g}" for k in gate["metrics"]
+        ]  # fmt: skip
+        verdict = "PASS" if spec.get("gate_passed") else "BELOW GATE"
+        return (
+            f"{'; '.join(cells)} (N={m['subjects']} subjects, {m['slices']} slices) above the "
+            f"{gate['above']}: {verdict}"
+        )
     if "metrics" not in spec:
         return f"{gate['metric']} >= {gate['min']}: not trained"
     m = spec["metrics"][gate["split"]]
