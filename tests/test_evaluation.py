@@ -110,6 +110,40 @@ def test_unpaired_models_train_on_disjoint_subjects(brain):
     assert run.record["train"]["pairing"] == "unpaired"
 
 
+class _LabelledSlices(torch.utils.data.Dataset):
+    """Eight slices of four subjects, every other one with a lesion (label 1)."""
+
+    def __init__(self):
+        self.items = [
+            {"image": torch.rand(1, 8, 8), "target": torch.rand(1, 8, 8),
+             "subject": torch.tensor(i // 2), "label": torch.tensor(i % 2)}
+            for i in range(8)
+        ]  # fmt: skip
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+    def tensors(self):
+        return {k: torch.stack([it[k] for it in self.items]) for k in self.items[0]}
+
+
+def test_lesion_free_domain_b_drops_every_slice_with_a_lesion():
+    data = _LabelledSlices()
+    full = unpaired_training_set(data, seed=0)
+    clean = unpaired_training_set(data, seed=0, lesion_free_b=True)
+    had = [int(full.b.data[i]["label"]) for i in range(len(full.b))]
+    assert had.count(1) == 2 and had.count(0) == 2  # subjects 1 and 3, one lesion slice each
+    labels = [int(clean.b.data[i]["label"]) for i in range(len(clean.b))]
+    assert labels == [0, 0]
+    assert len(clean.a) == len(full.a) == 4  # domain A keeps every slice, lesions included
+    with pytest.raises(ValueError, match="needs slice labels"):
+        data.items = [{k: v for k, v in it.items() if k != "label"} for it in data.items]
+        unpaired_training_set(data, seed=0, lesion_free_b=True)
+
+
 def test_predict_translates_in_batches_without_grad(brain):
     model = _pix2pix()
     images = brain["test"].tensors()["image"][:10]

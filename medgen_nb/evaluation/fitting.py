@@ -70,11 +70,15 @@ class _TargetAsImage(Dataset):
         return {"image": self.data[i]["target"]}
 
 
-def unpaired_training_set(train: Dataset, seed: int = 0) -> UnpairedDataset:
+def unpaired_training_set(
+    train: Dataset, seed: int = 0, *, lesion_free_b: bool = False
+) -> UnpairedDataset:
     """Domain A = sources of half the training subjects, domain B = targets of the other half.
 
     Subjects alternate between the domains (by their index in the split), so no subject is in
-    both: a model never sees the true partner of a source slice.
+    both: a model never sees the true partner of a source slice. ``lesion_free_b`` keeps in
+    domain B only the slices whose ``label`` is 0 (no lesion), the setting in which a target
+    domain without findings teaches a translator to erase them (Cohen et al. 2018).
     """
     tensors = train.tensors() if hasattr(train, "tensors") else None
     if tensors is None or "subject" not in tensors or "target" not in tensors:
@@ -86,8 +90,17 @@ def unpaired_training_set(train: Dataset, seed: int = 0) -> UnpairedDataset:
             f"unpaired training needs at least 2 training subjects (one per domain), got {len(ids)}"
         )
     in_a = torch.isin(subject, torch.tensor(ids[0::2]))
+    in_b = ~in_a
+    if lesion_free_b:
+        if "label" not in tensors:
+            raise ValueError(
+                "lesion_free_b needs slice labels (label = 1 where a lesion is present)"
+            )
+        in_b &= tensors["label"].reshape(len(subject)) == 0
+        if not in_b.any():
+            raise ValueError("lesion_free_b: every domain-B slice has a lesion")
     a = Subset(train, torch.nonzero(in_a).flatten().tolist())
-    b = Subset(train, torch.nonzero(~in_a).flatten().tolist())
+    b = Subset(train, torch.nonzero(in_b).flatten().tolist())
     return UnpairedDataset(a, _TargetAsImage(b), seed=seed)
 
 

@@ -52,6 +52,8 @@ VERIFY_SUBJECTS = 3
 # change makes (tenths of a dB).
 TOLERANCE: dict[str, float] = {"psnr": 0.05, "ssim": 0.002, "mae": 0.0005}
 N_BOOT = 1000
+# Domain B of an unpaired entry: every target slice of its subjects, or only the lesion-free ones.
+DOMAIN_B: tuple[str, ...] = ("all", "lesion_free")
 
 
 def build_data(
@@ -133,7 +135,10 @@ def run_recipe(
     trainee = RecipeTrainee(build_model(spec), recipe)
     train = data["train"]
     if spec["model"]["name"] in UNPAIRED_MODELS:  # two domains of different subjects
-        train = unpaired_training_set(train, recipe.seed)
+        domain_b = spec["task"].get("domain_b", "all")
+        if domain_b not in DOMAIN_B:
+            raise ZooError(f"task.domain_b must be one of {DOMAIN_B}, got {domain_b!r}")
+        train = unpaired_training_set(train, recipe.seed, lesion_free_b=domain_b == "lesion_free")
     start = time.perf_counter()
     history = fit(
         trainee, train, recipe.steps, batch_size=recipe.batch_size, seed=recipe.seed,
