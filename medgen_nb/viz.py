@@ -193,6 +193,53 @@ def plot_history(
     return fig
 
 
+def point_panels(
+    rows: Mapping[str, Sequence[torch.Tensor]],
+    column_titles: Sequence[str],
+    *,
+    reference: torch.Tensor | None = None,
+    limit: float = 3.0,
+    paths: Mapping[str, torch.Tensor] | None = None,
+    suptitle: str | None = None,
+) -> Figure:
+    """Scatter plots of 2-D point sets: one row per name, one column per snapshot.
+
+    ``rows[name][j]`` is an ``(N, 2)`` tensor shown in column ``j``; ``reference`` (``(M, 2)``,
+    e.g. the real data or the mixture's centres) is drawn in every panel in grey;
+    ``paths[name]`` (``(T, K, 2)``: K trajectories over T steps) is drawn as lines in the last
+    column of that row.
+    """
+    names = list(rows)
+    n_cols = len(column_titles)
+    if not names or any(len(v) != n_cols for v in rows.values()):
+        raise ValueError(f"every row needs {n_cols} point sets (one per column title)")
+    fig, axes = plt.subplots(
+        len(names), n_cols, figsize=(2.2 * n_cols, 2.2 * len(names)), squeeze=False
+    )
+    for r, name in enumerate(names):
+        for c, points in enumerate(rows[name]):
+            ax = axes[r, c]
+            if reference is not None:
+                ax.scatter(*reference.T.numpy(), s=4, c="0.75", linewidths=0)
+            if paths is not None and name in paths and c == n_cols - 1:
+                for k in range(paths[name].shape[1]):
+                    ax.plot(*paths[name][:, k].T.numpy(), lw=0.6, alpha=0.7)
+            p = points.detach().cpu()
+            ax.scatter(*p.T.numpy(), s=3, c="C3", linewidths=0, alpha=0.6)
+            ax.set_xlim(-limit, limit)
+            ax.set_ylim(-limit, limit)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(column_titles[c], fontsize=8)
+            if c == 0:
+                ax.set_ylabel(name, fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def figure_to_png(fig: Figure, dpi: int = 80) -> bytes:
     """Render a figure to PNG bytes and close it (for widgets and files)."""
     buf = io.BytesIO()
