@@ -57,8 +57,8 @@ def test_shipped_entry_verifies_and_records_its_gate(name, capsys):
     assert spec["gate_passed"] == gate_passed(spec, spec["metrics"])
     assert test["subjects"] >= 3 and test["slices"] > 100
     assert test["psnr"]["ci_low"] <= test["psnr"]["value"] <= test["psnr"]["ci_high"]
-    # a trained model beats the per-pixel lookup baseline on the same subjects
-    assert test["psnr"]["value"] > spec["metrics"]["lookup_baseline"]["psnr"]["value"]
+    if "min" in spec["gate"]:  # paired entries: a trained model beats the per-pixel lookup table
+        assert test["psnr"]["value"] > spec["metrics"]["lookup_baseline"]["psnr"]["value"]
     assert main(["verify", name, "--quick"]) == 0
     assert "ok" in capsys.readouterr().out
 
