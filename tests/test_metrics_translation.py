@@ -335,3 +335,24 @@ def test_ct_hu_predictions_still_scored():
     assert float(ct_mae_hu(water, hu, reduction="mean")["all"]) == pytest.approx(
         float(hu.abs().mean())
     )
+
+
+def test_ssim_of_a_large_batch_is_computed_in_chunks_with_the_same_values():
+    from medgen_nb.metrics import ssim
+    from medgen_nb.metrics.translation import SSIM_CHUNK
+
+    g = torch.Generator().manual_seed(0)
+    n = 2 * SSIM_CHUNK + 5  # three chunks, the last one short
+    x, y = torch.rand(n, 1, 24, 24, generator=g), torch.rand(n, 1, 24, 24, generator=g)
+    mask = torch.zeros(n, 1, 24, 24, dtype=torch.bool)
+    for i in range(n):  # a 14 px square at a different place in each image
+        o = i % 9
+        mask[i, :, o : o + 14, 9 - o : 23 - o] = True
+    whole = ssim(x, y, data_range=1.0, mask=mask, reduction="none")
+    one_by_one = torch.cat(
+        [
+            ssim(x[i : i + 1], y[i : i + 1], data_range=1.0, mask=mask[i : i + 1], reduction="none")
+            for i in range(n)
+        ]
+    )
+    assert whole.shape == (n,) and torch.allclose(whole, one_by_one, atol=1e-12)

@@ -41,7 +41,7 @@ def test_notebook_04_runs_on_fabricated_ixi(tmp_path, monkeypatch):
     text = _stdout(executed)
     # the data came from the fake IXI files: 4/1/1 subjects, and the unpaired domains are disjoint
     assert "train 40 slices of 4 subjects" in text, text[:2000]
-    assert "(disjoint IXI subjects)" in text
+    assert "(disjoint subjects)" in text
     # the lesion section says why it is skipped instead of failing on missing tumour labels
     assert text.count("Skipped on IXI: its subjects are healthy volunteers") == 1, text
     assert "true T2w tumour contrast" not in text
