@@ -77,9 +77,6 @@ class Grades:
     def possible(self) -> float:
         return sum(q for _, q in self.scores.values())
 
-    def passed(self) -> list[str]:
-        return [q for q, (p, poss) in self.scores.items() if p >= poss]
-
     def failed(self) -> list[str]:
         return [q for q, (p, poss) in self.scores.items() if p < poss]
 
@@ -197,38 +194,41 @@ def grade(submission: str | Path, tests: str | Path, *, parameters: dict | None 
     return Grades(scores=scores, report=results.summary())
 
 
+def _code_cells(source: str | Path) -> Iterator[tuple[str, bool]]:
+    """Each code cell's source of a source notebook, and whether it lies in a solution block."""
+    in_solution_block = False
+    for cell in nbformat.read(source, as_version=4).cells:
+        text = cell.source.strip()
+        if cell.cell_type == "raw" and text.startswith(("# BEGIN SOLUTION", "# END SOLUTION")):
+            in_solution_block = text.startswith("# BEGIN SOLUTION")
+        elif cell.cell_type == "code":
+            yield cell.source, in_solution_block
+
+
+def _code_part(line: str) -> str:
+    return line.split("#", 1)[0].strip()
+
+
 def solution_lines(source: str | Path) -> list[str]:
     """Solution code of a source notebook: the lines otter replaces in the student copy.
 
     Lines ending in ``# SOLUTION`` and lines between ``# BEGIN SOLUTION`` and
     ``# END SOLUTION`` inside question blocks, stripped, without comments-only lines.
     """
-    nb = nbformat.read(source, as_version=4)
-    found, in_solution_block = [], False
-    for cell in nb.cells:
-        text = cell.source.strip()
-        if cell.cell_type == "raw":
-            if text.startswith("# BEGIN SOLUTION"):
-                in_solution_block = True
-            elif text.startswith("# END SOLUTION"):
-                in_solution_block = False
-            continue
-        if cell.cell_type != "code" or not in_solution_block:
+    found = []
+    for code, in_solution_block in _code_cells(source):
+        if not in_solution_block:
             continue
         fenced = False
-        for line in cell.source.splitlines():
+        for line in code.splitlines():
             stripped = line.strip()
-            if stripped.startswith("# BEGIN SOLUTION"):
-                fenced = True
+            if stripped.startswith(("# BEGIN SOLUTION", "# END SOLUTION")):
+                fenced = stripped.startswith("# BEGIN SOLUTION")
                 continue
-            if stripped.startswith("# END SOLUTION"):
-                fenced = False
-                continue
-            code = (
-                stripped.split("#", 1)[0].strip() if stripped.endswith("# SOLUTION") else stripped
-            )
-            if (fenced or stripped.endswith("# SOLUTION")) and code and not code.startswith("#"):
-                found.append(code)
+            marked = stripped.endswith("# SOLUTION")
+            kept = _code_part(stripped) if marked else stripped
+            if (fenced or marked) and kept and not kept.startswith("#"):
+                found.append(kept)
     return found
 
 
@@ -237,22 +237,15 @@ def leaked_solutions(source: str | Path, student: str | Path) -> list[str]:
     nb = nbformat.read(student, as_version=4)
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     leaks = [m.group(0) for m in SOLUTION_MARKER.finditer(code)]
-    student_lines = {line.split("#", 1)[0].strip() for line in code.splitlines()}
-    shared = _lines_outside_solutions(source)  # code the student copy is meant to have
+    student_lines = {_code_part(line) for line in code.splitlines()}
+    shared = {  # code the student copy is meant to have
+        _code_part(line)
+        for cell, in_solution_block in _code_cells(source)
+        if not in_solution_block
+        for line in cell.splitlines()
+    }
     leaks += [line for line in solution_lines(source) if line in student_lines - shared]
     return leaks
-
-
-def _lines_outside_solutions(source: str | Path) -> set[str]:
-    nb = nbformat.read(source, as_version=4)
-    lines, in_solution_block = set(), False
-    for cell in nb.cells:
-        text = cell.source.strip()
-        if cell.cell_type == "raw" and text.startswith(("# BEGIN SOLUTION", "# END SOLUTION")):
-            in_solution_block = text.startswith("# BEGIN SOLUTION")
-        elif cell.cell_type == "code" and not in_solution_block:
-            lines |= {line.split("#", 1)[0].strip() for line in cell.source.splitlines()}
-    return lines
 
 
 def write_student_copies(dest: str | Path, out: str | Path = DEFAULT_OUT) -> list[Path]:

@@ -184,3 +184,19 @@ def test_classification_metrics_refuse_the_old_positional_order(metric):
 def test_dice_reduction_is_checked():
     with pytest.raises(ValueError, match=r"reduction must be one of \('mean', 'none'\)"):
         dice(torch.ones(1, 4, 4), torch.ones(1, 4, 4), reduction="sum")
+
+
+def test_balanced_accuracy_interval_resamples_within_classes():
+    from medgen_nb.metrics import balanced_accuracy, balanced_accuracy_ci
+
+    target = torch.tensor([0] * 30 + [1] * 10)
+    perfect = balanced_accuracy_ci(preds=target.clone(), target=target, n_boot=200)
+    assert perfect == {"value": 1.0, "ci_low": 1.0, "ci_high": 1.0}
+    preds = target.clone()
+    preds[:6] = 1  # 6 of 30 class-0 items wrong: recall 0.8 and 1.0, balanced 0.9
+    out = balanced_accuracy_ci(preds=preds, target=target, n_boot=500, seed=1)
+    assert (
+        out["value"] == pytest.approx(0.9) == float(balanced_accuracy(preds=preds, target=target))
+    )
+    assert out["ci_low"] < 0.9 < out["ci_high"] <= 1.0
+    assert out == balanced_accuracy_ci(preds=preds, target=target, n_boot=500, seed=1)  # seeded

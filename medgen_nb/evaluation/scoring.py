@@ -50,10 +50,6 @@ def _ssim_over_mask(pred, target, data_range: float, mask) -> torch.Tensor:
     return (full * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1.0)
 
 
-# Images per chunk of per-image metrics in evaluate (bounds the memory of SSIM's windows).
-METRIC_CHUNK = 128
-
-
 def per_image_metrics(
     task: TranslationTask,
     pred: torch.Tensor,
@@ -126,19 +122,7 @@ def evaluate(
     mask = t["mask"] if task.mask == "foreground" else None
     needs_map = any(m.unit in ("HU", "SUV") for m in task.metrics)
     intensity = _target_map(data, task.target) if needs_map else None
-    # per-image metrics in chunks: SSIM's windowed statistics of a whole 64 px test split at once
-    # (1256 slices) peak above 2 GB, more than Binder has
-    chunks = [
-        per_image_metrics(
-            task,
-            pred[i : i + METRIC_CHUNK],
-            t["target"][i : i + METRIC_CHUNK],
-            None if mask is None else mask[i : i + METRIC_CHUNK],
-            intensity,
-        )  # fmt: skip
-        for i in range(0, len(pred), METRIC_CHUNK)
-    ]
-    values = {k: torch.cat([c[k] for c in chunks]) for k in chunks[0]}
+    values = per_image_metrics(task, pred, t["target"], mask, intensity)
     subject = t["subject"]
     ids = list(data.subject_ids)
     label = name or type(model).__name__

@@ -78,6 +78,7 @@ from medgen_nb.metrics.detection import average_precision, box_iou, detection_sc
 from medgen_nb.metrics.downstream import (
     accuracy,
     balanced_accuracy,
+    balanced_accuracy_ci,
     binary_auc,
     dice,
     iou,
@@ -129,6 +130,7 @@ __all__ = [
     "apply_failure",
     "average_precision",
     "balanced_accuracy",
+    "balanced_accuracy_ci",
     "binary_auc",
     "bootstrap_ci",
     "box_iou",

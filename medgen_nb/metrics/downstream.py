@@ -111,6 +111,26 @@ def balanced_accuracy(
     )
 
 
+def balanced_accuracy_ci(
+    *, preds: torch.Tensor, target: torch.Tensor, n_boot: int = 1000, seed: int = 0
+) -> dict[str, float]:
+    """:func:`balanced_accuracy` with a 95 % percentile bootstrap interval.
+
+    The bootstrap resamples the items within each class of ``target``, so every draw keeps the
+    class sizes; right for independent draws (e.g. generated samples), not for slices of a few
+    subjects. Returns ``{"value", "ci_low", "ci_high"}``.
+    """
+    value = float(balanced_accuracy(preds=preds, target=target))
+    rng = np.random.default_rng(seed)
+    rows = [torch.nonzero(target == k).flatten().numpy() for k in torch.unique(target)]
+    draws = []
+    for _ in range(n_boot):
+        pick = torch.as_tensor(np.concatenate([rng.choice(r, len(r)) for r in rows]))
+        draws.append(float(balanced_accuracy(preds=preds[pick], target=target[pick])))
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return {"value": value, "ci_low": float(low), "ci_high": float(high)}
+
+
 def binary_auc(*, preds: ArrayLike, target: ArrayLike) -> torch.Tensor:
     """ROC AUC = P(score of a random positive > score of a random negative), ties counting 1/2; 0-d.
 

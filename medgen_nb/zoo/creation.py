@@ -46,7 +46,13 @@ from safetensors.torch import save as save_tensors
 from medgen_nb.evaluation import evaluate_creation, predict
 from medgen_nb.evaluation.creation import is_class_conditional
 from medgen_nb.evaluation.downstream import cluster_pooled_ci
-from medgen_nb.metrics import SmallSampleWarning, balanced_accuracy, extract_features, fid
+from medgen_nb.metrics import (
+    SmallSampleWarning,
+    balanced_accuracy,
+    balanced_accuracy_ci,
+    extract_features,
+    fid,
+)
 from medgen_nb.tasks.base import TaskData
 from medgen_nb.utils import atomic_write, cache_dir, seed_everything
 from medgen_nb.zoo.manifest import (
@@ -100,22 +106,6 @@ def _infogan_images(
     return torch.cat(out)
 
 
-def _balanced_accuracy_ci(
-    pred: torch.Tensor, target: torch.Tensor, n_boot: int = N_BOOT, seed: int = 0
-) -> dict[str, float]:
-    """Balanced accuracy of ``pred`` vs ``target`` ``(n,)``, and a percentile bootstrap interval
-    resampling samples within each class (the samples are independent draws)."""
-    value = float(balanced_accuracy(preds=pred, target=target))
-    rng = np.random.default_rng(seed)
-    rows = [torch.nonzero(target == k).flatten().numpy() for k in torch.unique(target)]
-    draws = []
-    for _ in range(n_boot):
-        pick = torch.as_tensor(np.concatenate([rng.choice(r, len(r)) for r in rows]))
-        draws.append(float(balanced_accuracy(preds=pred[pick], target=target[pick])))
-    low, high = np.percentile(draws, [2.5, 97.5])
-    return {"value": value, "ci_low": float(low), "ci_high": float(high)}
-
-
 def class_accuracy(
     model: Any,
     judge: Any,
@@ -154,7 +144,7 @@ def class_accuracy(
         target = torch.tensor(assignment)[target]
     per_class = [float((pred[target == k] == k).float().mean()) for k in range(num_classes)]
     return {
-        "balanced_accuracy": _balanced_accuracy_ci(pred, target),
+        "balanced_accuracy": balanced_accuracy_ci(preds=pred, target=target, n_boot=N_BOOT),
         "per_class": per_class,
         "samples": len(target),
         "code_to_class": assignment if infogan else None,

@@ -176,12 +176,12 @@ def train_entry(
     data = build_data(spec)
     model, history, wall = run_recipe(spec, data, progress=progress)
     dtype = spec["weights"]["dtype"]
-    full_precision = scores(model, build_test_data(spec))
+    test = build_test_data(spec)
+    full_precision = scores(model, test)
     model = as_stored(model, dtype)  # every score below is of the weights as shipped
     lookup = IntensityMappingBaseline(method="lookup")
     train = data["train"].tensors()
     lookup.fit(train["image"], train["target"])
-    test = build_test_data(spec)
     metrics = {
         "test": scores(model, test),
         "test_perfect": scores(model, build_test_data(spec, alignment="perfect")),

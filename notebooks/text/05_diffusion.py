@@ -95,7 +95,7 @@ from medgen_nb.course import headline
 from medgen_nb.data.realdata import DataNotFoundError, load_dataset
 from medgen_nb.evaluation import as_task_data, fit_or_load, predict, train_vae_baseline
 from medgen_nb.evaluation.creation import subsample_intervals
-from medgen_nb.metrics import balanced_accuracy, extract_features, fid, kid
+from medgen_nb.metrics import balanced_accuracy_ci, extract_features, fid, kid
 from medgen_nb.models.diffusion import DiffusionModel
 from medgen_nb.models.schedulers import NoiseSchedule
 from medgen_nb.viz import image_grid, plot_history
@@ -777,7 +777,6 @@ def test_ddim_step_matches_the_package(my_x_prev, schedule, x_start, eps_hat, t_
 
 test_ddim_step_matches_the_package(my_x_prev, schedule, x_start, eps_hat, t_ex, t_prev_ex, torch)
 
-
 # %% [raw]
 # # END TESTS
 
@@ -802,19 +801,6 @@ test_ddim_step_matches_the_package(my_x_prev, schedule, x_start, eps_hat, t_ex, 
 # not with section 5.
 
 # %%
-def judged(pred, target, n_boot=1000):
-    # balanced accuracy, and a bootstrap interval resampling the samples within each class
-    value = float(balanced_accuracy(preds=pred, target=target))
-    rng = np.random.default_rng(SEED)
-    rows = [torch.nonzero(target == k).flatten().numpy() for k in torch.unique(target)]
-    draws = []
-    for _ in range(n_boot):
-        pick = torch.as_tensor(np.concatenate([rng.choice(r, len(r)) for r in rows]))
-        draws.append(float(balanced_accuracy(preds=pred[pick], target=target[pick])))
-    low, high = np.percentile(draws, [2.5, 97.5])
-    return {"value": value, "ci_low": float(low), "ci_high": float(high)}
-
-
 guide_rows = []
 if judge is not None:
     real_acc = float((judge.predict(test_images.to(judge.device)).cpu() == test_labels).float().mean())
@@ -824,7 +810,7 @@ if judge is not None:
         target = torch.arange(len(CLASS_NAMES)).repeat_interleave(GUIDE_PER_CLASS)
         x = predict(model, labels=target, seed=SEED, **sampling)
         pred = judge.predict(x.to(judge.device)).cpu()
-        guide_rows.append({"scale": s, "ba": judged(pred, target), "n": len(target), **score(x), "x": x})
+        guide_rows.append({"scale": s, "ba": balanced_accuracy_ci(preds=pred, target=target, seed=SEED), "n": len(target), **score(x), "x": x})
     n_guide = guide_rows[0]["n"]
     print(f"N = {n_guide} samples per scale ({GUIDE_PER_CLASS} per contrast), {GUIDE_STEPS}-step ancestral sampler")
     print(f"{'scale':>6s} {'balanced accuracy [95 %]':>26s} {'FID [95 % interval]':>26s}")
