@@ -48,6 +48,41 @@ def test_polynomial_recovers_a_quadratic_and_mask_restricts_the_fit():
     assert base.eval() is base
 
 
+@pytest.mark.parametrize("degree", [1, 3, 5])
+def test_fit_in_pixel_chunks_matches_numpy_on_all_pixels_at_once(monkeypatch, degree):
+    # fit() streams pixels in chunks (a QR update for the polynomial, running bin sums for the
+    # table) to save memory; it must give what np.polyfit and one bincount over every pixel give.
+    import medgen_nb.models.baselines as baselines
+
+    monkeypatch.setattr(baselines, "PIXEL_CHUNK", 100)  # 1024 pixels -> 11 chunks, the last short
+    x, y = _pairs(lambda x: (0.1 + x**2 + 0.2 * torch.sin(9 * x)).clamp(0, 1), n=4, size=16)
+    mask = (torch.rand(x.shape, generator=torch.Generator().manual_seed(3)) > 0.3).float()
+    keep = mask.numpy() > 0.5
+    xs, ys = x.numpy()[keep].astype(np.float64), y.numpy()[keep].astype(np.float64)
+
+    poly = IntensityMappingBaseline("polynomial", degree=degree).fit(x, y, mask=mask)
+    np.testing.assert_allclose(poly.coefficients, np.polyfit(xs, ys, degree), rtol=1e-7, atol=1e-9)
+
+    table = IntensityMappingBaseline("lookup", n_bins=16).fit(x, y, mask=mask)
+    edges = np.linspace(0, 1, 17)
+    idx = np.clip(np.digitize(xs, edges) - 1, 0, 15)
+    expected = np.bincount(idx, weights=ys, minlength=16) / np.bincount(idx, minlength=16)
+    np.testing.assert_allclose(table.values, expected, rtol=1e-12)
+
+
+def test_polynomial_of_a_single_source_intensity_is_polyfits_minimum_norm_answer():
+    x, y = (
+        torch.full((1, 1, 4, 4), 0.5),
+        torch.rand(1, 1, 4, 4, generator=torch.Generator().manual_seed(0)),
+    )
+    base = IntensityMappingBaseline("polynomial", degree=3).fit(x, y)
+    with pytest.warns(np.exceptions.RankWarning):
+        expected = np.polyfit(
+            x.numpy().ravel().astype(np.float64), y.numpy().ravel().astype(np.float64), 3
+        )
+    np.testing.assert_allclose(base.coefficients, expected, rtol=1e-10)
+
+
 def test_rejects_unknown_method():
     with pytest.raises(ValueError, match="method must be one of"):
         IntensityMappingBaseline("cubic")

@@ -258,3 +258,20 @@ def test_split_ids_and_spacing_are_checked():
             Subject("a", {"x": np.zeros((2, 2, 2), np.float32)}, {}, spacing)
     s = Subject("a", {"x": np.zeros((2, 2, 2), np.float32)}, {}, tuple(np.float32([1, 1, 2])))
     assert s.spacing_mm[2] == 2.0
+
+
+def test_brain_slice_datasets_stream_subjects_and_equal_slicing_them_all_at_once():
+    # brain_slice_datasets holds one subject's volumes at a time (SliceBuilder); the splits must
+    # be exactly those of SliceDataset over the whole loaded population.
+    from medgen_nb.data.brain_phantom import brain_slice_datasets, load_brain_subjects
+    from medgen_nb.data.slices import SliceDataset, split_subjects
+
+    kwargs = dict(size=32, seg_key="lesion", label_from="seg_present")
+    streamed = brain_slice_datasets(["t1w"], "t2w", n_subjects=4, progress=False, **kwargs)
+    loaded = load_brain_subjects(4, progress=False, modalities=["t1w", "t2w"])
+    subjects = {s.subject_id: s for s in loaded}
+    for split, ids in split_subjects(list(subjects)).items():
+        reference = SliceDataset([subjects[i] for i in ids], ["t1w"], "t2w", **kwargs)
+        (a, meta_a), (b, meta_b) = reference.state(), streamed[split].state()
+        assert meta_a == meta_b and a.keys() == b.keys()
+        assert all(a[k].dtype == b[k].dtype and (a[k] == b[k]).all() for k in a), split

@@ -196,3 +196,55 @@ def test_built_slices_are_cached_and_read_back_exactly():
         rebuilt = tasks.build(task, smoke=True)
     assert torch.equal(rebuilt["test"].tensors()["image"], fresh["test"].tensors()["image"])
     assert tasks.build(task, smoke=True)["test"].parts[0].sources == ["t1w"]
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("brain_mr_by_contrast", {}),  # a modality mix, one part per contrast
+        ("brain_lesion_classification", {}),  # labels from the lesion map
+        ("brain_t1w_to_t2w", {"site": None, "test_site": "site_b"}),  # misaligned; test at site B
+    ],
+)
+def test_brain_slices_cut_one_subject_at_a_time_equal_the_whole_population_at_once(name, kwargs):
+    # The task builder streams brain subjects (one in memory at a time); the result must be
+    # exactly what slicing the loaded population at once gives, arrays, dtypes and order included.
+    from medgen_nb.tasks.build import _phantom_slices, _slice_arguments, _slices_at_once
+
+    task = tasks.get(name)
+    sources, target, seg_key, label_from = _slice_arguments(task)
+    args = (task, 4, 0, 32, True, list(sources), target, seg_key, label_from)
+    streamed = _phantom_slices(*args, kwargs.get("site"), kwargs.get("test_site"))
+    at_once = _slices_at_once(*args, kwargs.get("site"), kwargs.get("test_site"))
+    assert streamed.keys() == at_once.keys()
+    for split in at_once:
+        parts_a = getattr(at_once[split], "parts", (at_once[split],))
+        parts_b = getattr(streamed[split], "parts", (streamed[split],))
+        assert len(parts_a) == len(parts_b)
+        for a, b in zip(parts_a, parts_b, strict=True):
+            (arrays_a, meta_a), (arrays_b, meta_b) = a.state(), b.state()
+            assert meta_a == meta_b, split
+            assert arrays_a.keys() == arrays_b.keys()
+            for key in arrays_a:
+                assert arrays_a[key].dtype == arrays_b[key].dtype, key
+                assert (arrays_a[key] == arrays_b[key]).all(), (split, key)
+
+
+def test_slice_builder_orders_subjects_by_position_and_rejects_gaps():
+    from medgen_nb.data.brain_phantom import load_brain_subjects
+    from medgen_nb.data.slices import SliceBuilder, SliceDataset
+
+    subjects = load_brain_subjects(3, seed=0, progress=False, modalities=["t1w"])
+    builder = SliceBuilder(["t1"], size=32)  # an alias, resolved against the first subject
+    for position in (2, 0, 1):  # arrival order differs from position order
+        builder.add(subjects[position], position)
+    built, reference = builder.finish(), SliceDataset(subjects, ["t1w"], size=32)
+    assert built.subject_ids == reference.subject_ids and built.sources == ["t1w"]
+    assert torch.equal(built.tensors()["image"], reference.tensors()["image"])
+    assert torch.equal(built.tensors()["subject"], reference.tensors()["subject"])
+    with pytest.raises(ValueError, match="already added"):
+        builder.add(subjects[0], 0)
+    gap = SliceBuilder(["t1w"], size=32)
+    gap.add(subjects[0], 1)
+    with pytest.raises(ValueError, match="positions must be 0..N-1"):
+        gap.finish()

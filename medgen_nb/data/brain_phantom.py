@@ -24,7 +24,7 @@ import hashlib
 import json
 import warnings
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +41,13 @@ from medgen_nb.data.ct_physics import CBCTArtefacts, CTProtocol
 from medgen_nb.data.intensity import IntensityMap, ct_window, mr_robust, pet_suv
 from medgen_nb.data.modalities import canonical_or_self
 from medgen_nb.data.pet_physics import PET_RECON_PRESETS, PETRecon, global_uptake_scale
-from medgen_nb.data.slices import SliceDataset, Subject, check_slice_args, split_subjects
+from medgen_nb.data.slices import (
+    SliceBuilder,
+    SliceDataset,
+    Subject,
+    check_slice_args,
+    split_subjects,
+)
 from medgen_nb.utils import atomic_write, cache_dir
 
 BRAIN_MODALITIES: tuple[str, ...] = ("t1w", "t2w", "pd", "flair", "t1ce", "ct", "cbct", "pet")
@@ -492,6 +498,36 @@ def load_brain_subjects(
     """
     from tqdm.auto import tqdm
 
+    stream = iter_brain_subjects(n_subjects, seed, config, modalities, site)  # checks first
+    bar = tqdm(total=n_subjects, desc="simulated brain subjects", disable=not progress)
+    subjects = []
+    for subject in stream:
+        subjects.append(subject)
+        bar.update()
+    bar.close()
+    return subjects
+
+
+def brain_subject_ids(n_subjects: int, seed: int = 0) -> list[str]:
+    """The ids :func:`load_brain_subjects` gives population ``seed``, without loading anyone."""
+    check_count(n_subjects, "n_subjects")
+    check_count(seed, "seed", minimum=0)
+    return [f"phantom-{_subject_seed(seed, k)}" for k in range(n_subjects)]
+
+
+def iter_brain_subjects(
+    n_subjects: int,
+    seed: int = 0,
+    config: BrainPhantomConfig | None = None,
+    modalities: Sequence[str] | None = None,
+    site: str | None = None,
+) -> Iterator[Subject]:
+    """The subjects of :func:`load_brain_subjects`, one at a time (simulated and cached as needed).
+
+    Everything is checked before the first subject is loaded. A caller that slices each subject
+    and drops it holds one subject in memory instead of the population (forty subjects of four
+    modalities are about 0.7 GB as float32 volumes).
+    """
     cfg = (config or BrainPhantomConfig()).at_site(site)
     check_count(n_subjects, "n_subjects")
     check_count(seed, "seed", minimum=0)
@@ -499,9 +535,11 @@ def load_brain_subjects(
     missing = [m for m in keep if m not in cfg.modalities]
     if missing:
         raise ValueError(f"modalities {missing} are not simulated by config.modalities")
-    subjects = []
-    bar = tqdm(range(n_subjects), desc="simulated brain subjects", disable=not progress)
-    for k in bar:
+    return _iter_brain_subjects(n_subjects, seed, cfg, keep)
+
+
+def _iter_brain_subjects(n_subjects, seed, cfg, keep) -> Iterator[Subject]:
+    for k in range(n_subjects):
         s_seed = _subject_seed(seed, k)
         path = _cache_file(s_seed, cfg)
         subject = None
@@ -509,13 +547,13 @@ def load_brain_subjects(
             try:
                 subject = _load(path, keep)
             except ValueError as err:
-                warnings.warn(f"{err}; simulating it again", stacklevel=2)
+                warnings.warn(f"{err}; simulating it again", stacklevel=3)
         if subject is None:
             full = simulate_brain_subject(s_seed, cfg)
             _save(full, path)
+            del full  # the simulation's arrays go before the cached copy is read back
             subject = _load(path, keep)  # same float16 rounding whether cold or warm
-        subjects.append(subject)
-    return subjects
+        yield subject
 
 
 def brain_slice_datasets(
@@ -558,23 +596,24 @@ def brain_slice_datasets(
         )
     cfg = (config or BrainPhantomConfig()).at_site(site)
     wanted = tuple(dict.fromkeys([*sources, *([target] if target else [])]))
-    subjects = load_brain_subjects(n_subjects, seed, cfg, progress, modalities=wanted)
-    by_id = {s.subject_id: s for s in subjects}
-    splits = split_subjects(list(by_id), fractions)
-    return {
-        split: SliceDataset(
-            [by_id[i] for i in ids],
-            sources,
-            target,
-            plane,
-            size,
-            seg_key,
-            label_from,
-            min_foreground,
-        )
-        for split, ids in splits.items()
-        if ids
+    splits = {
+        k: v for k, v in split_subjects(brain_subject_ids(n_subjects, seed), fractions).items() if v
     }
+    where = {sid: (split, pos) for split, ids in splits.items() for pos, sid in enumerate(ids)}
+    builders = {
+        split: SliceBuilder(sources, target, plane, size, seg_key, label_from, min_foreground)
+        for split in splits
+    }
+    from tqdm.auto import tqdm
+
+    # One subject in memory at a time: each is sliced into its split, then dropped.
+    stream = iter_brain_subjects(n_subjects, seed, cfg, wanted)
+    for subject in tqdm(
+        stream, total=n_subjects, desc="simulated brain subjects", disable=not progress
+    ):
+        split, position = where[subject.subject_id]
+        builders[split].add(subject, position)
+    return {split: builder.finish() for split, builder in builders.items()}
 
 
 def save_subject_nifti(subject: Subject, folder: str | Path) -> dict[str, Path]:
@@ -605,6 +644,8 @@ __all__ = [
     "REAL_EXAMPLES",
     "RealExample",
     "brain_slice_datasets",
+    "brain_subject_ids",
+    "iter_brain_subjects",
     "load_brain_subjects",
     "load_real_examples",
     "save_subject_nifti",

@@ -187,6 +187,152 @@ def _to_slices(volume: np.ndarray, plane: str, size: int, mode: str) -> torch.Te
     return t[:, 0]
 
 
+class SliceBuilder:
+    """Cuts subjects into the slices of one :class:`SliceDataset`, one subject at a time.
+
+    :class:`SliceDataset` uses it on a list of subjects. Callers that load subjects one by one
+    (the task builder, for populations too large to hold at once) call :meth:`add` per subject with
+    its position in the split, drop the subject, and :meth:`finish` a data set identical to
+    ``SliceDataset(subjects_in_position_order, ...)``. Only the resampled slices are kept.
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[str] | str,
+        target: str | None = None,
+        plane: Plane = "axial",
+        size: int = 128,
+        seg_key: str | None = None,
+        label_from: str | Callable[[Subject, torch.Tensor], int] | None = None,
+        min_foreground: float = 0.05,
+        keep_slices: Callable[[Subject, int], np.ndarray] | None = None,
+    ) -> None:
+        if isinstance(sources, str):
+            sources = [sources]
+        if not sources:
+            raise ValueError("sources must name at least one modality")
+        self._requested = (list(sources), target)
+        self.sources: list[str] | None = None  # resolved against the first subject's images
+        self.target: str | None = None
+        self.plane, self.size, self.seg_key = plane, size, seg_key
+        self.label_from, self.min_foreground, self.keep_slices = (
+            label_from,
+            min_foreground,
+            keep_slices,
+        )
+        self._parts: dict[int, tuple[str, dict, dict[str, torch.Tensor] | None]] = {}
+
+    def check(self, subject: Subject) -> None:
+        """Resolve modality aliases against ``subject`` and check the arguments (once)."""
+        if self.sources is not None:
+            return
+        sources, target = self._requested
+        # any alias names the subject's own key ("t2" -> "t2w"; see medgen_nb.data.modalities)
+        available = list(subject.images)
+        sources = [resolve_modality(name, available) for name in sources]
+        target = resolve_modality(target, available) if target else None
+        check_slice_args(
+            self.plane,
+            self.size,
+            self.min_foreground,
+            self.label_from,
+            self.seg_key,
+            sources,
+            target,
+        )
+        if self.seg_key is not None and self.seg_key not in subject.labels:
+            raise ValueError(
+                f"unknown label map {self.seg_key!r}; this data set has {sorted(subject.labels)}"
+            )
+        self.sources, self.target = sources, target
+
+    def check_images(self, subject: Subject) -> None:
+        assert self.sources is not None, "check() a subject first"
+        for name in dict.fromkeys([*self.sources, *([self.target] if self.target else [])]):
+            check_unit_range(subject.images[name], f"subject {subject.subject_id}: image {name!r}")
+
+    def add(self, subject: Subject, position: int, *, checked: bool = False) -> None:
+        """Slice ``subject``, the ``position``-th subject of the data set (0-based, unique)."""
+        if position in self._parts:
+            raise ValueError(f"position {position} was already added")
+        self.check(subject)
+        if not checked:
+            self.check_images(subject)
+        self._parts[position] = (subject.subject_id, subject.intensity, self._slice(subject))
+
+    def _slice(self, subject: Subject) -> dict[str, torch.Tensor] | None:
+        plane, size, seg_key, target = self.plane, self.size, self.seg_key, self.target
+        mask = subject.mask if subject.mask is not None else np.ones(subject.shape, bool)
+        m = _to_slices(mask.astype(np.float32), plane, size, "nearest") > 0.5
+        keep = m.flatten(1).float().mean(1) >= self.min_foreground
+        if self.keep_slices is not None:
+            rule = np.asarray(self.keep_slices(subject, _PLANE_AXIS[plane]), dtype=bool)
+            if rule.shape != (len(keep),):
+                raise ValueError(
+                    f"keep_slices must return {len(keep)} booleans for subject "
+                    f"{subject.subject_id}, got shape {rule.shape}"
+                )
+            keep &= torch.from_numpy(rule)
+        idx = torch.nonzero(keep)[:, 0]
+        if len(idx) == 0:
+            return None
+        img = torch.stack(
+            [_to_slices(subject.images[s], plane, size, "bilinear") for s in self.sources], 1
+        )
+        out = {"image": img[idx].clamp(0, 1).half(), "mask": m[idx][:, None], "slice": idx}
+        if target:
+            out["target"] = (
+                _to_slices(subject.images[target], plane, size, "bilinear")[idx]
+                .clamp(0, 1)
+                .half()[:, None]
+            )
+        seg = (
+            _to_slices(subject.labels[seg_key], plane, size, "nearest").long()[idx]
+            if seg_key
+            else None
+        )
+        if seg is not None:
+            out["seg"] = seg.to(torch.uint8) if seg.max() < 256 else seg
+        if self.label_from is not None:
+            out["label"] = torch.tensor(
+                [
+                    SliceDataset._label(self.label_from, subject, None if seg is None else seg[i])
+                    for i in range(len(idx))
+                ]
+            )
+        return out
+
+    def finish(self, dataset: SliceDataset | None = None) -> SliceDataset:
+        """The data set of every added subject, in position order (positions 0..N-1)."""
+        if sorted(self._parts) != list(range(len(self._parts))) or not self._parts:
+            raise ValueError(
+                f"positions must be 0..N-1, each added once; got {sorted(self._parts)}"
+            )
+        obj = SliceDataset.__new__(SliceDataset) if dataset is None else dataset
+        obj.sources, obj.target = list(self.sources), self.target
+        obj.plane, obj.size, obj.seg_key = self.plane, self.size, self.seg_key
+        ordered = [self._parts[k] for k in range(len(self._parts))]
+        obj.subject_ids = [sid for sid, _, _ in ordered]
+        obj.intensity = {sid: maps for sid, maps, _ in ordered}
+        filled = [(k, arrays) for k, (_, _, arrays) in enumerate(ordered) if arrays is not None]
+        if not filled:
+            raise ValueError(
+                f"no slice has at least {self.min_foreground:.0%} foreground; lower min_foreground"
+            )
+
+        def cat(key: str) -> torch.Tensor | None:
+            parts = [a[key] for _, a in filled if key in a]
+            return torch.cat(parts) if parts else None
+
+        obj._image, obj._target, obj._mask = cat("image"), cat("target"), cat("mask")
+        obj._seg = cat("seg")
+        label = cat("label")
+        obj._label = label.long() if label is not None else None
+        obj._subject = torch.cat([torch.full((len(a["slice"]),), k) for k, a in filled])
+        obj._slice = cat("slice")
+        return obj
+
+
 class SliceDataset(Dataset):
     """2-D slices of co-registered subjects, resampled to ``size`` x ``size``.
 
@@ -221,86 +367,15 @@ class SliceDataset(Dataset):
     ) -> None:
         if not subjects:
             raise ValueError("no subjects given; check the split or the data folder")
-        if isinstance(sources, str):
-            sources = [sources]
-        if not sources:
-            raise ValueError("sources must name at least one modality")
-        # any alias names the subject's own key ("t2" -> "t2w"; see medgen_nb.data.modalities)
-        available = list(subjects[0].images)
-        sources = [resolve_modality(name, available) for name in sources]
-        target = resolve_modality(target, available) if target else None
-        check_slice_args(plane, size, min_foreground, label_from, seg_key, sources, target)
-        if seg_key is not None and seg_key not in subjects[0].labels:
-            raise ValueError(
-                f"unknown label map {seg_key!r}; this data set has {sorted(subjects[0].labels)}"
-            )
+        builder = SliceBuilder(
+            sources, target, plane, size, seg_key, label_from, min_foreground, keep_slices
+        )
+        builder.check(subjects[0])
         for subject in subjects:  # again: a Subject's images may have been replaced since
-            for name in dict.fromkeys([*sources, *([target] if target else [])]):
-                check_unit_range(
-                    subject.images[name], f"subject {subject.subject_id}: image {name!r}"
-                )
-        self.sources = list(sources)
-        self.target = target
-        self.plane, self.size, self.seg_key = plane, size, seg_key
-        self.subject_ids = [s.subject_id for s in subjects]
-        self.intensity = {s.subject_id: s.intensity for s in subjects}
-
-        images, targets, masks, segs, labels, subj, slc = [], [], [], [], [], [], []
+            builder.check_images(subject)
         for k, subject in enumerate(subjects):
-            mask = subject.mask if subject.mask is not None else np.ones(subject.shape, bool)
-            m = _to_slices(mask.astype(np.float32), plane, size, "nearest") > 0.5
-            keep = m.flatten(1).float().mean(1) >= min_foreground
-            if keep_slices is not None:
-                rule = np.asarray(keep_slices(subject, _PLANE_AXIS[plane]), dtype=bool)
-                if rule.shape != (len(keep),):
-                    raise ValueError(
-                        f"keep_slices must return {len(keep)} booleans for subject "
-                        f"{subject.subject_id}, got shape {rule.shape}"
-                    )
-                keep &= torch.from_numpy(rule)
-            idx = torch.nonzero(keep)[:, 0]
-            if len(idx) == 0:
-                continue
-            img = torch.stack(
-                [_to_slices(subject.images[s], plane, size, "bilinear") for s in self.sources], 1
-            )
-            images.append(img[idx].clamp(0, 1).half())
-            if target:
-                targets.append(
-                    _to_slices(subject.images[target], plane, size, "bilinear")[idx]
-                    .clamp(0, 1)
-                    .half()[:, None]
-                )
-            masks.append(m[idx][:, None])
-            seg = (
-                _to_slices(subject.labels[seg_key], plane, size, "nearest").long()[idx]
-                if seg_key
-                else None
-            )
-            if seg is not None:
-                segs.append(seg.to(torch.uint8) if seg.max() < 256 else seg)
-            if label_from is not None:
-                labels.append(
-                    torch.tensor(
-                        [
-                            self._label(label_from, subject, None if seg is None else seg[i])
-                            for i in range(len(idx))
-                        ]
-                    )
-                )
-            subj.append(torch.full((len(idx),), k))
-            slc.append(idx)
-        if not images:
-            raise ValueError(
-                f"no slice has at least {min_foreground:.0%} foreground; lower min_foreground"
-            )
-        self._image = torch.cat(images)
-        self._target = torch.cat(targets) if targets else None
-        self._mask = torch.cat(masks)
-        self._seg = torch.cat(segs) if segs else None
-        self._label = torch.cat(labels).long() if labels else None
-        self._subject = torch.cat(subj)
-        self._slice = torch.cat(slc)
+            builder.add(subject, k, checked=True)
+        builder.finish(self)
 
     _ARRAYS = ("_image", "_target", "_mask", "_seg", "_label", "_subject", "_slice")
 

@@ -19,6 +19,7 @@ from medgen_nb.evaluation.fitting import predict
 from medgen_nb.evaluation.results import Results, Row
 from medgen_nb.metrics import ct_mae_hu, mae, psnr, ssim, ssim_map
 from medgen_nb.metrics.bootstrap import cluster_mean_ci, cluster_means
+from medgen_nb.metrics.translation import SSIM_CHUNK
 from medgen_nb.tasks.base import CreationTask, DownstreamTask, TaskData, TranslationTask
 
 # PSNR of an image identical to its target is +inf; capped so that a subject's mean stays finite.
@@ -45,9 +46,15 @@ def _ssim_over_mask(pred, target, data_range: float, mask) -> torch.Tensor:
     """
     if mask is None:
         return ssim(pred, target, data_range=data_range, reduction="none")
-    full = ssim_map(pred, target, data_range=data_range)  # (N, 1, S, S)
-    m = mask.to(full.dtype)
-    return (full * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1.0)
+    out = []
+    # In chunks of images, as ssim() does: the map and its filtered moments for a thousand
+    # 64 px slices at once take several hundred MB.
+    for i in range(0, len(pred), SSIM_CHUNK):
+        part = slice(i, i + SSIM_CHUNK)
+        full = ssim_map(pred[part], target[part], data_range=data_range)  # (n, 1, S, S)
+        m = mask[part].to(full.dtype)
+        out.append((full * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1.0))
+    return torch.cat(out)
 
 
 def per_image_metrics(

@@ -102,7 +102,16 @@ def check_mask(mask: ArrayLike | None, shape: torch.Size) -> torch.Tensor | None
     """Broadcast a (B, 1|C, H, W) or (B, H, W) foreground mask to ``shape`` as bool."""
     if mask is None:
         return None
-    m = as_tensor(mask, "mask")
+    # Kept in its own dtype (bool or 0/1 numbers), not copied to float64 like images.
+    if isinstance(mask, list | tuple):
+        mask = np.asarray(mask)
+    if isinstance(mask, np.ndarray):
+        mask = torch.from_numpy(mask)
+    if not isinstance(mask, torch.Tensor):
+        raise ValueError(
+            f"mask must be a torch.Tensor, numpy array or list, got {type(mask).__name__}"
+        )
+    m = mask.detach().cpu()
     if m.ndim == 3:
         m = m.unsqueeze(1)
     if (
@@ -119,10 +128,14 @@ def check_mask(mask: ArrayLike | None, shape: torch.Size) -> torch.Tensor | None
             f"mask must be (B, 1, H, W), (B, C, H, W) or (B, H, W) matching images of shape "
             f"{tuple(shape)}, got {tuple(m.shape)}"
         )
-    values = torch.unique(m)
-    if not bool(((values == 0) | (values == 1)).all()):
-        raise ValueError(f"mask must be binary (0/1 or bool), got values {values[:5].tolist()}...")
-    m = m.bool().expand(shape)
+    if m.dtype != torch.bool:
+        if not bool(((m == 0) | (m == 1)).all()):
+            values = torch.unique(m.double())  # only to name the offending values
+            raise ValueError(
+                f"mask must be binary (0/1 or bool), got values {values[:5].tolist()}..."
+            )
+        m = m != 0
+    m = m.expand(shape)
     empty = (~m.flatten(1).any(1)).nonzero().flatten().tolist()
     if empty:
         raise ValueError(f"mask is empty for batch item(s) {empty}; every image needs foreground")

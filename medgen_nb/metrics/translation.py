@@ -53,11 +53,14 @@ def _reduce(per_image: torch.Tensor, reduction: str) -> torch.Tensor:
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Per-image mean of a (B, C, H, W) map over the mask (or all pixels): shape (B,)."""
+    """Per-image mean of a (B, C, H, W) map over the bool mask (or all pixels): shape (B,).
+
+    ``values`` is a temporary of the caller and is overwritten (zeroed outside the mask), which
+    saves a copy of the size of the whole batch.
+    """
     if mask is None:
         return values.flatten(1).mean(1)
-    m = mask.to(values.dtype)
-    return (values * m).flatten(1).sum(1) / m.flatten(1).sum(1)
+    return values.mul_(mask).flatten(1).sum(1) / mask.flatten(1).sum(1)
 
 
 def mae(
@@ -76,7 +79,7 @@ def mae(
     """
     p, t = check_images(preds, target)
     m = check_mask(mask, p.shape)
-    return _reduce(_masked_mean((p - t).abs(), m), reduction)
+    return _reduce(_masked_mean((p - t).abs_(), m), reduction)
 
 
 def mse(

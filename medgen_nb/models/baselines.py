@@ -33,6 +33,7 @@ from medgen_nb.models.validation import check_unit_images
 
 MappingMethod = Literal["lookup", "polynomial"]
 MAPPING_METHODS: tuple[str, ...] = ("lookup", "polynomial")
+PIXEL_CHUNK = 2**18  # pixels per step of fit()
 
 
 def _as_float_tensor(x: torch.Tensor, name: str) -> torch.Tensor:
@@ -92,23 +93,47 @@ class IntensityMappingBaseline(Configurable):
                 f"source and target must have the same shape, got {tuple(x.shape)} and "
                 f"{tuple(y.shape)}"
             )
-        keep = torch.ones_like(x, dtype=torch.bool)
-        if mask is not None:
-            if tuple(mask.shape) != tuple(x.shape):
-                raise ValueError(
-                    f"mask must have the source's shape {tuple(x.shape)}, got {tuple(mask.shape)}"
-                )
-            keep = mask.detach().cpu() > 0.5
-        xs, ys = x[keep].numpy().astype(np.float64), y[keep].numpy().astype(np.float64)
-        if xs.size < 2:
-            raise ValueError(f"fit needs at least 2 (masked) pixels, got {xs.size}")
-        if self.method == "polynomial":
-            self.coefficients = np.polyfit(xs, ys, self.degree)
-            return self
+        if mask is not None and tuple(mask.shape) != tuple(x.shape):
+            raise ValueError(
+                f"mask must have the source's shape {tuple(x.shape)}, got {tuple(mask.shape)}"
+            )
+        # Both fits only need running sums over pixels, so pixels are taken PIXEL_CHUNK at a time:
+        # a float64 copy of every training pixel (and polyfit's Vandermonde matrix) would take
+        # several hundred MB for a thousand 64 px slices.
+        x, y = x.reshape(-1), y.reshape(-1)
+        keep = None if mask is None else (mask.detach().cpu() > 0.5).reshape(-1)
         edges = np.linspace(0.0, 1.0, self.n_bins + 1)
-        idx = np.clip(np.digitize(xs, edges) - 1, 0, self.n_bins - 1)
-        counts = np.bincount(idx, minlength=self.n_bins)
-        sums = np.bincount(idx, weights=ys, minlength=self.n_bins)
+        counts, sums = np.zeros(self.n_bins), np.zeros(self.n_bins)
+        r = np.zeros((0, self.degree + 2))  # R of the QR of [vander(x) | y], updated per chunk
+        n_pixels = 0
+        for start in range(0, len(x), PIXEL_CHUNK):
+            chunk = slice(start, start + PIXEL_CHUNK)
+            xs, ys = x[chunk], y[chunk]
+            if keep is not None:
+                xs, ys = xs[keep[chunk]], ys[keep[chunk]]
+            xs, ys = xs.numpy().astype(np.float64), ys.numpy().astype(np.float64)
+            n_pixels += xs.size
+            if self.method == "polynomial":
+                # Streaming least squares: the R factor of the stacked rows is the R of the QR
+                # of all rows (the QR-update form of lstsq, as stable as np.polyfit).
+                rows = np.column_stack([np.vander(xs, self.degree + 1), ys])
+                r = np.linalg.qr(np.vstack([r, rows]), mode="r")
+            else:
+                idx = np.clip(np.digitize(xs, edges) - 1, 0, self.n_bins - 1)
+                counts += np.bincount(idx, minlength=self.n_bins)
+                sums += np.bincount(idx, weights=ys, minlength=self.n_bins)
+        if n_pixels < 2:
+            raise ValueError(f"fit needs at least 2 (masked) pixels, got {n_pixels}")
+        if self.method == "polynomial":
+            d = self.degree + 1  # r[:d, :d] c = r[:d, d] solves min |vander(x) c - y|
+            # Column scaling and rcond as np.polyfit's (R keeps the column norms of vander(x)),
+            # so degenerate data (one source intensity) get polyfit's minimum-norm answer too.
+            scale = np.sqrt((r[:d, :d] ** 2).sum(0))
+            scale[scale == 0] = 1.0
+            rcond = n_pixels * np.finfo(np.float64).eps
+            c = np.linalg.lstsq(r[:d, :d] / scale, r[:d, d], rcond=rcond)[0]
+            self.coefficients = c / scale
+            return self
         centres = 0.5 * (edges[:-1] + edges[1:])
         filled = counts > 0
         # Conditional mean E[y | x in bin]; bins nobody visited take the interpolated neighbours.

@@ -19,7 +19,13 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from medgen_nb.data.alignment import AlignmentConfig, check_alignment, misalign_subject
-from medgen_nb.data.slices import ModalityMix, SliceDataset, Subject, split_subjects
+from medgen_nb.data.slices import (
+    ModalityMix,
+    SliceBuilder,
+    SliceDataset,
+    Subject,
+    split_subjects,
+)
 from medgen_nb.tasks.base import (
     CreationTask,
     DownstreamTask,
@@ -110,9 +116,73 @@ def _phantom_subjects(task, n, seed, smoke, wanted, site) -> tuple[list[Subject]
     return load_chest_subjects(n, seed, _chest_config(task, smoke), progress=False, site=site), None
 
 
+def _streamed_brain_slices(
+    task, n, seed, size, sources, target, seg_key, label_from, site, test_site
+) -> dict:
+    """The brain splits of :func:`_phantom_slices`, cut one subject at a time.
+
+    Each subject is loaded (or simulated), misaligned for translation tasks, sliced into its
+    split's data sets and dropped, so a forty-subject task holds one subject's volumes at a time.
+    The result equals slicing the whole population at once (tested).
+    """
+    from medgen_nb.data.brain_phantom import (
+        BrainPhantomConfig,
+        brain_subject_ids,
+        iter_brain_subjects,
+    )
+
+    wanted = list(dict.fromkeys([*sources, *([target] if target else [])]))
+    config = BrainPhantomConfig(**dict(task.loader_kwargs))
+    splits = {
+        k: v for k, v in split_subjects(brain_subject_ids(n, seed), task.fractions).items() if v
+    }
+    where = {
+        sid: (split, pos) for split, members in splits.items() for pos, sid in enumerate(members)
+    }
+    keep = brain_fraction_filter(task.min_brain) if task.min_brain > 0 else None
+    mix = tuple(getattr(task, "modalities", ()))  # one part per modality, labelled by modality
+    builders = {
+        split: [SliceBuilder([m], None, "axial", size, seg_key, None, task.min_foreground, keep) for m in mix]
+        if mix
+        else [SliceBuilder(sources, target, "axial", size, seg_key, label_from, task.min_foreground, keep)]
+        for split in splits
+    }  # fmt: skip
+    alignment = (
+        AlignmentConfig.preset(task.alignment) if isinstance(task, TranslationTask) else None
+    )
+    # The test subjects imaged with another site's scanners: same anatomy, same ids.
+    other_test_site = test_site != site and "test" in splits
+    passes = [(site, "test" if other_test_site else None, None)]
+    if other_test_site:
+        passes.append((test_site, None, "test"))
+    for scanner_site, skip, only in passes:
+        for subject in iter_brain_subjects(n, seed, config, wanted, scanner_site):
+            split, position = where[subject.subject_id]
+            if split == skip or (only is not None and split != only):
+                continue
+            if alignment is not None:  # after the cache: only the sources move
+                subject = misalign_subject(subject, target, alignment, seed, moving=sources)
+            for builder in builders[split]:
+                builder.add(subject, position)
+    return {
+        split: ModalityMix([b.finish() for b in parts]) if mix else parts[0].finish()
+        for split, parts in builders.items()
+    }
+
+
 def _phantom_slices(
     task, n, seed, size, smoke, sources, target, seg_key, label_from, site=None, test_site=None
 ) -> dict:
+    args = (task, n, seed, size, smoke, sources, target, seg_key, label_from, site, test_site)
+    if task.region == "brain":
+        return _streamed_brain_slices(*args[:4], *args[5:])
+    return _slices_at_once(*args)
+
+
+def _slices_at_once(
+    task, n, seed, size, smoke, sources, target, seg_key, label_from, site=None, test_site=None
+) -> dict:
+    """Load every subject, then slice the splits (chest tasks; the reference for brain streaming)."""
     wanted = [*sources, *([target] if target else [])]
     subjects, keep = _phantom_subjects(task, n, seed, smoke, wanted, site)
     splits = _split(subjects, task.fractions)
@@ -269,6 +339,19 @@ def _real_slices(task, root, size, n, sources, target, seg_key) -> dict:
     )  # fmt: skip
 
 
+def _slice_arguments(task) -> tuple[tuple[str, ...], str | None, str | None, str | None]:
+    """``(sources, target, seg_key, label_from)`` of the slice data sets a task is built from."""
+    if isinstance(task, TranslationTask):
+        if task.data == "phantom" and task.region == "brain":
+            return task.sources, task.target, "lesion", "seg_present"
+        return task.sources, task.target, None, None
+    if isinstance(task, CreationTask):
+        return task.modalities or (task.modality,), None, task.seg_key, task.label_from
+    if isinstance(task, DownstreamTask):
+        return (task.modality,), None, task.seg_key, task.label_from
+    raise ValueError(f"not a task: {task!r}")
+
+
 def build(
     task: Task,
     *,
@@ -324,18 +407,7 @@ def build(
     side = size if size is not None else (SMOKE_SIZE if smoke else task.size)
     if isinstance(n, bool) or not isinstance(n, int) or n < 3:
         raise ValueError(f"n_subjects must be an int >= 3 (one per split), got {n!r}")
-    if isinstance(task, TranslationTask):
-        sources, target, seg_key, label_from = task.sources, task.target, None, None
-        if task.data == "phantom" and task.region == "brain":
-            seg_key, label_from = "lesion", "seg_present"
-    elif isinstance(task, CreationTask):
-        sources, target = task.modalities or (task.modality,), None
-        seg_key, label_from = task.seg_key, task.label_from
-    elif isinstance(task, DownstreamTask):
-        sources, target = (task.modality,), None
-        seg_key, label_from = task.seg_key, task.label_from
-    else:
-        raise ValueError(f"not a task: {task!r}")
+    sources, target, seg_key, label_from = _slice_arguments(task)
 
     if task.data == "phantom":
         if isinstance(task, TranslationTask) and task.target == "xray":

@@ -153,6 +153,8 @@ datasets = brain_slice_datasets(
     config=BrainPhantomConfig(modalities=MODALITIES), progress=False,
 )
 train, val, test = (datasets[s].tensors() for s in ("train", "val", "test"))
+for split in (train, val):  # below, only the test split needs its label maps and head masks
+    del split["seg"], split["mask"]
 del datasets  # the float32 copies above are all we use; dropping the datasets saves memory (Binder)
 channel = {name: i for i, name in enumerate(MODALITIES)}
 print(f"loaded in {time.perf_counter() - t0:.1f} s; slices: train {len(train['image'])}, "
@@ -553,22 +555,25 @@ print(f"FID held-out vs train: mine {ours:.4f}, package {package_fid:.4f}, scipy
 g = torch.Generator().manual_seed(SEED)
 n = len(heldout)
 few = heldout[torch.randperm(n, generator=g)[:10]]
-samples = {
-    "held-out real": heldout,
-    "mildly degraded": M.degrade(heldout, blur_sigma=0.7, noise_std=0.02, seed=SEED),
-    "badly degraded": M.degrade(heldout, blur_sigma=1.5, noise_std=0.06, seed=SEED),
-    "blurry": M.gaussian_blur(heldout, 2.0),
-    "mode-collapsed": few.repeat(n // 10 + 1, 1, 1, 1)[:n],
-    "copier": M.degrade(real_train[torch.randperm(len(real_train), generator=g)[:n]], blur_sigma=0,
-                        noise_std=0.005, seed=SEED),
+copied = torch.randperm(len(real_train), generator=g)[:n]
+# Each imitation generator is a function; its images are scored, then dropped (one set in memory).
+generators = {
+    "held-out real": lambda: heldout,
+    "mildly degraded": lambda: M.degrade(heldout, blur_sigma=0.7, noise_std=0.02, seed=SEED),
+    "badly degraded": lambda: M.degrade(heldout, blur_sigma=1.5, noise_std=0.06, seed=SEED),
+    "blurry": lambda: M.gaussian_blur(heldout, 2.0),
+    "mode-collapsed": lambda: few.repeat(n // 10 + 1, 1, 1, 1)[:n],
+    "copier": lambda: M.degrade(real_train[copied], blur_sigma=0, noise_std=0.005, seed=SEED),
 }
 p_train = M.class_probabilities(real_train, net)
 # Intensity WD on 200k random pixels (drawn with replacement: a permutation of all ~40M pixel
 # indices would take more memory than the images themselves).
 pixels = torch.randint(real_train.numel(), (200_000,), generator=g)
 t0 = time.perf_counter()
-features, creation = {}, {}
-for name, images in samples.items():
+features, creation, shown = {}, {}, {}
+for name, generate in generators.items():
+    images = generate()
+    shown[name] = images[3, 0].clone()  # a copy: a view would keep all of `images` alive
     f = M.extract_features(images, net)
     p = M.class_probabilities(images, net)
     features[name] = f
@@ -580,14 +585,14 @@ for name, images in samples.items():
     }
     memo = M.memorisation(f_train, f, heldout=f_heldout)
     creation[name].update({"memorisation ratio": memo.ratio, "copy fraction": memo.copy_fraction})
-print(f"scored {len(samples)} samples of {n} images in {time.perf_counter() - t0:.1f} s")
+print(f"scored {len(generators)} samples of {n} images in {time.perf_counter() - t0:.1f} s")
 columns = list(creation["held-out real"])
-table([[name, *creation[name].values()] for name in samples], ["sample", *columns])
+table([[name, *creation[name].values()] for name in generators], ["sample", *columns])
 
 # %%
-fig, axes = plt.subplots(1, len(samples), figsize=(2.6 * len(samples), 3))
-for ax, (name, images) in zip(axes, samples.items()):
-    ax.imshow(images[3, 0], cmap="gray", vmin=0, vmax=1)
+fig, axes = plt.subplots(1, len(shown), figsize=(2.6 * len(shown), 3))
+for ax, (name, image) in zip(axes, shown.items()):
+    ax.imshow(image, cmap="gray", vmin=0, vmax=1)
     c = creation[name]
     ax.set_title(f"{name}\nFID {c['FID']:.2f} P {c['precision']:.2f} R {c['recall']:.2f}", fontsize=8)
     ax.axis("off")
