@@ -149,14 +149,60 @@ def collect_headlines(executed: Path) -> dict[str, object]:
     return found
 
 
-def render_html(executed: Path) -> Path:
-    """Render an executed notebook to HTML beside it."""
+# MathJax 2.7 as shipped by the jupyter-server-mathjax package (BSD-3-Clause): copied beside the
+# pages so that their equations render without a network, where nbconvert's default loads MathJax
+# from a CDN.
+MATHJAX_FOLDER = "mathjax"
+MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
+
+
+def vendor_mathjax(out_dir: Path) -> str:
+    """Copy MathJax into ``out_dir/mathjax`` (once) and return the URL the pages load it from.
+
+    The URL is relative, so the folder can be moved or served as it is. Raises ``RuntimeError``
+    naming the package to install when jupyter-server-mathjax is missing.
+    """
+    import shutil
+    import tempfile
+
+    try:
+        import jupyter_server_mathjax
+    except ImportError as err:  # an install without the lab/test extras
+        raise RuntimeError(
+            "the HTML pages need a local MathJax: pip install jupyter-server-mathjax "
+            "(it is in the lab and test extras: make setup)"
+        ) from err
+    source = Path(jupyter_server_mathjax.__file__).parent / "static"
+    target = Path(out_dir) / MATHJAX_FOLDER
+    if not (target / "MathJax.js").is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Copied under a temporary name and renamed, so an interrupted copy is never taken as whole.
+        staging = Path(tempfile.mkdtemp(prefix=".mathjax-", dir=target.parent))
+        shutil.copytree(source, staging / "x")
+        if target.exists():
+            shutil.rmtree(target)
+        (staging / "x").rename(target)
+        staging.rmdir()
+    return f"{MATHJAX_FOLDER}/MathJax.js?config={MATHJAX_CONFIG}"
+
+
+def render_html(executed: Path, mathjax_url: str | None = None) -> Path:
+    """Render an executed notebook to HTML beside it.
+
+    ``mathjax_url`` is where the page loads MathJax from; by default the copy that
+    :func:`vendor_mathjax` places in the notebook's folder, so the page renders offline.
+    """
     import nbformat
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    executed = Path(executed)
+    url = vendor_mathjax(executed.parent) if mathjax_url is None else mathjax_url
+    exporter = HTMLExporter(mathjax_url=url)
+    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
     target = executed.with_suffix(".html")
-    target.write_text(body, encoding="utf-8")
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(body, encoding="utf-8")
+    tmp.replace(target)
     return target
 
 

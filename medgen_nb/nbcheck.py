@@ -47,6 +47,23 @@ def parameter_defaults(source: str) -> dict[str, object]:
     return values
 
 
+# Display math ($$ ... $$) is protected from Markdown; inline math ($ ... $) spanning lines is not:
+# a continuation line that begins with "+ ", "- " or "* " renders as a list item in the HTML export.
+DISPLAY_MATH = re.compile(r"\$\$.*?\$\$", re.DOTALL)
+LIST_MARKER = re.compile(r"^\s{0,3}[-+*]\s")
+
+
+def math_list_markers(source: str) -> list[int]:
+    """Lines (1-based) of a Markdown source that start with a list marker inside inline math."""
+    text = DISPLAY_MATH.sub(lambda m: "\n" * m.group(0).count("\n"), source)
+    bad, dollars = [], 0
+    for number, line in enumerate(text.split("\n"), start=1):
+        if dollars % 2 == 1 and LIST_MARKER.match(line):
+            bad.append(number)
+        dollars += len(re.findall(r"(?<!\\)\$", line))
+    return bad
+
+
 def check_notebook(path: str | Path) -> list[str]:
     """Return the list of convention problems of one notebook (empty when it is clean)."""
     path = Path(path)
@@ -96,6 +113,13 @@ def check_notebook(path: str | Path) -> list[str]:
                 f"{path.name}: markdown cell {i} talks about the course's development "
                 f"({found.group(0)!r}); speak to the learner about the images and models instead"
             )
+        if cell.cell_type == "markdown":
+            for line in math_list_markers(cell.source):
+                problems.append(
+                    f"{path.name}: markdown cell {i}, line {line} starts with a list marker inside "
+                    "inline math, so the HTML export renders it as a list item; end the previous "
+                    "line with the operator instead"
+                )
     if not RUNTIME_PATTERN.search(markdown):
         problems.append(f"{path.name}: no markdown states the expected runtime per mode")
     return problems

@@ -163,6 +163,19 @@ def test_checker_rejects_incomplete_parameters_and_bad_name(tmp_path):
     assert any("SMOKE must default to False" in p for p in problems)
 
 
+def test_checker_rejects_a_list_marker_inside_inline_math(tmp_path):
+    # nbconvert's Markdown turns the second line into a list item: "+ b$" then shows as raw TeX.
+    nb = _good_notebook()
+    nb.cells.append(nbformat.v4.new_markdown_cell("The loss $a\n+ b$ has two terms."))
+    path = tmp_path / "99_mathlist.ipynb"
+    nbformat.write(nb, path)
+    assert any("list marker inside inline math" in p for p in check_notebook(path))
+    # The operator at the end of the line, a list after closed math, and display math are fine.
+    nb.cells[-1].source = "The loss $a +\nb$ has two terms.\n\n- item $x$\n\n$$\na\n+ b\n$$"
+    nbformat.write(nb, path)
+    assert not any("list marker" in p for p in check_notebook(path))
+
+
 def test_checker_rejects_missing_runtime_statement(tmp_path):
     nb = _good_notebook()
     nb.cells[0].source = "# 99 test"

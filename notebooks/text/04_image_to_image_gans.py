@@ -171,8 +171,8 @@ runs = {}  # model -> FitResult (its .source says "trained" or loaded, .seconds 
 # GAN discriminator, translation is $G_B(E_A(a))$, and a cycle term through the latent space plays
 # the role of CycleGAN's:
 # $\;\mathcal L = \sum_{d \in \{A, B\}} \big[\lambda_{\text{KL}}\mathrm{KL}_d + \lambda_{\text{rec}}
-# \mathcal L_{\text{rec},d} + \lambda_{\text{GAN}}\mathcal L_{\text{GAN},d}
-# + \lambda_{\text{cyc}}\mathcal L_{\text{cyc},d}\big]$.
+# \mathcal L_{\text{rec},d} + \lambda_{\text{GAN}}\mathcal L_{\text{GAN},d} +
+# \lambda_{\text{cyc}}\mathcal L_{\text{cyc},d}\big]$.
 #
 # **The baseline: a per-pixel intensity mapping.** Every tissue has one T1w and one T2w intensity, so
 # a single function $f$ with $\hat y_i = f(x_i)$ at every pixel $i$ already translates most of a
