@@ -1,8 +1,14 @@
 """Speed of every registered model at its lab-mode size (64x64, 1 channel) on a small CPU.
 
-Prints, per model: training steps/s and sampling images/s; then the bf16-autocast / fp32
-training-speed ratio on CPU (what ``fit(precision="auto")`` relies on) and, when a diffusion
-model is registered, the DDIM-vs-DDPM sampling speed ratio.
+Prints, per model: training steps/s and sampling images/s; the model-FLOP utilisation (MFU) of
+each family's training step; then the bf16-autocast / fp32 training-speed ratio on CPU (what
+``fit(precision="auto")`` relies on) and, when a diffusion model is registered, the DDIM-vs-DDPM
+sampling speed ratio.
+
+MFU = (FLOPs of one training step x steps/s) / peak FLOP/s of this machine. The FLOPs come from
+``torch.utils.flop_counter.FlopCounterMode`` (matmuls and convolutions, forward and backward, a
+multiply-add counted as 2); the peak is *measured* here, as the best of a large fp32 matmul and a
+3x3 convolution, so the figure says how much of what this machine can do a step uses.
 
     python benchmarks/bench_models.py                 # all models, 2 threads
     python benchmarks/bench_models.py --models dcgan vae --seconds 5 --threads 2
@@ -57,6 +63,36 @@ def _batch(n: int) -> dict[str, torch.Tensor]:
         "target": torch.rand(n, CHANNELS, SIZE, SIZE, generator=g),
         "label": torch.randint(0, 2, (n,), generator=g),
     }
+
+
+def step_flops(model, batch) -> int:
+    """FLOPs (multiply-add = 2) of one ``train_step``: forward, backward; optimiser steps add none."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.train()
+    opts = model.configure_optimizers()
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model.train_step(batch, opts, StepContext(step=0))
+    return counter.get_total_flops()
+
+
+def measured_peak_flops(seconds: float = 1.0) -> dict[str, float]:
+    """FLOP/s of a 2048^2 fp32 matmul and of a 64->64-channel 3x3 convolution (batch 16, 64^2).
+
+    These are the ops that dominate the models' steps, at sizes where the library reaches its
+    best throughput, so their best rate stands for this machine's attainable peak.
+    """
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    x, w = torch.randn(16, 64, 64, 64), torch.randn(64, 64, 3, 3)
+    conv_flops = 2 * x.shape[0] * w.shape[0] * w.shape[1] * 9 * 64 * 64
+    with torch.no_grad():
+        matmul = best_rate(lambda: torch.mm(a, b), 2 * n**3, seconds, 3)
+        conv = best_rate(
+            lambda: torch.nn.functional.conv2d(x, w, padding=1), conv_flops, seconds, 3
+        )
+    return {"matmul": matmul, "conv": conv}
 
 
 def best_rate(fn: Callable[[], None], work: int, seconds: float, repeats: int) -> float:
@@ -133,6 +169,30 @@ def bench_all(names: list[str], seconds: float, repeats: int) -> None:
         )
 
 
+def bench_mfu(names: list[str], seconds: float, repeats: int) -> None:
+    """Model-FLOP utilisation of each family's lab-mode training step (fp32)."""
+    peaks = measured_peak_flops(seconds / 2)
+    peak = max(peaks.values())
+    print(
+        f"\n== model-FLOP utilisation, fp32 training, batch {LAB_BATCH} at {SIZE}x{SIZE}: measured "
+        f"peak {peaks['matmul'] / 1e9:.0f} GFLOP/s (matmul 2048^2), {peaks['conv'] / 1e9:.0f} "
+        f"GFLOP/s (conv 3x3, 64 ch); MFU against the larger =="
+    )
+    print(f"{'model':10s} {'GFLOP/step':>11s} {'steps/s':>8s} {'GFLOP/s':>8s} {'MFU':>6s}")
+    batch = _batch(LAB_BATCH)
+    for name in names:
+        torch.manual_seed(0)
+        flops = step_flops(_build(name), batch)
+        torch.manual_seed(0)
+        rate = best_rate(_train_fn(_build(name), batch), 1, seconds, repeats)
+        achieved = flops * rate
+        print(
+            f"{name:10s} {flops / 1e9:11.3f} {rate:8.2f} {achieved / 1e9:8.1f} "
+            f"{achieved / peak:6.1%}",
+            flush=True,
+        )
+
+
 def bench_bf16(names: list[str], seconds: float, repeats: int) -> None:
     """Interleaved fp32 / bf16 rounds (so both see the same background load); best of each."""
     print("\n== CPU training speed: bf16 autocast vs fp32 (ratio > 1: bf16 faster) ==")
@@ -182,6 +242,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="time per measurement")
     parser.add_argument("--repeats", type=int, default=3, help="rounds; the best one counts")
     parser.add_argument("--skip-bf16", action="store_true", help="skip the bf16/fp32 comparison")
+    parser.add_argument("--skip-mfu", action="store_true", help="skip model-FLOP utilisation")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -192,6 +253,8 @@ def main() -> None:
         raise SystemExit(f"unknown model(s) {unknown}; choose from {registered}")
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     bench_all(names, args.seconds, args.repeats)
+    if not args.skip_mfu:
+        bench_mfu(names, args.seconds, args.repeats)
     if not args.skip_bf16:
         bench_bf16(names, args.seconds, args.repeats)
     bench_ddim_vs_ddpm(names)
