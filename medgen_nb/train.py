@@ -48,7 +48,7 @@ from medgen_nb.distributed import (
 )
 from medgen_nb.models.base import Batch, GenerativeModel, StepContext
 from medgen_nb.models.validation import check_batch_keys, check_positive_int
-from medgen_nb.utils import seed_everything
+from medgen_nb.utils import seed_everything, trim_memory
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
@@ -504,6 +504,7 @@ def fit(
     finally:
         bar.close()
         model.eval()
+        trim_memory()  # the step's activations and gradients are freed; hand their pages back
     if stopping():
         where = f"; checkpoint in {checkpoint_dir}" if checkpoint_dir is not None else ""
         raise KeyboardInterrupt(f"fit stopped after step {history.steps_done}{where}")

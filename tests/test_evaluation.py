@@ -201,6 +201,25 @@ def test_ct_and_pet_targets_report_physical_units():
     assert suv.unit == "SUV" and 0.0 < suv.value < 12.0
 
 
+def test_per_image_metrics_in_chunks_equal_one_pass(monkeypatch):
+    # evaluate scores METRIC_CHUNK images at a time to bound memory; every value is per image,
+    # so chunking must not change one of them (CT: HU regions, the mask, the last short chunk).
+    from medgen_nb.evaluation import scoring
+
+    ct = tasks.build(tasks.get("brain_t1w_to_ct"), smoke=True)
+    t = ct["test"].tensors()
+    pred = IntensityMappingBaseline().fit(t["image"], t["target"]).translate(t["image"])
+    intensity = scoring._target_map(ct["test"], "ct")
+    args = (ct.task, pred, t["target"], t["mask"], intensity)
+    whole = scoring.per_image_metrics(*args)
+    monkeypatch.setattr(scoring, "METRIC_CHUNK", 7)
+    assert len(pred) > 2 * 7 and len(pred) % 7
+    chunked = scoring.per_image_metrics(*args)
+    assert whole.keys() == chunked.keys() and "mae_hu_bone" in whole
+    for k in whole:
+        torch.testing.assert_close(chunked[k], whole[k], rtol=0, atol=0, equal_nan=True)
+
+
 def test_results_concatenate_and_render(brain6):
     base = fit_or_load(IntensityMappingBaseline(), brain6, steps=0).model
     model = _pix2pix()

@@ -48,7 +48,7 @@ from medgen_nb.data.slices import (
     check_slice_args,
     split_subjects,
 )
-from medgen_nb.utils import atomic_write, cache_dir
+from medgen_nb.utils import atomic_write, cache_dir, trim_memory
 
 BRAIN_MODALITIES: tuple[str, ...] = ("t1w", "t2w", "pd", "flair", "t1ce", "ct", "cbct", "pet")
 MR_MODALITIES: tuple[str, ...] = ("t1w", "t2w", "pd", "flair", "t1ce")
@@ -552,6 +552,7 @@ def _iter_brain_subjects(n_subjects, seed, cfg, keep) -> Iterator[Subject]:
             full = simulate_brain_subject(s_seed, cfg)
             _save(full, path)
             del full  # the simulation's arrays go before the cached copy is read back
+            trim_memory()  # and their pages go back to the system (glibc keeps them otherwise)
             subject = _load(path, keep)  # same float16 rounding whether cold or warm
         yield subject
 

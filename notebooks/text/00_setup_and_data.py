@@ -24,15 +24,16 @@
 #
 # **Prerequisites:** Python and NumPy; no imaging background needed.
 #
-# **Runtime and memory**, measured with `make course` on an otherwise idle 2-core CPU
-# (2026-11-25; "first run" starts from an empty cache, so it includes simulating the data and
-# training every model):
+# **Runtime and memory**, measured with `make course` on an otherwise idle 2-core CPU with two torch
+# threads (2026-12-03). "First run" is the course run in order from an empty cache: it includes
+# simulating the data that earlier notebooks have not, and training the models trained here; the
+# SMOKE row is also a first run at its small sizes.
 #
 # | setting | time | kernel peak memory |
 # |---|---|---|
-# | SMOKE (`SMOKE = True`, what the tests run) | 19 s | 1.0 GB |
-# | lab (the default), first run | 27 s | 1.1 GB |
-# | lab, re-run with a warm cache | 10 s | 0.9 GB |
+# | SMOKE (`SMOKE = True`, what the tests run) | 14 s | 0.80 GiB |
+# | lab (the default), first run | 77 s | 1.23 GiB |
+# | lab, re-run with a warm cache | 14 s | 1.18 GiB |
 # | GPU (`DEVICE = "cuda"`) | not measured | |
 #
 # Most of the first run is simulating the brain subjects and the chest volume; both are cached on disk, which is why a re-run is quicker. Memory is the kernel's resident size, libraries included; Binder gives 2 GB. On a
@@ -1103,6 +1104,10 @@ test_viewer_shows_the_bone_window(viewer)
 # %%
 from medgen_nb import tasks
 
+# Of the tour's subjects only `brain` (and the glioma example) are used below: the others' volumes
+# go before forty more heads are simulated, which keeps the kernel within Binder's memory.
+n_brains = len(brains)
+del brains, chests, with_glioma
 start = time.perf_counter()
 course_data = tasks.build(tasks.get("brain_mr_by_contrast"), smoke=SMOKE, seed=SEED)
 print(
@@ -1135,7 +1140,7 @@ for k, tissue_name in TISSUE_NAMES.items():
     )
 display(Markdown("\n".join(lines)))
 headline(
-    brain_subjects=len(brains),
+    brain_subjects=n_brains,
     brain_seconds=round(brain_seconds, 1),
     chest_seconds=round(chest_seconds, 1),
     gm_wm_suv_ratio=round(suv[2] / suv[3], 2),

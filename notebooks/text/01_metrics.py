@@ -27,15 +27,16 @@
 # **Prerequisites:** notebook 00 (the simulated data); NumPy/PyTorch tensors; the idea of a mean
 # and a covariance matrix.
 #
-# **Runtime and memory**, measured with `make course` on an otherwise idle 2-core CPU
-# (2026-11-25; "first run" starts from an empty cache, so it includes simulating the data and
-# training every model):
+# **Runtime and memory**, measured with `make course` on an otherwise idle 2-core CPU with two torch
+# threads (2026-12-03). "First run" is the course run in order from an empty cache: it includes
+# simulating the data that earlier notebooks have not, and training the models trained here; the
+# SMOKE row is also a first run at its small sizes.
 #
 # | setting | time | kernel peak memory |
 # |---|---|---|
-# | SMOKE (`SMOKE = True`, what the tests run) | 14 s | 0.7 GB |
-# | lab (the default), first run | 31 s | 1.4 GB |
-# | lab, re-run with a warm cache | 27 s | 1.4 GB |
+# | SMOKE (`SMOKE = True`, what the tests run) | 12 s | 0.71 GiB |
+# | lab (the default), first run | 33 s | 1.28 GiB |
+# | lab, re-run with a warm cache | 23 s | 1.20 GiB |
 # | GPU (`DEVICE = "cuda"`) | not measured | |
 #
 # Embedding a few thousand slices with the feature network and the bootstrap intervals take most of the time. Memory is the kernel's resident size, libraries included; Binder gives 2 GB. On a

@@ -31,15 +31,16 @@
 # **Prerequisites:** notebook 00 (the simulated brain phantom and slice datasets) and notebook 03
 # (GAN training: generator, discriminator, adversarial losses).
 #
-# **Runtime and memory**, measured with `make course` on an otherwise idle 2-core CPU
-# (2026-11-25; "first run" starts from an empty cache, so it includes simulating the data and
-# training every model):
+# **Runtime and memory**, measured with `make course` on an otherwise idle 2-core CPU with two torch
+# threads (2026-12-03). "First run" is the course run in order from an empty cache: it includes
+# simulating the data that earlier notebooks have not, and training the models trained here; the
+# SMOKE row is also a first run at its small sizes.
 #
 # | setting | time | kernel peak memory |
 # |---|---|---|
-# | SMOKE (`SMOKE = True`, what the tests run) | 8 s | 0.6 GB |
-# | lab (the default), first run (simulates the 20 held-out subjects too) | not measured | |
-# | lab, re-run with a warm cache | 29 s | 1.6 GB |
+# | SMOKE (`SMOKE = True`, what the tests run) | 16 s | 0.88 GiB |
+# | lab (the default), first run | 121 s | 1.47 GiB |
+# | lab, re-run with a warm cache | 26 s | 1.27 GiB |
 # | GPU (`DEVICE = "cuda"`) | not measured | |
 #
 # Training the five translation models takes most of the first run; a re-run loads their checkpoints. Memory is the kernel's resident size, libraries included; Binder gives 2 GB. On a
@@ -270,7 +271,8 @@ plt.show()
 # (try it: PSNR drops to about 6 dB).
 
 # %%
-train_all = paired["train"].tensors()
+# Only the image pairs are needed from the training split (its label maps would stay in memory).
+train_all = {k: v for k, v in paired["train"].tensors().items() if k in ("image", "target")}
 baseline = IntensityMappingBaseline("lookup", n_bins=LUT_BINS).fit(train_all["image"], train_all["target"])
 fig, ax = plt.subplots(figsize=(4.6, 3.8))
 ax.hist2d(train_all["image"].flatten().numpy(), train_all["target"].flatten().numpy(), bins=80,

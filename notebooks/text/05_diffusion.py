@@ -24,16 +24,18 @@
 # **Prerequisites:** notebook 00 (data and units); notebooks 02 (VAE) and 03 (GANs) use the same
 # task, judge and FID protocol. PyTorch basics.
 #
-# **Runtime**, measured with `make course` (papermill) on an otherwise idle 2-core CPU with two
-# torch threads, 2026-12-02, with the zoo weights and the simulated data already on disk (on a CPU
-# shared with other work, one thread, the lab run took 115-125 s):
+# **Runtime and memory**, measured with `make course` on an otherwise idle 2-core CPU with two torch
+# threads (2026-12-03). "First run" is the course run in order from an empty cache: it includes
+# simulating the data that earlier notebooks have not, and training the models trained here; the
+# SMOKE row is also a first run at its small sizes.
 #
-# | setting | time |
-# |---|---|
-# | SMOKE (`SMOKE = True`, what the tests run) | 10 s |
-# | lab (the default), the live DDPM loaded from the cache | 78 s, kernel peak 0.8 GB |
-# | lab, first run | add the live DDPM's training time, printed in section 4 (13 s here) |
-# | `TRAIN_FROM_SCRATCH = True` | add the zoo recipe's training, printed in section 4 |
+# | setting | time | kernel peak memory |
+# |---|---|---|
+# | SMOKE (`SMOKE = True`, what the tests run) | 88 s | 0.63 GiB |
+# | lab (the default), first run | 91 s | 0.88 GiB |
+# | lab, re-run with a warm cache | 69 s | 0.81 GiB |
+# | GPU (`DEVICE = "cuda"`) | not measured | |
+# | `TRAIN_FROM_SCRATCH = True` | add the zoo recipe's training, printed in section 4 | |
 #
 # Sampling dominates the lab run: `N_EVAL` = 640 images of 50 network calls each for the FID
 # (lower `N_EVAL` to save time, at the price of a biased FID). The last cell prints the time of
