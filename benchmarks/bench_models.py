@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 from medgen_nb.models import available, create, registry
 from medgen_nb.models.base import StepContext
@@ -65,16 +67,33 @@ def _batch(n: int) -> dict[str, torch.Tensor]:
     }
 
 
+class _CountFlops(TorchDispatchMode):
+    """FLOPs of the aten ops torch.utils.flop_counter knows (matmuls, convolutions, attention).
+
+    FlopCounterMode itself also tracks modules with backward hooks, which autograd.grad with
+    create_graph (WGAN-GP's gradient penalty) rejects; counting at the dispatcher needs no hooks
+    and uses the same per-op formulas.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        count = flop_registry.get(func._overloadpacket)
+        if count is not None:
+            self.total += count(*args, **(kwargs or {}), out_val=out)
+        return out
+
+
 def step_flops(model, batch) -> int:
     """FLOPs (multiply-add = 2) of one ``train_step``: forward, backward; optimiser steps add none."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     model.train()
     opts = model.configure_optimizers()
-    counter = FlopCounterMode(display=False)
-    with counter:
+    with _CountFlops() as counter:
         model.train_step(batch, opts, StepContext(step=0))
-    return counter.get_total_flops()
+    return counter.total
 
 
 def measured_peak_flops(seconds: float = 1.0) -> dict[str, float]:
