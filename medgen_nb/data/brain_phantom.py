@@ -499,13 +499,9 @@ def load_brain_subjects(
     from tqdm.auto import tqdm
 
     stream = iter_brain_subjects(n_subjects, seed, config, modalities, site)  # checks first
-    bar = tqdm(total=n_subjects, desc="simulated brain subjects", disable=not progress)
-    subjects = []
-    for subject in stream:
-        subjects.append(subject)
-        bar.update()
-    bar.close()
-    return subjects
+    return list(
+        tqdm(stream, total=n_subjects, desc="simulated brain subjects", disable=not progress)
+    )
 
 
 def brain_subject_ids(n_subjects: int, seed: int = 0) -> list[str]:
@@ -595,6 +591,8 @@ def brain_slice_datasets(
             f"n_subjects must be >= {needed} to fill every split of fractions {fractions}, "
             f"got {n_subjects!r}"
         )
+    from tqdm.auto import tqdm
+
     cfg = (config or BrainPhantomConfig()).at_site(site)
     wanted = tuple(dict.fromkeys([*sources, *([target] if target else [])]))
     splits = {
@@ -605,8 +603,6 @@ def brain_slice_datasets(
         split: SliceBuilder(sources, target, plane, size, seg_key, label_from, min_foreground)
         for split in splits
     }
-    from tqdm.auto import tqdm
-
     # One subject in memory at a time: each is sliced into its split, then dropped.
     stream = iter_brain_subjects(n_subjects, seed, cfg, wanted)
     for subject in tqdm(

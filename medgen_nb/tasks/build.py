@@ -173,10 +173,13 @@ def _streamed_brain_slices(
 def _phantom_slices(
     task, n, seed, size, smoke, sources, target, seg_key, label_from, site=None, test_site=None
 ) -> dict:
-    args = (task, n, seed, size, smoke, sources, target, seg_key, label_from, site, test_site)
     if task.region == "brain":
-        return _streamed_brain_slices(*args[:4], *args[5:])
-    return _slices_at_once(*args)
+        return _streamed_brain_slices(
+            task, n, seed, size, sources, target, seg_key, label_from, site, test_site
+        )
+    return _slices_at_once(
+        task, n, seed, size, smoke, sources, target, seg_key, label_from, site, test_site
+    )
 
 
 def _slices_at_once(
