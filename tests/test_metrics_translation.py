@@ -84,6 +84,51 @@ def test_masked_metrics_equal_metrics_on_the_crop():
         )
 
 
+def _volume_pair(b=2, shape=(20, 24, 28), noise=0.1, seed=0):
+    g = np.random.default_rng(seed)
+    x = g.random((b, 1, *shape))
+    return x, np.clip(x + noise * g.standard_normal(x.shape), 0, 1)
+
+
+def test_volume_ssim_matches_skimage_in_3d():
+    # skimage's SSIM is n-dimensional: the same Gaussian window (11 taps, sigma 1.5) along 3 axes
+    x, y = _volume_pair()
+    ours = ssim(torch.tensor(y), torch.tensor(x), data_range=1.0, reduction="none")
+    ref = [
+        structural_similarity(
+            y[i, 0], x[i, 0], data_range=1.0, gaussian_weights=True, sigma=1.5,
+            use_sample_covariance=False,
+        )
+        for i in range(len(x))
+    ]  # fmt: skip
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+    assert float(ssim(torch.tensor(x), torch.tensor(x), data_range=1.0)) == pytest.approx(1.0)
+
+
+def test_volume_metrics_are_per_volume_and_masked_like_a_crop():
+    x, y = (torch.tensor(a) for a in _volume_pair(shape=(24, 26, 30)))
+    flat = ((y - x) ** 2).flatten(1).mean(1)
+    np.testing.assert_allclose(mse(y, x, reduction="none"), flat)
+    np.testing.assert_allclose(psnr(y, x, data_range=1.0, reduction="none"), -10 * np.log10(flat))
+    mask = torch.zeros(2, 24, 26, 30, dtype=torch.bool)  # (B, D, H, W) is broadcast
+    mask[:, 2:22, 3:25, 1:29] = True
+    crop = (slice(None), slice(None), slice(2, 22), slice(3, 25), slice(1, 29))
+    for fn in (mae, mse):
+        np.testing.assert_allclose(
+            fn(y, x, mask=mask, reduction="none"), fn(y[crop], x[crop], reduction="none")
+        )
+    for fn in (psnr, ssim):
+        np.testing.assert_allclose(
+            fn(y, x, data_range=1.0, mask=mask, reduction="none"),
+            fn(y[crop], x[crop], data_range=1.0, reduction="none"),
+            rtol=1e-6,
+        )
+    with pytest.raises(ValueError, match=r"\(B, 1, D, H, W\)"):
+        mae(y, x, mask=mask[:, :, :, :10])
+    with pytest.raises(ValueError, match="ssim\\(\\), which works in 3-D"):
+        ms_ssim(y, x, data_range=1.0)
+
+
 def test_ms_ssim_orders_noise_levels():
     x, y1 = _smooth_pair(b=1, s=96, noise=0.02)
     _, y2 = _smooth_pair(b=1, s=96, noise=0.2)
@@ -126,7 +171,7 @@ def test_shape_mismatch():
 
 
 def test_not_bchw():
-    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\) or volumes \(B, C, D, H, W\)"):
         mae(torch.zeros(8, 8), torch.zeros(8, 8))
 
 

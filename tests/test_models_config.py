@@ -104,6 +104,15 @@ REFERENCE: dict[str, list[tuple[dict, dict]]] = {
               norm="batch", dropout=0.5, lambda_l1=100.0, gan_loss="lsgan", lr=0.0002,
               betas=(0.5, 0.99))),
     ],
+    "pix2pix3d": [
+        ({}, dict(in_channels=1, out_channels=1, size=32, base_channels=16, depth=5, d_layers=1,
+                  norm="batch", dropout=0.5, lambda_l1=100.0, gan_loss="nonsaturating",
+                  lr=0.0002, betas=(0.5, 0.999))),
+        (dict(size=16, base_channels=4, depth=3, norm="instance"),
+         dict(in_channels=1, out_channels=1, size=16, base_channels=4, depth=3, d_layers=1,
+              norm="instance", dropout=0.5, lambda_l1=100.0, gan_loss="nonsaturating",
+              lr=0.0002, betas=(0.5, 0.999))),
+    ],
     "cyclegan": [
         ({}, dict(in_channels=1, out_channels=1, size=64, generator="resnet", base_channels=16,
                   n_res_blocks=6, depth=6, d_layers=2, norm="instance", lambda_cycle=10.0,

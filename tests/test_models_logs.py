@@ -27,6 +27,7 @@ TINY: dict[str, dict] = {
     "infogan": {**_GAN, "categorical_dim": 2, "continuous_dim": 1},
     "wgan_gp": {**_GAN, "n_critic": 1},
     "pix2pix": dict(size=16, base_channels=4),
+    "pix2pix3d": dict(size=8, base_channels=2),
     "cyclegan": dict(size=16, base_channels=4, n_res_blocks=1, pool_size=2),
     "unit": dict(size=16, base_channels=4, n_res_blocks=1),
     "ddpm": dict(size=16, base_channels=8, channel_mults=(1,), timesteps=10, attention=False),
@@ -49,6 +50,7 @@ KEYS: dict[str, set[str]] = {
     "wgan_gp": {"loss_d", "loss_d_gan", "loss_g", "loss_g_gan", "loss_gp",
                 "wasserstein_estimate"},
     "pix2pix": {"loss_d", "loss_g", "loss_g_gan", "loss_l1"},
+    "pix2pix3d": {"loss_d", "loss_g", "loss_g_gan", "loss_l1"},
     "cyclegan": {"loss_d", "loss_d_a", "loss_d_b", "loss_g", "loss_g_gan", "loss_cycle",
                  "loss_identity"},
     "unit": {"loss_d", "loss_d_a", "loss_d_b", "loss_g", "loss_g_gan", "loss_kl", "loss_recon",
@@ -82,8 +84,10 @@ def convention_errors(logs: dict[str, float], optimizers: set[str]) -> list[str]
     return errors
 
 
-def _batch(seed: int = 0) -> dict[str, torch.Tensor]:
+def _batch(seed: int = 0, name: str = "") -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
+    if name == "pix2pix3d":  # volumes
+        return {key: torch.rand(2, 1, 8, 8, 8, generator=g) for key in ("image", "target")}
     return {
         "image": torch.rand(2, 1, 16, 16, generator=g),
         "target": torch.rand(2, 1, 16, 16, generator=g),
@@ -102,7 +106,7 @@ def test_train_step_logs_follow_the_convention(name):
     model = create(name, **TINY[name])
     optimizers = model.configure_optimizers()
     for step in range(2):
-        logs = model.train_step(_batch(step), optimizers, StepContext(step=step))
+        logs = model.train_step(_batch(step, name), optimizers, StepContext(step=step))
         assert convention_errors(logs, set(optimizers)) == []
         assert set(logs) == KEYS[name]
 

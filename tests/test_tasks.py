@@ -100,12 +100,13 @@ def test_every_phantom_task_builds_at_smoke_size(built):
         assert set(data.splits) == {"train", "val", "test"}, name
         item = data["train"][0]
         channels = len(task.sources) if task.kind == "translation" else 1
-        assert item["image"].shape == (channels, 32, 32), name
+        spatial = (32,) * getattr(task, "spatial_dims", 2)  # slices, or volumes of 3-D tasks
+        assert item["image"].shape == (channels, *spatial), name
         assert item["image"].dtype == torch.float32
         t = data["test"].tensors()
         assert 0.0 <= float(t["image"].min()) and float(t["image"].max()) <= 1.0, name
         if task.kind == "translation":
-            assert t["target"].shape == (len(t["image"]), 1, 32, 32), name
+            assert t["target"].shape == (len(t["image"]), 1, *spatial), name
             assert 0.0 <= float(t["target"].min()) and float(t["target"].max()) <= 1.0, name
         if getattr(task, "label_from", None):
             assert "label" in t, name
@@ -119,6 +120,24 @@ def test_smoke_builds_split_by_subject(built):
     assert sum(len(v) for v in ids.values()) == 4
     assert not (ids["train"] & ids["test"]) and not (ids["train"] & ids["val"])
     assert len(ids["train"]) == 2
+
+
+def test_3d_task_holds_the_2d_tasks_subjects_as_whole_volumes(built):
+    from medgen_nb.data.volumes import VolumeDataset
+
+    flat, volumes = built["brain_t1w_to_t2w"], built["brain_t1w_to_t2w_3d"]
+    for split, ds in volumes.splits.items():
+        assert isinstance(ds, VolumeDataset), split
+        assert ds.subject_ids == flat[split].subject_ids, split
+        assert len(ds) == len(ds.subject_ids)
+    assert volumes.record()["task"]["spatial_dims"] == 3
+    assert "spatial_dims" not in flat.record()["task"]  # 2-D records (and run keys) unchanged
+    with pytest.raises(ValueError, match="size must be one of"):
+        tasks.build(tasks.get("brain_t1w_to_t2w_3d"), smoke=True, size=40)
+    with pytest.raises(ValueError, match="spatial_dims must be 2"):
+        tasks.TranslationTask("x", "x", region="brain", spatial_dims=4)
+    with pytest.raises(ValueError, match="3-D tasks are built from the phantom"):
+        tasks.build(tasks.TranslationTask("x", "x", region="brain", data="ixi", spatial_dims=3))
 
 
 def test_brain_tasks_drop_slices_without_brain(built):

@@ -23,6 +23,7 @@ from torch.utils.data import Dataset, Subset
 
 from medgen_nb.checkpoint import latest_checkpoint, load_training_state, model_name, restore_rng
 from medgen_nb.data.slices import UnpairedDataset
+from medgen_nb.data.volumes import PatchDataset, VolumeDataset, sliding_window
 from medgen_nb.models.base import GenerativeModel, Sampler, Translator
 from medgen_nb.tasks.base import TaskData
 from medgen_nb.train import History, fit
@@ -104,6 +105,29 @@ def unpaired_training_set(
     return UnpairedDataset(a, _TargetAsImage(b), seed=seed)
 
 
+PATCHES_PER_VOLUME = 64  # training patches cut from each volume of a 3-D task
+PATCH_MIN_FOREGROUND = 0.1
+
+
+def training_set(model: Any, data: Dataset, seed: int = 0) -> Dataset:
+    """What ``model`` trains on from a split ``data``: the split itself, two subject-disjoint
+    domains for an unpaired model, or seeded patches of the model's size for volumes."""
+    if isinstance(data, VolumeDataset):
+        size = getattr(model, "config", {}).get("size")
+        if getattr(model, "spatial_dims", 2) != 3 or size is None:
+            raise ValueError(
+                f"{type(model).__name__} is a 2-D model but this split holds 3-D volumes; use a "
+                "3-D model (e.g. create('pix2pix3d')) or the task's 2-D variant"
+            )
+        return PatchDataset(
+            data, size, PATCHES_PER_VOLUME, min_foreground=PATCH_MIN_FOREGROUND, seed=seed
+        )
+    name = _model_name(model)
+    if name in UNPAIRED_MODELS and not isinstance(data, UnpairedDataset):
+        return unpaired_training_set(data, seed)
+    return data
+
+
 def run_record(
     model: Any, task_data: TaskData, *, steps: int, batch_size: int, seed: int, split: str
 ) -> dict[str, Any]:
@@ -114,7 +138,7 @@ def run_record(
     caller seeded before ``create``, and they must not share a cached run.
     """
     name = _model_name(model)
-    return {
+    record = {
         "model": name,
         "config": _plain(getattr(model, "config", {})),
         "init_sha256": weights_sha256(model) if isinstance(model, torch.nn.Module) else None,
@@ -128,6 +152,12 @@ def run_record(
         },
         "medgen_nb": __version__,
     }
+    if getattr(task_data.task, "spatial_dims", 2) == 3:  # how the volumes were cut into patches
+        record["train"]["patches"] = {
+            "per_volume": PATCHES_PER_VOLUME,
+            "min_foreground": PATCH_MIN_FOREGROUND,
+        }
+    return record
 
 
 def weights_sha256(model: torch.nn.Module) -> str:
@@ -250,9 +280,9 @@ def fit_or_load(
         model.to(pick_device(device))
         return FitResult(model, history, "cache", record, key, folder, time.perf_counter() - start)
 
-    # unpaired models get two subject-disjoint domains, unless the data are unpaired already
-    make_unpaired = record["model"] in UNPAIRED_MODELS and not isinstance(data, UnpairedDataset)
-    train_data = unpaired_training_set(data, seed) if make_unpaired else data
+    # unpaired models get two subject-disjoint domains, unless the data are unpaired already;
+    # 3-D models get patches of the volumes
+    train_data = training_set(model, data, seed)
     stored = folder / RUN_RECORD
     if (
         stored.exists() and json.loads(stored.read_text()) != record
@@ -285,11 +315,15 @@ def predict(
     labels: torch.Tensor | None = None,
     batch_size: int = 64,
     seed: int = 0,
+    overlap: float = 0.5,
     **kwargs: Any,
 ) -> torch.Tensor:
     """Run ``model`` in batches, in eval mode, without gradients; returns CPU float32 in [0, 1].
 
-    * a :class:`Translator`: ``predict(model, images)`` with ``images`` ``(N, C, S, S)``;
+    * a :class:`Translator`: ``predict(model, images)`` with ``images`` ``(N, C, S, S)``, or
+      volumes ``(N, C, S, S, S)``: a 3-D model of patch size ``P = model.config["size"]``
+      translates them on overlapping ``P``³ tiles (``overlap``, ``batch_size`` tiles per call)
+      blended by :func:`~medgen_nb.data.volumes.sliding_window`;
     * a :class:`Sampler`: ``predict(model, n=N)`` or ``predict(model, labels=labels)`` (one image
       per label), seeded by ``seed`` so the same call gives the same images.
 
@@ -304,13 +338,22 @@ def predict(
         if images is not None:
             if not isinstance(model, Translator):
                 raise ValueError(f"{type(model).__name__} cannot translate images (no translate())")
-            if not isinstance(images, torch.Tensor) or images.ndim != 4 or len(images) == 0:
+            if not isinstance(images, torch.Tensor) or images.ndim not in (4, 5) or not len(images):
                 got = (
                     tuple(images.shape)
                     if isinstance(images, torch.Tensor)
                     else type(images).__name__
                 )
-                raise ValueError(f"images must be a non-empty (N, C, S, S) tensor, got {got}")
+                raise ValueError(
+                    f"images must be a non-empty (N, C, S, S) or (N, C, S, S, S) tensor, got {got}"
+                )
+            size = getattr(model, "config", {}).get("size")
+            if images.ndim == 5 and isinstance(model, GenerativeModel) and size is not None:
+                # a patch model: whole volumes tile by tile (a voxelwise baseline takes them whole)
+                return sliding_window(
+                    lambda tiles: model.translate(tiles.to(device), **kwargs),
+                    images, size, overlap=overlap, batch_size=batch_size,
+                )  # fmt: skip
             out = [
                 model.translate(images[i : i + batch_size].to(device), **kwargs).float().cpu()
                 for i in range(0, len(images), batch_size)

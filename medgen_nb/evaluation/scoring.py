@@ -1,7 +1,7 @@
 """Score a model on a task's held-out split: the protocol of notebook 01, in one place.
 
-Translation: every metric of the task per test slice, inside the task's mask (head or body), then
-averaged per subject; the table reports the mean over subjects with a cluster-bootstrap interval
+Translation: every metric of the task per test slice (3-D tasks: per whole test volume, SSIM with
+3-D windows), inside the task's mask (head or body), then averaged per subject; the table reports the mean over subjects with a cluster-bootstrap interval
 (subjects resampled, never slices: slices of one person are correlated). CT targets add MAE in
 HU overall, in bone and in soft tissue; PET targets add MAE in SUV.
 """
@@ -26,6 +26,7 @@ from medgen_nb.utils import trim_memory
 # PSNR of an image identical to its target is +inf; capped so that a subject's mean stays finite.
 PSNR_CAP_DB = 100.0
 METRIC_CHUNK = 256  # images per step of per_image_metrics
+METRIC_VOLUME_CHUNK = 4  # volumes per step: four 64³ volumes hold as many voxels as 256 64² slices
 
 
 def _target_map(dataset: Any, target: str):
@@ -66,22 +67,24 @@ def per_image_metrics(
     mask: torch.Tensor | None,
     intensity=None,
 ) -> dict[str, torch.Tensor]:
-    """Each of ``task.metrics`` per image ``(N,)``, for ``(N, 1, S, S)`` images in [0, 1].
+    """Each of ``task.metrics`` per image ``(N,)``, for ``(N, 1, S, S)`` images (or
+    ``(N, 1, S, S, S)`` volumes, one value per volume) in [0, 1].
 
     Computed ``METRIC_CHUNK`` images at a time (every value is per image, so the result is the
     same): the metrics work in float64 with a few batch-sized temporaries each, which for a
     twenty-subject test split at 64 px came to about 250 MB per metric.
     """
-    if len(pred) > METRIC_CHUNK:
+    chunk = METRIC_CHUNK if pred.ndim == 4 else METRIC_VOLUME_CHUNK
+    if len(pred) > chunk:
         parts = [
             per_image_metrics(
                 task,
-                pred[i : i + METRIC_CHUNK],
-                target[i : i + METRIC_CHUNK],
-                None if mask is None else mask[i : i + METRIC_CHUNK],
+                pred[i : i + chunk],
+                target[i : i + chunk],
+                None if mask is None else mask[i : i + chunk],
                 intensity,
             )
-            for i in range(0, len(pred), METRIC_CHUNK)
+            for i in range(0, len(pred), chunk)
         ]
         return {k: torch.cat([part[k] for part in parts]) for k in parts[0]}
     dr = task.data_range

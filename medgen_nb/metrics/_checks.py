@@ -71,10 +71,14 @@ def check_finite(x: torch.Tensor, name: str) -> None:
 def check_images(
     preds: ArrayLike, target: ArrayLike, *, unit_range: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate a (B, C, H, W) prediction/target pair of equal shape; return float64 tensors."""
+    """Validate a prediction/target pair of equal shape, images ``(B, C, H, W)`` or volumes
+    ``(B, C, D, H, W)``; return float64 tensors."""
     p, t = as_tensor(preds, "preds"), as_tensor(target, "target")
-    if p.ndim != 4:
-        raise ValueError(f"preds must be (B, C, H, W), got shape {tuple(p.shape)}")
+    if p.ndim not in (4, 5):
+        raise ValueError(
+            f"preds must be images (B, C, H, W) or volumes (B, C, D, H, W), got shape "
+            f"{tuple(p.shape)}"
+        )
     if p.shape != t.shape:
         raise ValueError(
             f"preds and target must have the same shape, got {tuple(p.shape)} and {tuple(t.shape)}"
@@ -99,7 +103,8 @@ def check_unit_range(x: torch.Tensor, name: str) -> None:
 
 
 def check_mask(mask: ArrayLike | None, shape: torch.Size) -> torch.Tensor | None:
-    """Broadcast a (B, 1|C, H, W) or (B, H, W) foreground mask to ``shape`` as bool."""
+    """Broadcast a (B, 1|C, *spatial) or (B, *spatial) foreground mask to ``shape`` as bool
+    (``spatial`` is (H, W) for images, (D, H, W) for volumes)."""
     if mask is None:
         return None
     # Kept in its own dtype (bool or 0/1 numbers), not copied to float64 like images.
@@ -112,21 +117,18 @@ def check_mask(mask: ArrayLike | None, shape: torch.Size) -> torch.Tensor | None
             f"mask must be a torch.Tensor, numpy array or list, got {type(mask).__name__}"
         )
     m = mask.detach().cpu()
-    if m.ndim == 3:
+    if m.ndim == len(shape) - 1:
         m = m.unsqueeze(1)
     if (
-        m.ndim != 4
+        m.ndim != len(shape)
         or m.shape[0] != shape[0]
         or m.shape[2:] != shape[2:]
-        or m.shape[1]
-        not in (
-            1,
-            shape[1],
-        )
+        or m.shape[1] not in (1, shape[1])
     ):
+        axes = "H, W" if len(shape) == 4 else "D, H, W"
         raise ValueError(
-            f"mask must be (B, 1, H, W), (B, C, H, W) or (B, H, W) matching images of shape "
-            f"{tuple(shape)}, got {tuple(m.shape)}"
+            f"mask must be (B, 1, {axes}), (B, C, {axes}) or (B, {axes}) matching images of "
+            f"shape {tuple(shape)}, got {tuple(m.shape)}"
         )
     if m.dtype != torch.bool:
         if not bool(((m == 0) | (m == 1)).all()):

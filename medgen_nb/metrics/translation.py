@@ -1,6 +1,7 @@
 """Paired (translation) metrics of review Table 5: MAE, MSE, RMSE, PSNR, SSIM, MS-SSIM.
 
-All take ``preds`` and ``target`` of shape ``(B, C, H, W)`` and return either one number per image
+All take ``preds`` and ``target`` of shape ``(B, C, H, W)``, or volumes ``(B, C, D, H, W)``
+(every metric but MS-SSIM; SSIM then uses a K x K x K Gaussian window), and return either one number per image
 (``reduction="none"``, shape ``(B,)``, for confidence intervals over images) or their mean over the
 batch (``reduction="mean"``, a 0-d tensor). Means over images, not over the pooled pixels, so that
 every image counts once whatever its mask size. Computation is in float64.
@@ -16,8 +17,9 @@ Conventions that differ between papers, fixed here once:
   ``preds`` spanning more than 100 x ``data_range`` (a unit mistake such as uint8 or HU against
   [0, 1]); ``preds`` spanning more than 1.5 x ``data_range`` give a ``DataRangeWarning``. A little
   overshoot of an unclipped prediction, and a ``data_range`` wider than the images, pass silently.
-* ``mask`` (``(B, 1, H, W)``, ``(B, C, H, W)`` or ``(B, H, W)``, binary) restricts a metric to the
-  foreground (brain or body), so that a large empty background does not inflate the score.
+* ``mask`` (``(B, 1, H, W)``, ``(B, C, H, W)`` or ``(B, H, W)``, binary; for volumes the same
+  with ``D, H, W``) restricts a metric to the foreground (brain or body), so that a large empty
+  background does not inflate the score.
 * SSIM uses a Gaussian window of ``kernel_size`` taps (11 x 11, sigma 1.5) and K1 = 0.01,
   K2 = 0.03 (Wang et al. 2004), with the population (not sample) covariance, and averages the SSIM
   map over the pixels whose whole window lies inside the image (and inside the mask). Unmasked,
@@ -179,6 +181,7 @@ def gaussian_window(kernel_size: int, sigma: float) -> torch.Tensor:
 
 # Images per chunk of the SSIM map: bounds its memory (five moment images per image) near 10 MB.
 SSIM_CHUNK = 64
+SSIM_VOLUME_CHUNK = 1  # volumes per chunk: one 64³ volume has as many voxels as 64 64² images
 
 
 def _ssim_map(
@@ -190,20 +193,20 @@ def _ssim_map(
     k1: float,
     k2: float,
 ) -> torch.Tensor:
-    """:func:`ssim_map` of checked float64 images and a checked ``data_range``."""
-    if len(p) > SSIM_CHUNK:  # the windowed moments of a whole test split at once peak at GBs
+    """:func:`ssim_map` of checked float64 images (or volumes) and a checked ``data_range``."""
+    chunk = SSIM_CHUNK if p.ndim == 4 else SSIM_VOLUME_CHUNK
+    if len(p) > chunk:  # the windowed moments of a whole test split at once peak at GBs
         return torch.cat(
             [
-                _ssim_map(
-                    p[i : i + SSIM_CHUNK], t[i : i + SSIM_CHUNK], dr, kernel_size, sigma, k1, k2
-                )
-                for i in range(0, len(p), SSIM_CHUNK)
+                _ssim_map(p[i : i + chunk], t[i : i + chunk], dr, kernel_size, sigma, k1, k2)
+                for i in range(0, len(p), chunk)
             ]
         )
     w = gaussian_window(kernel_size, sigma)
-    if min(p.shape[-2:]) <= kernel_size:
+    spatial = tuple(p.shape[2:])  # (H, W) or (D, H, W)
+    if min(spatial) <= kernel_size:
         raise ValueError(
-            f"images of size {tuple(p.shape[-2:])} are too small for an SSIM window of "
+            f"images of size {spatial} are too small for an SSIM window of "
             f"kernel_size={kernel_size}; use larger images or a smaller kernel_size"
         )
     # Scale by data_range (SSIM is invariant to it when c1, c2 scale with it) and convolve in
@@ -211,13 +214,19 @@ def _ssim_map(
     x, y = (p / dr).float(), (t / dr).float()
     b, c = x.shape[:2]
     r = (kernel_size - 1) // 2
-    # One pass of the (K, K) window w w^T over the five moment images x, y, x², y², xy (a single
-    # 2-D convolution is faster on CPU than two 1-D passes; the result is the same).
-    stack = torch.cat([x, y, x * x, y * y, x * y]).reshape(5 * b * c, 1, *x.shape[-2:])
-    stack = F.conv2d(
-        F.pad(stack, (r, r, r, r), mode="reflect"), (w[:, None] * w[None, :])[None, None]
-    )
-    mu_x, mu_y, e_xx, e_yy, e_xy = stack.reshape(5, b, c, *x.shape[-2:])
+    stack = torch.cat([x, y, x * x, y * y, x * y]).reshape(5 * b * c, 1, *spatial)
+    stack = F.pad(stack, (r, r) * len(spatial), mode="reflect")
+    if len(spatial) == 2:
+        # One pass of the (K, K) window w w^T over the five moment images x, y, x², y², xy (a
+        # single 2-D convolution is faster on CPU than two 1-D passes; the result is the same).
+        stack = F.conv2d(stack, (w[:, None] * w[None, :])[None, None])
+    else:
+        # The (K, K, K) window is separable: three 1-D passes of K taps instead of K³ per voxel.
+        for axis in range(3):
+            taps = [1, 1, 1, 1, 1]
+            taps[2 + axis] = kernel_size
+            stack = F.conv3d(stack, w.view(taps))
+    mu_x, mu_y, e_xx, e_yy, e_xy = stack.reshape(5, b, c, *spatial)
     sigma_x2 = (e_xx - mu_x**2).clamp_min(0)  # population variances; clamp rounding below 0
     sigma_y2 = (e_yy - mu_y**2).clamp_min(0)
     sigma_xy = e_xy - mu_x * mu_y
@@ -232,11 +241,13 @@ def _window_inside(mask: torch.Tensor | None, shape: torch.Size, kernel_size: in
     """Pixels whose whole ``kernel_size`` window lies inside the image and inside ``mask``."""
     r = (kernel_size - 1) // 2
     inside = torch.zeros(shape, dtype=torch.bool)
-    inside[..., r:-r, r:-r] = True
+    inside[(..., *[slice(r, -r)] * (len(shape) - 2))] = True
     if mask is None:
         return inside
-    # Binary erosion by a k x k square = a min-pool; zero padding makes the border count as outside.
-    eroded = -F.max_pool2d(-mask.to(torch.float64), kernel_size, stride=1, padding=r)
+    # Binary erosion by a k x k (x k) box = a min-pool; zero padding makes the border count as
+    # outside.
+    pool = F.max_pool2d if len(shape) == 4 else F.max_pool3d
+    eroded = -pool(-mask.to(torch.float64), kernel_size, stride=1, padding=r)
     return inside & (eroded > 0.5)
 
 
@@ -325,6 +336,11 @@ def ms_ssim(
             silently use instead; images too small for the scales; ``data_range`` as for psnr.
     """
     p, t = check_images(preds, target)
+    if p.ndim != 4:
+        raise ValueError(
+            f"ms_ssim takes images (B, C, H, W), got shape {tuple(p.shape)}; score volumes with "
+            "ssim(), which works in 3-D"
+        )
     dr = check_data_range(data_range, p, t)
     s = check_positive_number(sigma, "sigma")
     window = 2 * int(3.5 * s + 0.5) + 1

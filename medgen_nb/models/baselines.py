@@ -15,7 +15,9 @@ convolutional models of Pang et al. 2025, §4.2 (Fig. 5e-g) and §6.2.1 (multi-c
   the strongest baseline of its kind (up to binning). Empty bins are filled by interpolation.
 * ``method="polynomial"``: a least-squares polynomial of ``degree`` in the source intensity.
 
-Source and target are images in [0, 1]; predictions are clipped to [0, 1].
+Source and target are images ``(B, 1, H, W)`` or volumes ``(B, 1, D, H, W)`` in [0, 1] (a
+per-voxel map needs no spatial context, so one class serves 2-D and 3-D tasks); predictions are
+clipped to [0, 1].
 
 The creation baseline (notebook 02's VAE trained with a matched budget) trains a model, so it
 lives in the evaluation layer: :func:`medgen_nb.evaluation.train_vae_baseline`.
@@ -37,9 +39,12 @@ PIXEL_CHUNK = 2**18  # pixels per step of fit()
 
 
 def _as_float_tensor(x: torch.Tensor, name: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 1:
+    if not isinstance(x, torch.Tensor) or x.ndim not in (4, 5) or x.shape[1] != 1:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"{name} must be a (B, 1, H, W) tensor in [0, 1], got {shape}")
+        raise ValueError(
+            f"{name} must be a (B, 1, H, W) image or (B, 1, D, H, W) volume tensor in [0, 1], "
+            f"got {shape}"
+        )
     check_unit_images(x, name)
     return x.detach().float().cpu()
 

@@ -14,14 +14,35 @@ ActKind = Literal["relu", "leaky", "silu", "tanh", "none"]
 ACT_KINDS: tuple[str, ...] = ("relu", "leaky", "silu", "tanh", "none")
 
 
-def norm_layer(kind: NormKind, channels: int) -> nn.Module:
-    """A 2-D normalisation layer by name (``"group"`` uses up to 8 groups that divide ``channels``)."""
+SPATIAL_DIMS: tuple[int, ...] = (2, 3)
+
+
+def check_spatial_dims(spatial_dims: object) -> int:
+    """Raise unless ``spatial_dims`` is 2 (images) or 3 (volumes)."""
+    if isinstance(spatial_dims, bool) or spatial_dims not in SPATIAL_DIMS:
+        raise ValueError(f"spatial_dims must be 2 (images) or 3 (volumes), got {spatial_dims!r}")
+    return spatial_dims  # type: ignore[return-value]
+
+
+def conv_class(spatial_dims: int, transposed: bool = False) -> type[nn.Module]:
+    """``nn.Conv2d``/``nn.Conv3d`` (or their transposes) for 2 or 3 spatial dimensions."""
+    check_spatial_dims(spatial_dims)
+    if transposed:
+        return nn.ConvTranspose2d if spatial_dims == 2 else nn.ConvTranspose3d
+    return nn.Conv2d if spatial_dims == 2 else nn.Conv3d
+
+
+def norm_layer(kind: NormKind, channels: int, spatial_dims: int = 2) -> nn.Module:
+    """A normalisation layer by name, for 2-D or 3-D feature maps (``"group"`` uses up to 8
+    groups that divide ``channels``)."""
     if kind not in NORM_KINDS:
         raise ValueError(f"norm must be one of {NORM_KINDS}, got {kind!r}")
+    check_spatial_dims(spatial_dims)
     if kind == "batch":
-        return nn.BatchNorm2d(channels)
+        return nn.BatchNorm2d(channels) if spatial_dims == 2 else nn.BatchNorm3d(channels)
     if kind == "instance":
-        return nn.InstanceNorm2d(channels, affine=True)
+        cls = nn.InstanceNorm2d if spatial_dims == 2 else nn.InstanceNorm3d
+        return cls(channels, affine=True)
     if kind == "group":
         groups = next(g for g in (8, 4, 2, 1) if channels % g == 0)
         return nn.GroupNorm(groups, channels)
@@ -49,7 +70,8 @@ def maybe_spectral_norm(layer: nn.Module, enabled: bool) -> nn.Module:
 class ConvBlock(nn.Sequential):
     """conv -> norm -> activation. ``"down"`` halves H and W, ``"up"`` doubles them, ``"same"`` keeps them.
 
-    Shapes: ``(B, in_ch, H, W) -> (B, out_ch, H', W')``.
+    Shapes: ``(B, in_ch, H, W) -> (B, out_ch, H', W')``; with ``spatial_dims=3`` the same on
+    volumes, ``(B, in_ch, D, H, W) -> (B, out_ch, D', H', W')``.
     """
 
     def __init__(
@@ -60,17 +82,21 @@ class ConvBlock(nn.Sequential):
         norm: NormKind = "batch",
         act: ActKind = "relu",
         spectral: bool = False,
+        spatial_dims: int = 2,
     ) -> None:
+        conv_nd, conv_t = conv_class(spatial_dims), conv_class(spatial_dims, transposed=True)
         if mode == "down":
-            conv = nn.Conv2d(in_ch, out_ch, 4, stride=2, padding=1, bias=norm == "none")
+            conv = conv_nd(in_ch, out_ch, 4, stride=2, padding=1, bias=norm == "none")
         elif mode == "up":
-            conv = nn.ConvTranspose2d(in_ch, out_ch, 4, stride=2, padding=1, bias=norm == "none")
+            conv = conv_t(in_ch, out_ch, 4, stride=2, padding=1, bias=norm == "none")
         elif mode == "same":
-            conv = nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=norm == "none")
+            conv = conv_nd(in_ch, out_ch, 3, padding=1, bias=norm == "none")
         else:
             raise ValueError(f"mode must be 'down', 'up' or 'same', got {mode!r}")
         super().__init__(
-            maybe_spectral_norm(conv, spectral), norm_layer(norm, out_ch), activation(act)
+            maybe_spectral_norm(conv, spectral),
+            norm_layer(norm, out_ch, spatial_dims),
+            activation(act),
         )
 
 
@@ -93,18 +119,22 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+# Exactly these classes (not every _ConvNd or _BatchNorm): 1-D layers keep PyTorch's own init.
+_INIT_LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.Conv3d, nn.ConvTranspose3d, nn.Linear)
+_INIT_NORMS = (
+    nn.BatchNorm2d, nn.InstanceNorm2d, nn.BatchNorm3d, nn.InstanceNorm3d, nn.GroupNorm
+)  # fmt: skip
+
+
 def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:
     """DCGAN-style initialisation: conv and linear weights ~ N(0, std), norm scales ~ N(1, std)."""
     for m in module.modules():
-        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+        if isinstance(m, _INIT_LAYERS):
             weight = getattr(m, "weight_orig", m.weight)  # spectral-norm keeps the raw weight here
             nn.init.normal_(weight, 0.0, std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif (
-            isinstance(m, nn.BatchNorm2d | nn.InstanceNorm2d | nn.GroupNorm)
-            and m.weight is not None
-        ):
+        elif isinstance(m, _INIT_NORMS) and m.weight is not None:
             nn.init.normal_(m.weight, 1.0, std)
             nn.init.zeros_(m.bias)
     return module

@@ -32,6 +32,8 @@ from medgen_nb.models.blocks import (
     NormKind,
     activation,
     check_power_of_two_size,
+    check_spatial_dims,
+    conv_class,
     init_weights,
     norm_layer,
     set_requires_grad,
@@ -91,7 +93,8 @@ class UNetGenerator(nn.Module):
     (a 1x1 map cannot be instance-normalised). Dropout on the three innermost decoder levels is
     Pix2Pix's source of noise.
 
-    Shapes: ``(B, in_channels, S, S)`` in [-1, 1] -> ``(B, out_channels, S, S)`` in [-1, 1] (tanh).
+    Shapes: ``(B, in_channels, S, S)`` in [-1, 1] -> ``(B, out_channels, S, S)`` in [-1, 1] (tanh);
+    with ``spatial_dims=3`` volumes ``(B, C, S, S, S)`` and 3-D convolutions throughout.
     """
 
     def __init__(
@@ -103,9 +106,11 @@ class UNetGenerator(nn.Module):
         depth: int = 6,
         norm: NormKind = "batch",
         dropout: float = 0.0,
+        spatial_dims: int = 2,
     ) -> None:
         super().__init__()
         check_unet_depth(depth, size)
+        nd = check_spatial_dims(spatial_dims)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         widths = [base_channels * 2 ** min(level, 3) for level in range(depth)]
@@ -114,28 +119,36 @@ class UNetGenerator(nn.Module):
             c_in = in_channels if level == 0 else widths[level - 1]
             outer_or_inner = level in (0, depth - 1)
             self.downs.append(
-                ConvBlock(c_in, width, "down", "none" if outer_or_inner else norm, "leaky")
+                ConvBlock(
+                    c_in,
+                    width,
+                    "down",
+                    "none" if outer_or_inner else norm,
+                    "leaky",
+                    spatial_dims=nd,
+                )
             )
         self.ups = nn.ModuleList()
         for level in range(depth - 1, 0, -1):  # from the bottleneck outwards
             c_in = widths[level] if level == depth - 1 else 2 * widths[level]
-            block = ConvBlock(c_in, widths[level - 1], "up", norm, "relu")
+            block = ConvBlock(c_in, widths[level - 1], "up", norm, "relu", spatial_dims=nd)
             if dropout > 0 and level >= depth - 3:
                 block.append(nn.Dropout(dropout))
             self.ups.append(block)
         self.head = nn.Sequential(
-            nn.ConvTranspose2d(2 * widths[0], out_channels, 4, stride=2, padding=1), nn.Tanh()
+            conv_class(nd, transposed=True)(2 * widths[0], out_channels, 4, stride=2, padding=1),
+            nn.Tanh(),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
         h = x
         for down in self.downs:
-            h = down(h)  # (B, w_level, S / 2**(level+1), same)
+            h = down(h)  # (B, w_level, S / 2**(level+1), ...)
             skips.append(h)
         skips.pop()  # the bottleneck feeds the decoder directly
         for up in self.ups:
-            h = torch.cat([up(h), skips.pop()], dim=1)  # (B, 2 * w_level, S', S')
+            h = torch.cat([up(h), skips.pop()], dim=1)  # (B, 2 * w_level, S', ...)
         return self.head(h)
 
 
@@ -145,26 +158,36 @@ class PatchGANDiscriminator(nn.Module):
     ``n_layers`` stride-2 4x4 convolutions, then two stride-1 4x4 convolutions; ``n_layers=3`` gives
     the paper's 70x70 receptive field, 2 gives 34x34 (our 64x64 default), 1 gives 16x16.
 
-    Shapes: ``(B, in_channels, S, S)`` -> raw scores ``(B, 1, S / 2**n_layers - 2, same)``.
+    Shapes: ``(B, in_channels, S, S)`` -> raw scores ``(B, 1, S / 2**n_layers - 2, same)``; with
+    ``spatial_dims=3`` the same on volumes (the patches are cubes).
     """
 
     def __init__(
-        self, in_channels: int, base_channels: int = 32, n_layers: int = 2, norm: NormKind = "batch"
+        self,
+        in_channels: int,
+        base_channels: int = 32,
+        n_layers: int = 2,
+        norm: NormKind = "batch",
+        spatial_dims: int = 2,
     ) -> None:
         super().__init__()
         check_positive_int(n_layers, "n_layers")
-        layers: list[nn.Module] = [ConvBlock(in_channels, base_channels, "down", "none", "leaky")]
+        nd = check_spatial_dims(spatial_dims)
+        conv_nd = conv_class(nd)
+        layers: list[nn.Module] = [
+            ConvBlock(in_channels, base_channels, "down", "none", "leaky", spatial_dims=nd)
+        ]
         width = base_channels
         for level in range(1, n_layers):
             nxt = base_channels * 2 ** min(level, 3)
-            layers.append(ConvBlock(width, nxt, "down", norm, "leaky"))
+            layers.append(ConvBlock(width, nxt, "down", norm, "leaky", spatial_dims=nd))
             width = nxt
         nxt = base_channels * 2 ** min(n_layers, 3)
         layers += [
-            nn.Conv2d(width, nxt, 4, stride=1, padding=1, bias=norm == "none"),
-            norm_layer(norm, nxt),
+            conv_nd(width, nxt, 4, stride=1, padding=1, bias=norm == "none"),
+            norm_layer(norm, nxt, nd),
             activation("leaky"),
-            nn.Conv2d(nxt, 1, 4, stride=1, padding=1),
+            conv_nd(nxt, 1, 4, stride=1, padding=1),
         ]
         self.net = nn.Sequential(*layers)
 
@@ -172,7 +195,7 @@ class PatchGANDiscriminator(nn.Module):
     def receptive_field(self) -> int:
         """Side of the input patch (pixels) that one output score sees, from the conv layers."""
         field = 1
-        convs = [m for m in self.net.modules() if isinstance(m, nn.Conv2d)]
+        convs = [m for m in self.net.modules() if isinstance(m, nn.Conv2d | nn.Conv3d)]
         for conv in reversed(convs):
             k, s = conv.kernel_size[0], conv.stride[0]
             field = field * s + (k - s)
@@ -216,6 +239,7 @@ class Pix2Pix(GenerativeModel):
     """
 
     batch_keys = ("image", "target")
+    spatial_dims = 2  # Pix2Pix3D: 3
 
     def __init__(
         self,
@@ -244,12 +268,13 @@ class Pix2Pix(GenerativeModel):
         d_layers = default_patch_layers(size) if d_layers is None else d_layers
         check_patch_layers(d_layers, size)
         self.resolve_config(depth=depth, d_layers=d_layers, betas=betas)  # None -> from the size
+        nd = self.spatial_dims
         self.generator = init_weights(
-            UNetGenerator(in_channels, out_channels, size, base_channels, depth, norm, dropout)
+            UNetGenerator(in_channels, out_channels, size, base_channels, depth, norm, dropout, nd)
         )
         # Conditional D: sees the source and the (real or generated) target stacked on channels.
         self.discriminator = init_weights(
-            PatchGANDiscriminator(in_channels + out_channels, base_channels, d_layers, norm)
+            PatchGANDiscriminator(in_channels + out_channels, base_channels, d_layers, norm, nd)
         )
 
     def configure_optimizers(self) -> Optimizers:
@@ -260,7 +285,7 @@ class Pix2Pix(GenerativeModel):
         }
 
     def _check_batch(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        check_paired_batch(batch, self.config)
+        check_paired_batch(batch, self.config, self.spatial_dims)
         return to_signed(batch["image"]), to_signed(batch["target"])
 
     def losses(
@@ -312,8 +337,28 @@ class Pix2Pix(GenerativeModel):
         Uses the current train/eval mode: call ``model.eval()`` first to switch dropout off and
         use BatchNorm's running statistics.
         """
-        check_images(x, self.config["in_channels"], self.config["size"], "x")
+        check_images(x, self.config["in_channels"], self.config["size"], "x", self.spatial_dims)
         return to_unit(self.generator(to_signed(x)))
 
 
-MODELS: dict[str, type] = {"pix2pix": Pix2Pix}
+class Pix2Pix3D(Pix2Pix):
+    """Pix2Pix on volumes: the same objective with a 3-D U-Net and a 3-D PatchGAN.
+
+    Trains on cubic patches ``(B, C, S, S, S)`` cut from co-registered volumes
+    (:class:`medgen_nb.data.volumes.PatchDataset`); whole volumes are translated tile by tile and
+    blended (:func:`medgen_nb.data.volumes.sliding_window`). Context along the third axis is
+    what a slice model lacks. Most multi-contrast MRI methods are 2-D, which the review puts down
+    to memory; its Table 6 lists the 3-D exceptions, e.g. Ea-GANs and SA-GAN for T1 -> T2
+    (Pang et al. 2025, Sec. 6.2.1).
+
+    Same arguments as :class:`Pix2Pix`, with lab-size defaults: 32³ patches and 16 base channels
+    (a 3-D layer has ``k`` times the weights of its 2-D twin for a ``k``-tap kernel).
+    """
+
+    spatial_dims = 3
+
+    def __init__(self, size: int = 32, base_channels: int = 16, **config) -> None:
+        super().__init__(size=size, base_channels=base_channels, **config)
+
+
+MODELS: dict[str, type] = {"pix2pix": Pix2Pix, "pix2pix3d": Pix2Pix3D}

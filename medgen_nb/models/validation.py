@@ -167,24 +167,43 @@ def check_flag(value: object, name: str) -> None:
         raise ValueError(f"{name} must be True or False, got {value!r}")
 
 
-def check_paired_batch(batch: Mapping[str, torch.Tensor], config: Mapping[str, object]) -> None:
+def check_paired_batch(
+    batch: Mapping[str, torch.Tensor], config: Mapping[str, object], spatial_dims: int = 2
+) -> None:
     """Check a translation model's ``batch["image"]`` (``in_channels``) and ``batch["target"]``
     (``out_channels``) against its ``config`` with :func:`check_images`."""
     for key, channels in (("image", "in_channels"), ("target", "out_channels")):
-        check_images(batch[key], config[channels], config["size"], f'batch["{key}"]')  # type: ignore[arg-type]
+        check_images(
+            batch[key],
+            config[channels],
+            config["size"],
+            f'batch["{key}"]',
+            spatial_dims,  # type: ignore[arg-type]
+        )
 
 
-def check_images(x: torch.Tensor, channels: int, size: int, name: str) -> None:
-    """Raise a clear ``ValueError`` unless ``x`` has shape ``(B, channels, size, size)`` and holds
-    floating-point intensities in [0, 1] (:func:`check_unit_images`).
+def check_images(
+    x: torch.Tensor, channels: int, size: int, name: str, spatial_dims: int = 2
+) -> None:
+    """Raise a clear ``ValueError`` unless ``x`` has shape ``(B, channels, size, size)`` (or
+    ``(B, channels, size, size, size)`` with ``spatial_dims=3``) and holds floating-point
+    intensities in [0, 1] (:func:`check_unit_images`).
 
     Used by the translation models, whose source and target have separate channel counts
     (``in_channels`` / ``out_channels``), so the message names the shape rather than one keyword.
     """
-    if x.ndim != 4 or x.shape[1] != channels or tuple(x.shape[2:]) != (size, size):
+    spatial = (size,) * spatial_dims
+    if x.ndim != 2 + spatial_dims or x.shape[1] != channels or tuple(x.shape[2:]) != spatial:
+        want = ", ".join(map(str, (channels, *spatial)))
+        hint = (
+            "; whole volumes are translated patch by patch with "
+            "medgen_nb.data.volumes.sliding_window"
+            if spatial_dims == 3 and x.ndim == 5
+            else ""
+        )
         raise ValueError(
-            f"{name} must have shape (B, {channels}, {size}, {size}) to match the model's "
-            f"configuration, got {tuple(x.shape)}; rebuild the model with matching "
-            f"in_channels/out_channels/size or fix the data"
+            f"{name} must have shape (B, {want}) to match the model's configuration, got "
+            f"{tuple(x.shape)}; rebuild the model with matching in_channels/out_channels/size "
+            f"or fix the data{hint}"
         )
     check_unit_images(x, name)

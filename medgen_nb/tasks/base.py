@@ -119,6 +119,10 @@ class TranslationTask(TaskBase):
             this fraction of its head mask, which drops skull-base and neck slices that hold no
             brain.
         data_range: of the [0, 1] images (PSNR, SSIM).
+        spatial_dims: 2 (slices, ``size`` x ``size`` px) or 3 (whole volumes of ``size``³
+            voxels, :class:`medgen_nb.data.volumes.VolumeDataset`; 3-D models train on patches
+            of them and predict whole volumes tile by tile). The slice rules ``min_foreground``
+            and ``min_brain`` apply to slices only.
         alignment: phantom slice tasks: how well the sources are registered to the target, one of
             :data:`~medgen_nb.data.alignment.ALIGNMENTS` (``"perfect"`` is the aligned ground
             truth; ``"registered"`` leaves the residuals of clinical registration; the target never
@@ -133,15 +137,27 @@ class TranslationTask(TaskBase):
     min_brain: float = 0.0
     data_range: float = 1.0
     alignment: str = "registered"
+    spatial_dims: int = 2
 
     kind: TaskKind = field(default="translation", init=False)
 
     def __post_init__(self) -> None:
         check_alignment(self.alignment)
+        if isinstance(self.spatial_dims, bool) or self.spatial_dims not in (2, 3):
+            raise ValueError(
+                f"task {self.name!r}: spatial_dims must be 2 (slices) or 3 (volumes), got "
+                f"{self.spatial_dims!r}"
+            )
         object.__setattr__(self, "sources", tuple(vocab.canonical_all(self.sources)))
         object.__setattr__(self, "target", vocab.canonical(self.target))
         if self.target in self.sources:
             raise ValueError(f"task {self.name!r}: the target {self.target!r} is also a source")
+
+    def record(self) -> dict[str, Any]:
+        out = super().record()
+        if self.spatial_dims == 2:  # records (and cached runs) of slice tasks stay as they were
+            del out["spatial_dims"]
+        return out
 
     @property
     def metrics(self) -> tuple[MetricSpec, ...]:

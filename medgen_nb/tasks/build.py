@@ -170,6 +170,46 @@ def _streamed_brain_slices(
     }
 
 
+def _phantom_volumes(task: TranslationTask, n: int, seed: int, size: int, site, test_site) -> dict:
+    """The splits of a 3-D brain task: whole volumes, one subject loaded at a time.
+
+    Subjects are split, misaligned and imaged at sites exactly as for the slice tasks, so a 3-D
+    task's test subjects are the 2-D task's test subjects.
+    """
+    from medgen_nb.data.brain_phantom import (
+        BrainPhantomConfig,
+        brain_subject_ids,
+        iter_brain_subjects,
+    )
+    from medgen_nb.data.volumes import VolumeDataset
+
+    if task.region != "brain":
+        raise ValueError(
+            f"task {task.name!r}: 3-D phantom tasks are built from the brain phantom; the chest "
+            "phantom is sliced only"
+        )
+    sources, target = list(task.sources), task.target
+    config = BrainPhantomConfig(**dict(task.loader_kwargs))
+    splits = {
+        k: v for k, v in split_subjects(brain_subject_ids(n, seed), task.fractions).items() if v
+    }
+    where = {sid: (split, k) for split, members in splits.items() for k, sid in enumerate(members)}
+    out = {split: VolumeDataset([], sources, target, size) for split in splits}
+    alignment = AlignmentConfig.preset(task.alignment)
+    other_test_site = test_site != site and "test" in splits
+    passes = [(site, "test" if other_test_site else None, None)]
+    if other_test_site:
+        passes.append((test_site, None, "test"))
+    for scanner_site, skip, only in passes:
+        for subject in iter_brain_subjects(n, seed, config, [*sources, target], scanner_site):
+            split, position = where[subject.subject_id]
+            if split == skip or (only is not None and split != only):
+                continue
+            subject = misalign_subject(subject, target, alignment, seed, moving=sources)
+            out[split].add(subject, position)
+    return out
+
+
 def _phantom_slices(
     task, n, seed, size, smoke, sources, target, seg_key, label_from, site=None, test_site=None
 ) -> dict:
@@ -412,7 +452,17 @@ def build(
         raise ValueError(f"n_subjects must be an int >= 3 (one per split), got {n!r}")
     sources, target, seg_key, label_from = _slice_arguments(task)
 
-    if task.data == "phantom":
+    if isinstance(task, TranslationTask) and task.spatial_dims == 3:
+        if task.data != "phantom":
+            raise ValueError(
+                f"task {task.name!r}: 3-D tasks are built from the phantom (data='phantom'); "
+                f"real {task.data!r} volumes are sliced by its 2-D task"
+            )
+        from medgen_nb.data.volumes import check_volume_size
+
+        check_volume_size(side)
+        splits = _phantom_volumes(task, n, seed, side, site, test_site)
+    elif task.data == "phantom":
         if isinstance(task, TranslationTask) and task.target == "xray":
             if test_site != site:
                 raise ValueError(

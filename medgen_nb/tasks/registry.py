@@ -48,6 +48,15 @@ TASKS: list[Task] = [
     ),
     *_brain_mr("brain_t1w_to_pd", ("t1w",), "pd", "T1w to proton-density MR", ("ixi",)),
     *_brain_mr("brain_pd_to_t2w", ("pd",), "t2w", "proton-density to T2w MR", ("ixi",)),
+    TranslationTask(
+        "brain_t1w_to_t2w_3d",
+        "T1w to T2w MR on whole volumes (3-D patch models, tiled prediction)",
+        region="brain",
+        sources=("t1w",),
+        target="t2w",
+        spatial_dims=3,
+        review="§6.2.1, Table 6",
+    ),
     # --- MR <-> CT, CBCT -> CT (chapter 10) ----------------------------------------------------
     TranslationTask(
         "brain_ct_to_t1w",
