@@ -1,4 +1,5 @@
-"""Speed of every registered model at its lab-mode size (64x64, 1 channel) on a small CPU.
+"""Speed of every registered model at its lab-mode size (64x64, 1 channel; 3-D models 32³
+patches) on a small CPU.
 
 Prints, per model: training steps/s and sampling images/s; the model-FLOP utilisation (MFU) of
 each family's training step; then the bf16-autocast / fp32 training-speed ratio on CPU (what
@@ -53,16 +54,21 @@ LAB_CONFIGS: dict[str, dict] = {
     "cyclegan": dict(in_channels=1, out_channels=1, size=64),
     "unit": dict(in_channels=1, out_channels=1, size=64),
     "ddpm": dict(in_channels=1, size=64, base_channels=32, channel_mults=(1, 2, 2)),
+    # the lab recipe of the 3-D task (python -m medgen_nb.train_cli --task brain_t1w_to_t2w_3d)
+    "pix2pix3d": dict(in_channels=1, out_channels=1, size=32, depth=4),
 }
+# Models whose lab inputs are not 64x64 images: 3-D models train on 32³ patches.
+SPATIAL: dict[str, tuple[int, ...]] = {"pix2pix3d": (32, 32, 32)}
 DDIM_STEPS = 50
 LAB_BATCH = 16
 
 
-def _batch(n: int) -> dict[str, torch.Tensor]:
+def _batch(n: int, name: str = "") -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
+    spatial = SPATIAL.get(name, (SIZE, SIZE))
     return {
-        "image": torch.rand(n, CHANNELS, SIZE, SIZE, generator=g),
-        "target": torch.rand(n, CHANNELS, SIZE, SIZE, generator=g),
+        "image": torch.rand(n, CHANNELS, *spatial, generator=g),
+        "target": torch.rand(n, CHANNELS, *spatial, generator=g),
         "label": torch.randint(0, 2, (n,), generator=g),
     }
 
@@ -160,20 +166,21 @@ def _sample_fn(name: str, model, n: int) -> Callable[[], None] | None:
             return lambda: model.sample(n, labels=labels)
         return lambda: model.sample(n)
     if hasattr(model, "translate"):
-        x = _batch(n)["image"]
+        x = _batch(n, name)["image"]
         return lambda: model.translate(x)
     return None
 
 
 def bench_all(names: list[str], seconds: float, repeats: int) -> None:
     print(
-        f"\n== lab mode: {SIZE}x{SIZE}x{CHANNELS}, batch {LAB_BATCH}, {torch.get_num_threads()} threads =="
+        f"\n== lab mode: {SIZE}x{SIZE}x{CHANNELS} (3-D models: 32³ patches), batch {LAB_BATCH}, "
+        f"{torch.get_num_threads()} threads =="
     )
     print(
         f"{'model':10s} {'params':>9s} {'train steps/s':>14s} {'img/s trained':>14s} {'sample img/s':>13s}"
     )
-    batch = _batch(LAB_BATCH)
     for name in names:
+        batch = _batch(LAB_BATCH, name)
         torch.manual_seed(0)
         model = _build(name)
         n_params = sum(p.numel() for p in model.parameters())
@@ -193,13 +200,14 @@ def bench_mfu(names: list[str], seconds: float, repeats: int) -> None:
     peaks = measured_peak_flops(seconds / 2)
     peak = max(peaks.values())
     print(
-        f"\n== model-FLOP utilisation, fp32 training, batch {LAB_BATCH} at {SIZE}x{SIZE}: measured "
+        f"\n== model-FLOP utilisation, fp32 training, batch {LAB_BATCH} at {SIZE}x{SIZE} (3-D: 32³): "
+        f"measured "
         f"peak {peaks['matmul'] / 1e9:.0f} GFLOP/s (matmul 2048^2), {peaks['conv'] / 1e9:.0f} "
         f"GFLOP/s (conv 3x3, 64 ch); MFU against the larger =="
     )
     print(f"{'model':10s} {'GFLOP/step':>11s} {'steps/s':>8s} {'GFLOP/s':>8s} {'MFU':>6s}")
-    batch = _batch(LAB_BATCH)
     for name in names:
+        batch = _batch(LAB_BATCH, name)
         torch.manual_seed(0)
         flops = step_flops(_build(name), batch)
         torch.manual_seed(0)
@@ -215,8 +223,8 @@ def bench_mfu(names: list[str], seconds: float, repeats: int) -> None:
 def bench_bf16(names: list[str], seconds: float, repeats: int) -> None:
     """Interleaved fp32 / bf16 rounds (so both see the same background load); best of each."""
     print("\n== CPU training speed: bf16 autocast vs fp32 (ratio > 1: bf16 faster) ==")
-    batch = _batch(LAB_BATCH)
     for name in names:
+        batch = _batch(LAB_BATCH, name)
         steps = {}
         for precision in ("fp32", "bf16"):
             torch.manual_seed(0)

@@ -25,3 +25,24 @@ def test_a_model_arg_without_equals_sign_is_refused(tmp_path, capsys):
         main(["--task", "brain_t1w_to_t2w", "--model", "vae", "--steps", "1", "--out",
               str(tmp_path), "--model-arg", "lr"])  # fmt: skip
     assert "--model-arg takes key=value" in capsys.readouterr().err
+
+
+def test_a_3d_task_trains_on_patches_and_scores_against_the_baseline(tmp_path, capsys):
+    args = ["--task", "brain_t1w_to_t2w_3d", "--model", "pix2pix3d", "--smoke", "--steps", "2",
+            "--batch-size", "2", "--patch-size", "16", "--model-arg", "base_channels=2",
+            "--model-arg", "depth=3", "--out", str(tmp_path), "--evaluate"]  # fmt: skip
+    assert main(args) == 0
+    model = load_checkpoint(tmp_path)
+    assert model.config["size"] == 16 and type(model).__name__ == "Pix2Pix3D"
+    out = capsys.readouterr().out
+    assert "peak memory" in out
+    table = [line for line in out.splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[0] for row in table[1:]] == ["| lookup baseline", "| pix2pix3d"]
+
+
+def test_evaluate_refuses_a_creation_task_before_training(tmp_path):
+    with pytest.raises(SystemExit, match="scores translation tasks"):
+        main(["--task", "brain_t1w_slices", "--model", "vae", "--smoke", "--steps", "1",
+              "--batch-size", "2", "--model-arg", "base_channels=2", "--model-arg", "latent_dim=2",
+              "--out", str(tmp_path), "--evaluate"])  # fmt: skip
+    assert not any(tmp_path.iterdir())  # nothing was trained

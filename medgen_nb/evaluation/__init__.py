@@ -32,6 +32,7 @@ from medgen_nb.evaluation.fitting import (
     predict,
     record_key,
     run_record,
+    training_set,
     unpaired_training_set,
 )
 from medgen_nb.evaluation.results import COLUMNS, Results, Row
@@ -57,5 +58,6 @@ __all__ = [
     "record_key",
     "run_record",
     "train_vae_baseline",
+    "training_set",
     "unpaired_training_set",
 ]
