@@ -35,6 +35,7 @@ from medgen_nb.models import available, create, registry
 from medgen_nb.models.base import StepContext
 
 SIZE, CHANNELS = 64, 1
+DEVICE = torch.device("cpu")  # --device
 
 # Lab mode: what a 2-core laptop / Binder can train meaningfully in a few minutes at 64x64.
 # Spectral-norm discriminators at lr 5e-4: on a simulated two-mode 64x64 set DCGAN reached both
@@ -66,11 +67,12 @@ LAB_BATCH = 16
 def _batch(n: int, name: str = "") -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     spatial = SPATIAL.get(name, (SIZE, SIZE))
-    return {
+    batch = {
         "image": torch.rand(n, CHANNELS, *spatial, generator=g),
         "target": torch.rand(n, CHANNELS, *spatial, generator=g),
         "label": torch.randint(0, 2, (n,), generator=g),
     }
+    return {k: v.to(DEVICE) for k, v in batch.items()}
 
 
 class _CountFlops(TorchDispatchMode):
@@ -109,8 +111,8 @@ def measured_peak_flops(seconds: float = 1.0) -> dict[str, float]:
     best throughput, so their best rate stands for this machine's attainable peak.
     """
     n = 2048
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    x, w = torch.randn(16, 64, 64, 64), torch.randn(64, 64, 3, 3)
+    a, b = torch.randn(n, n, device=DEVICE), torch.randn(n, n, device=DEVICE)
+    x, w = torch.randn(16, 64, 64, 64, device=DEVICE), torch.randn(64, 64, 3, 3, device=DEVICE)
     conv_flops = 2 * x.shape[0] * w.shape[0] * w.shape[1] * 9 * 64 * 64
     with torch.no_grad():
         matmul = best_rate(lambda: torch.mm(a, b), 2 * n**3, seconds, 3)
@@ -120,15 +122,22 @@ def measured_peak_flops(seconds: float = 1.0) -> dict[str, float]:
     return {"matmul": matmul, "conv": conv}
 
 
+def _sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
+
 def best_rate(fn: Callable[[], None], work: int, seconds: float, repeats: int) -> float:
     """Best-of-``repeats`` items per second of ``fn`` (each round runs >= ``seconds`` / repeats)."""
     fn()  # warm-up (allocations, oneDNN kernel selection)
     best = 0.0
     for _ in range(repeats):
+        _sync()
         n, t0 = 0, time.perf_counter()
         while True:
             fn()
             n += 1
+            _sync()  # CUDA launches are asynchronous: time the work, not the queueing
             elapsed = time.perf_counter() - t0
             if elapsed >= seconds / repeats and n >= 2:
                 break
@@ -139,7 +148,7 @@ def best_rate(fn: Callable[[], None], work: int, seconds: float, repeats: int) -
 def _build(name: str, **overrides):
     if name not in LAB_CONFIGS:
         raise SystemExit(f"no lab config for {name!r}: add one to LAB_CONFIGS in {__file__}")
-    return create(name, **{**LAB_CONFIGS[name], **overrides})
+    return create(name, **{**LAB_CONFIGS[name], **overrides}).to(DEVICE)
 
 
 def _train_fn(model, batch, precision: str = "fp32") -> Callable[[], None]:
@@ -149,7 +158,7 @@ def _train_fn(model, batch, precision: str = "fp32") -> Callable[[], None]:
     dtype = torch.bfloat16 if precision == "bf16" else None
 
     def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype is not None):
+        with torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=dtype is not None):
             model.train_step(batch, opts, StepContext(step=state["step"]))
         state["step"] += 1
 
@@ -157,7 +166,11 @@ def _train_fn(model, batch, precision: str = "fp32") -> Callable[[], None]:
 
 
 def _sample_fn(name: str, model, n: int) -> Callable[[], None] | None:
-    labels = torch.arange(n) % 2 if LAB_CONFIGS.get(name, {}).get("num_classes") else None
+    labels = (
+        (torch.arange(n, device=DEVICE) % 2)
+        if LAB_CONFIGS.get(name, {}).get("num_classes")
+        else None
+    )
     if hasattr(model, "sample"):
         params = inspect.signature(model.sample).parameters
         if "sampler" in params:  # diffusion: the lab-mode sampler
@@ -270,15 +283,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="rounds; the best one counts")
     parser.add_argument("--skip-bf16", action="store_true", help="skip the bf16/fp32 comparison")
     parser.add_argument("--skip-mfu", action="store_true", help="skip model-FLOP utilisation")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (the GPU check)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    global DEVICE
+    DEVICE = torch.device(args.device)
 
     registered = available()
     names = args.models or registered
     unknown = sorted(set(names) - set(registered))
     if unknown:
         raise SystemExit(f"unknown model(s) {unknown}; choose from {registered}")
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {DEVICE}")
     bench_all(names, args.seconds, args.repeats)
     if not args.skip_mfu:
         bench_mfu(names, args.seconds, args.repeats)

@@ -264,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", nargs="*", default=None, help="notebook number prefixes to run, e.g. 00 02"
     )
+    parser.add_argument(
+        "--device", default=None, help="the notebooks' DEVICE parameter (default: their own, auto)"
+    )
     args = parser.parse_args(argv)
 
     notebooks = course_notebooks()
@@ -275,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for path in notebooks:
         print(f"running {path.name} ({'SMOKE' if args.smoke else 'lab'} mode) ...", flush=True)
-        run = run_notebook(path, args.out / path.name, smoke=args.smoke)
+        params = {"DEVICE": args.device} if args.device else None
+        run = run_notebook(path, args.out / path.name, smoke=args.smoke, parameters=params)
         if run.output.exists():
             render_html(run.output)
         print(

@@ -33,3 +33,20 @@ def test_index_and_summary_report_runtime_and_peak_memory(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert [r["peak_mb"] for r in summary] == [812.4, None]
     assert summary[0]["headlines"] == {"fid": 5.0}
+
+
+def test_the_device_option_reaches_each_notebook_as_its_device_parameter(tmp_path, monkeypatch):
+    from medgen_nb import course
+
+    seen = []
+
+    def fake_run(path, output, smoke, parameters=None):
+        seen.append((path.name[:2], smoke, parameters))
+        return course.NotebookRun(path.stem, 0.1, output, None, {}, 1.0)
+
+    monkeypatch.setattr(course, "run_notebook", fake_run)
+    assert course.main(["--out", str(tmp_path), "--only", "04", "05", "--device", "cuda"]) == 0
+    assert seen == [("04", False, {"DEVICE": "cuda"}), ("05", False, {"DEVICE": "cuda"})]
+    seen.clear()
+    assert course.main(["--out", str(tmp_path), "--only", "01", "--smoke"]) == 0
+    assert seen == [("01", True, None)]  # the notebook's own DEVICE ("auto")
