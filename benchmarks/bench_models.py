@@ -57,9 +57,10 @@ LAB_CONFIGS: dict[str, dict] = {
     "ddpm": dict(in_channels=1, size=64, base_channels=32, channel_mults=(1, 2, 2)),
     # the lab recipe of the 3-D task (python -m medgen_nb.train_cli --task brain_t1w_to_t2w_3d)
     "pix2pix3d": dict(in_channels=1, out_channels=1, size=32, depth=4),
+    "cyclegan3d": dict(in_channels=1, out_channels=1, size=32),
 }
 # Models whose lab inputs are not 64x64 images: 3-D models train on 32³ patches.
-SPATIAL: dict[str, tuple[int, ...]] = {"pix2pix3d": (32, 32, 32)}
+SPATIAL: dict[str, tuple[int, ...]] = {"pix2pix3d": (32, 32, 32), "cyclegan3d": (32, 32, 32)}
 DDIM_STEPS = 50
 LAB_BATCH = 16
 

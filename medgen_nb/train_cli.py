@@ -144,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )  # fmt: skip
     split = task_data["train"]
     volumes = isinstance(split, VolumeDataset)
-    item = (unpaired_training_set(split, args.seed) if args.model in UNPAIRED_MODELS else split)[0]
+    unpaired = args.model in UNPAIRED_MODELS and not volumes
+    item = (unpaired_training_set(split, args.seed) if unpaired else split)[0]
     shape = {
         "in_channels": item["image"].shape[0],
         "size": args.patch_size if volumes else item["image"].shape[-1],

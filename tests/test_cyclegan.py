@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from medgen_nb.models.base import StepContext
-from medgen_nb.models.cyclegan import MODELS, CycleGAN, ImagePool, ResnetGenerator
+from medgen_nb.models.cyclegan import MODELS, CycleGAN, CycleGAN3D, ImagePool, ResnetGenerator
 
 TINY = dict(size=32, base_channels=4, n_res_blocks=1)
 
@@ -39,7 +39,7 @@ def test_translate_both_ways_and_config_rebuild(generator):
     assert back.shape == (2, 2, 32, 32)
     assert 0.0 <= back.min() and back.max() <= 1.0
     CycleGAN(**model.config).load_state_dict(model.state_dict())
-    assert MODELS == {"cyclegan": CycleGAN}
+    assert MODELS == {"cyclegan": CycleGAN, "cyclegan3d": CycleGAN3D}
 
 
 def test_cycle_and_identity_losses_of_identity_map_are_zero():
@@ -158,3 +158,26 @@ def test_batch_channels_mismatch_raises():
     batch = {"image": torch.rand(1, 1, 32, 32), "target": torch.rand(1, 3, 32, 32)}
     with pytest.raises(ValueError, match=r'batch\["target"\] must have shape \(B, 1, 32, 32\)'):
         model.train_step(batch, model.configure_optimizers(), StepContext())
+
+
+def test_cyclegan3d_translates_volumes_both_ways_and_trains():
+    net = ResnetGenerator(1, 1, base_channels=2, n_res_blocks=1, spatial_dims=3)
+    assert net(torch.zeros(1, 1, 16, 16, 16)).shape == (1, 1, 16, 16, 16)
+    assert any(isinstance(m, nn.ReflectionPad3d) for m in net.modules())
+    torch.manual_seed(0)
+    model = CycleGAN3D(size=16, base_channels=2, n_res_blocks=1, pool_size=2)
+    assert model.config["size"] == 16 and model.spatial_dims == 3
+    CycleGAN3D(**model.config).load_state_dict(model.state_dict())
+    g = torch.Generator().manual_seed(0)
+    batch = {"image": torch.rand(2, 1, 16, 16, 16, generator=g)}
+    batch["target"] = 1 - batch["image"]
+    opts = model.configure_optimizers()
+    before = [p.detach().clone() for p in model.g_ab.parameters()]
+    logs = model.train_step(batch, opts, StepContext())
+    assert all(torch.isfinite(torch.tensor(v)) for v in logs.values())
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.g_ab.parameters(), strict=True))
+    model.eval()
+    assert model.translate(batch["image"]).shape == (2, 1, 16, 16, 16)
+    assert model.translate_back(batch["target"]).shape == (2, 1, 16, 16, 16)
+    with pytest.raises(ValueError, match=r"\(B, 1, 16, 16, 16\)"):
+        model.translate(torch.rand(2, 1, 16, 16))

@@ -55,6 +55,21 @@ def test_a_3d_model_trains_on_patches_and_predicts_by_tiles(smoke, tmp_path):
     assert all(r.images == 1 for r in results)
 
 
+def test_an_unpaired_3d_model_gets_patches_of_two_subject_disjoint_domains(smoke, tmp_path):
+    from medgen_nb.data.slices import UnpairedDataset
+
+    model = create("cyclegan3d", size=16, base_channels=2, n_res_blocks=1)
+    train = training_set(model, smoke["train"], seed=0)
+    assert isinstance(train, UnpairedDataset)
+    item = train[0]
+    assert item["image"].shape == item["target"].shape == (1, 16, 16, 16)
+    a, b = train.a, train.b.data  # patches of subject 0's sources, subject 1's targets
+    assert a.volumes.subject_ids == smoke["train"].subject_ids[0::2]
+    assert b.volumes.subject_ids == smoke["train"].subject_ids[1::2]
+    fitted = fit_or_load(model, smoke, 2, batch_size=2, cache=tmp_path)
+    assert fitted.record["train"]["pairing"] == "unpaired"
+
+
 def test_a_2d_model_on_volumes_is_refused_clearly(smoke):
     with pytest.raises(ValueError, match="2-D model but this split holds 3-D volumes"):
         training_set(create("pix2pix", size=32, base_channels=2, depth=3), smoke["train"])

@@ -113,6 +113,17 @@ REFERENCE: dict[str, list[tuple[dict, dict]]] = {
               norm="instance", dropout=0.5, lambda_l1=100.0, gan_loss="nonsaturating",
               lr=0.0002, betas=(0.5, 0.999))),
     ],
+    "cyclegan3d": [
+        ({}, dict(in_channels=1, out_channels=1, size=32, generator="resnet", base_channels=8,
+                  n_res_blocks=3, depth=5, d_layers=1, norm="instance", lambda_cycle=10.0,
+                  lambda_identity=0.5, pool_size=50, seed=0, gan_loss="lsgan", lr=0.0002,
+                  betas=(0.5, 0.999))),
+        (dict(size=16, generator="unet", base_channels=2, depth=3),
+         dict(in_channels=1, out_channels=1, size=16, generator="unet", base_channels=2,
+              n_res_blocks=3, depth=3, d_layers=1, norm="instance", lambda_cycle=10.0,
+              lambda_identity=0.5, pool_size=50, seed=0, gan_loss="lsgan", lr=0.0002,
+              betas=(0.5, 0.999))),
+    ],
     "cyclegan": [
         ({}, dict(in_channels=1, out_channels=1, size=64, generator="resnet", base_channels=16,
                   n_res_blocks=6, depth=6, d_layers=2, norm="instance", lambda_cycle=10.0,

@@ -28,6 +28,7 @@ TINY: dict[str, dict] = {
     "wgan_gp": {**_GAN, "n_critic": 1},
     "pix2pix": dict(size=16, base_channels=4),
     "pix2pix3d": dict(size=8, base_channels=2),
+    "cyclegan3d": dict(size=8, base_channels=2, n_res_blocks=1, pool_size=2),
     "cyclegan": dict(size=16, base_channels=4, n_res_blocks=1, pool_size=2),
     "unit": dict(size=16, base_channels=4, n_res_blocks=1),
     "ddpm": dict(size=16, base_channels=8, channel_mults=(1,), timesteps=10, attention=False),
@@ -52,6 +53,8 @@ KEYS: dict[str, set[str]] = {
     "pix2pix": {"loss_d", "loss_g", "loss_g_gan", "loss_l1"},
     "pix2pix3d": {"loss_d", "loss_g", "loss_g_gan", "loss_l1"},
     "cyclegan": {"loss_d", "loss_d_a", "loss_d_b", "loss_g", "loss_g_gan", "loss_cycle",
+                 "loss_identity"},
+    "cyclegan3d": {"loss_d", "loss_d_a", "loss_d_b", "loss_g", "loss_g_gan", "loss_cycle",
                  "loss_identity"},
     "unit": {"loss_d", "loss_d_a", "loss_d_b", "loss_g", "loss_g_gan", "loss_kl", "loss_recon",
              "loss_cycle_kl", "loss_cycle"},
@@ -86,7 +89,7 @@ def convention_errors(logs: dict[str, float], optimizers: set[str]) -> list[str]
 
 def _batch(seed: int = 0, name: str = "") -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    if name == "pix2pix3d":  # volumes
+    if name in ("pix2pix3d", "cyclegan3d"):  # volumes
         return {key: torch.rand(2, 1, 8, 8, 8, generator=g) for key in ("image", "target")}
     return {
         "image": torch.rand(2, 1, 16, 16, generator=g),

@@ -158,6 +158,21 @@ class VolumeDataset(Dataset):
         self.intensity[subject.subject_id] = subject.intensity
         self.spacing_mm.insert(k, max(subject.shape) * max(subject.spacing_mm) / self.size)
 
+    def subset(self, indices: Sequence[int]) -> VolumeDataset:
+        """The items ``indices`` as a data set of their own (sharing the stored volumes)."""
+        indices = list(indices)
+        if not indices or any(not 0 <= k < len(self) for k in indices):
+            raise ValueError(f"indices must be in [0, {len(self)}), got {indices}")
+        out = VolumeDataset([], self.sources, self.target, self.size)
+        out.sources, out.target = list(self.sources), self.target
+        for name in ("_image", "_mask", "spacing_mm", "subject_ids") + (
+            ("_target",) if self.target else ()
+        ):
+            setattr(out, name, [getattr(self, name)[k] for k in indices])
+        out._positions = list(range(len(indices)))
+        out.intensity = {sid: self.intensity[sid] for sid in out.subject_ids}
+        return out
+
     def __len__(self) -> int:
         return len(self._image)
 

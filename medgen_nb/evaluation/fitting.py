@@ -31,7 +31,7 @@ from medgen_nb.utils import atomic_write, cache_dir, pick_device
 from medgen_nb.version import __version__
 
 # Unpaired translators train on two domains of *different* subjects (never one head in both).
-UNPAIRED_MODELS: frozenset[str] = frozenset({"cyclegan", "unit"})
+UNPAIRED_MODELS: frozenset[str] = frozenset({"cyclegan", "unit", "cyclegan3d"})
 RUN_RECORD = "run.json"
 
 
@@ -112,6 +112,7 @@ PATCH_MIN_FOREGROUND = 0.1
 def training_set(model: Any, data: Dataset, seed: int = 0) -> Dataset:
     """What ``model`` trains on from a split ``data``: the split itself, two subject-disjoint
     domains for an unpaired model, or seeded patches of the model's size for volumes."""
+    name = _model_name(model)
     if isinstance(data, VolumeDataset):
         size = getattr(model, "config", {}).get("size")
         if getattr(model, "spatial_dims", 2) != 3 or size is None:
@@ -119,10 +120,18 @@ def training_set(model: Any, data: Dataset, seed: int = 0) -> Dataset:
                 f"{type(model).__name__} is a 2-D model but this split holds 3-D volumes; use a "
                 "3-D model (e.g. create('pix2pix3d')) or the task's 2-D variant"
             )
-        return PatchDataset(
-            data, size, PATCHES_PER_VOLUME, min_foreground=PATCH_MIN_FOREGROUND, seed=seed
-        )
-    name = _model_name(model)
+
+        def patches(volumes: VolumeDataset) -> PatchDataset:
+            return PatchDataset(
+                volumes, size, PATCHES_PER_VOLUME, min_foreground=PATCH_MIN_FOREGROUND, seed=seed
+            )
+
+        if name in UNPAIRED_MODELS:  # domain A: half the subjects' sources, B: the others' targets
+            if len(data) < 2:
+                raise ValueError("unpaired training needs at least 2 training subjects")
+            a, b = data.subset(range(0, len(data), 2)), data.subset(range(1, len(data), 2))
+            return UnpairedDataset(patches(a), _TargetAsImage(patches(b)), seed=seed)
+        return patches(data)
     if name in UNPAIRED_MODELS and not isinstance(data, UnpairedDataset):
         return unpaired_training_set(data, seed)
     return data

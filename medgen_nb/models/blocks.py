@@ -100,19 +100,32 @@ class ConvBlock(nn.Sequential):
         )
 
 
-class ResidualBlock(nn.Module):
-    """Two 3x3 convolutions with a skip connection: ``x + F(x)``; shape preserved."""
+def reflection_pad(padding: int, spatial_dims: int = 2) -> nn.Module:
+    """``nn.ReflectionPad2d``/``nn.ReflectionPad3d`` of ``padding`` on every side."""
+    check_spatial_dims(spatial_dims)
+    return nn.ReflectionPad2d(padding) if spatial_dims == 2 else nn.ReflectionPad3d(padding)
 
-    def __init__(self, channels: int, norm: NormKind = "instance", act: ActKind = "relu") -> None:
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 (or 3x3x3) convolutions with a skip connection: ``x + F(x)``; shape preserved."""
+
+    def __init__(
+        self,
+        channels: int,
+        norm: NormKind = "instance",
+        act: ActKind = "relu",
+        spatial_dims: int = 2,
+    ) -> None:
         super().__init__()
+        conv = conv_class(spatial_dims)
         self.body = nn.Sequential(
-            nn.ReflectionPad2d(1),
-            nn.Conv2d(channels, channels, 3, bias=norm == "none"),
-            norm_layer(norm, channels),
+            reflection_pad(1, spatial_dims),
+            conv(channels, channels, 3, bias=norm == "none"),
+            norm_layer(norm, channels, spatial_dims),
             activation(act),
-            nn.ReflectionPad2d(1),
-            nn.Conv2d(channels, channels, 3, bias=norm == "none"),
-            norm_layer(norm, channels),
+            reflection_pad(1, spatial_dims),
+            conv(channels, channels, 3, bias=norm == "none"),
+            norm_layer(norm, channels, spatial_dims),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

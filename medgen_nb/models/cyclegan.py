@@ -39,8 +39,11 @@ from medgen_nb.models.blocks import (
     ResidualBlock,
     activation,
     check_power_of_two_size,
+    check_spatial_dims,
+    conv_class,
     init_weights,
     norm_layer,
+    reflection_pad,
     set_requires_grad,
 )
 from medgen_nb.models.pix2pix import (
@@ -67,7 +70,7 @@ class ResnetGenerator(nn.Module):
     """Johnson et al. (2016) style generator: 7x7 stem, ``n_down`` halvings, residual blocks, mirror.
 
     Shapes: ``(B, in_channels, S, S)`` in [-1, 1] -> ``(B, out_channels, S, S)`` in [-1, 1] (tanh);
-    ``S`` must be divisible by ``2**n_down``.
+    ``S`` must be divisible by ``2**n_down``. With ``spatial_dims=3``: volumes, 7x7x7 stem.
     """
 
     def __init__(
@@ -78,24 +81,27 @@ class ResnetGenerator(nn.Module):
         n_res_blocks: int = 6,
         n_down: int = 2,
         norm: NormKind = "instance",
+        spatial_dims: int = 2,
     ) -> None:
         super().__init__()
         check_positive_int(n_res_blocks, "n_res_blocks", minimum=0)
+        nd = check_spatial_dims(spatial_dims)
+        conv = conv_class(nd)
         layers: list[nn.Module] = [
-            nn.ReflectionPad2d(3),
-            nn.Conv2d(in_channels, base_channels, 7, bias=norm == "none"),
-            norm_layer(norm, base_channels),
+            reflection_pad(3, nd),
+            conv(in_channels, base_channels, 7, bias=norm == "none"),
+            norm_layer(norm, base_channels, nd),
             activation("relu"),
         ]
         width = base_channels
         for _ in range(n_down):
-            layers.append(ConvBlock(width, 2 * width, "down", norm, "relu"))
+            layers.append(ConvBlock(width, 2 * width, "down", norm, "relu", spatial_dims=nd))
             width *= 2
-        layers += [ResidualBlock(width, norm) for _ in range(n_res_blocks)]
+        layers += [ResidualBlock(width, norm, spatial_dims=nd) for _ in range(n_res_blocks)]
         for _ in range(n_down):
-            layers.append(ConvBlock(width, width // 2, "up", norm, "relu"))
+            layers.append(ConvBlock(width, width // 2, "up", norm, "relu", spatial_dims=nd))
             width //= 2
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7), nn.Tanh()]
+        layers += [reflection_pad(3, nd), conv(width, out_channels, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -162,6 +168,7 @@ class CycleGAN(GenerativeModel):
     """
 
     batch_keys = ("image", "target")
+    spatial_dims = 2  # CycleGAN3D: 3
 
     def __init__(
         self,
@@ -208,15 +215,20 @@ class CycleGAN(GenerativeModel):
         check_patch_layers(d_layers, size)
         self.resolve_config(depth=depth, d_layers=d_layers, betas=betas)  # None -> from the size
 
+        nd = self.spatial_dims
+
         def make_generator(c_in: int, c_out: int) -> nn.Module:
             if generator == "resnet":
-                return ResnetGenerator(c_in, c_out, base_channels, n_res_blocks, 2, norm)
-            return UNetGenerator(c_in, c_out, size, base_channels, depth, norm)
+                return ResnetGenerator(c_in, c_out, base_channels, n_res_blocks, 2, norm, nd)
+            return UNetGenerator(c_in, c_out, size, base_channels, depth, norm, spatial_dims=nd)
+
+        def make_discriminator(c_in: int) -> nn.Module:
+            return PatchGANDiscriminator(c_in, base_channels, d_layers, norm, nd)
 
         self.g_ab = init_weights(make_generator(in_channels, out_channels))
         self.g_ba = init_weights(make_generator(out_channels, in_channels))
-        self.d_a = init_weights(PatchGANDiscriminator(in_channels, base_channels, d_layers, norm))
-        self.d_b = init_weights(PatchGANDiscriminator(out_channels, base_channels, d_layers, norm))
+        self.d_a = init_weights(make_discriminator(in_channels))
+        self.d_b = init_weights(make_discriminator(out_channels))
         self.pool_a = ImagePool(pool_size, seed)
         self.pool_b = ImagePool(pool_size, seed + 1)
 
@@ -266,7 +278,7 @@ class CycleGAN(GenerativeModel):
         self, batch: Batch, optimizers: Optimizers, ctx: StepContext
     ) -> dict[str, float]:
         """One G update (both generators) then one D update (both discriminators, pooled fakes)."""
-        check_paired_batch(batch, self.config)
+        check_paired_batch(batch, self.config, self.spatial_dims)
         real_a, real_b = to_signed(batch["image"]), to_signed(batch["target"])
 
         # 1. Generators, with both discriminators frozen.
@@ -294,14 +306,34 @@ class CycleGAN(GenerativeModel):
     @torch.no_grad()
     def translate(self, x: torch.Tensor) -> torch.Tensor:
         """Domain A ``(B, in_channels, S, S)`` in [0, 1] -> domain B ``(B, out_channels, S, S)`` in [0, 1]."""
-        check_images(x, self.config["in_channels"], self.config["size"], "x")
+        check_images(x, self.config["in_channels"], self.config["size"], "x", self.spatial_dims)
         return to_unit(self.g_ab(to_signed(x)))
 
     @torch.no_grad()
     def translate_back(self, y: torch.Tensor) -> torch.Tensor:
         """Domain B ``(B, out_channels, S, S)`` in [0, 1] -> domain A ``(B, in_channels, S, S)`` in [0, 1]."""
-        check_images(y, self.config["out_channels"], self.config["size"], "y")
+        check_images(y, self.config["out_channels"], self.config["size"], "y", self.spatial_dims)
         return to_unit(self.g_ba(to_signed(y)))
 
 
-MODELS: dict[str, type] = {"cyclegan": CycleGAN}
+class CycleGAN3D(CycleGAN):
+    """CycleGAN on volumes: 3-D ResNet (or U-Net) generators and 3-D PatchGANs, on cubic patches.
+
+    Same arguments as :class:`CycleGAN`, with lab-size defaults for 32³ patches: 8 base channels
+    and 3 residual blocks (one training step runs six generator passes). Like the 2-D model it
+    trains on two subject-disjoint domains (:func:`medgen_nb.evaluation.training_set` cuts their
+    patches). The review's tables list 3-D CycleGANs for unpaired CT -> MR of the pelvis (Table 7,
+    Sec. 6.2.2) and NAC-PET -> CT (Table 8, Sec. 6.3) (Pang et al. 2025).
+    """
+
+    spatial_dims = 3
+
+    def __init__(
+        self, size: int = 32, base_channels: int = 8, n_res_blocks: int = 3, **config
+    ) -> None:
+        super().__init__(
+            size=size, base_channels=base_channels, n_res_blocks=n_res_blocks, **config
+        )
+
+
+MODELS: dict[str, type] = {"cyclegan": CycleGAN, "cyclegan3d": CycleGAN3D}
