@@ -1,13 +1,22 @@
 """NoiseSchedule: closed forms, DDPM/DDIM identities, and agreement with diffusers' schedulers."""
 
 import math
+import warnings
 
 import pytest
 import torch
 
-from medgen_nb.models.schedulers import NoiseSchedule, cosine_betas, linear_betas
+from medgen_nb.models.schedulers import (
+    TERMINAL_SIGNAL_LIMIT,
+    NoiseSchedule,
+    cosine_betas,
+    linear_betas,
+)
 
 diffusers = pytest.importorskip("diffusers")
+
+# Short linear chains keep the error tests fast; x_T being noise does not matter to them.
+pytestmark = pytest.mark.filterwarnings("ignore:with schedule='linear':UserWarning")
 
 T = 1000
 DIFFUSERS_SCHEDULE = {"linear": "linear", "cosine": "squaredcos_cap_v2"}
@@ -207,3 +216,13 @@ def test_bad_spacing_raises():
 def test_sampling_steps_out_of_range_raises(steps):
     with pytest.raises(ValueError, match="steps must be"):
         NoiseSchedule(10).sampling_timesteps(steps)
+
+
+def test_a_chain_that_does_not_end_in_noise_warns():
+    for timesteps, kind in ((1000, "linear"), (200, "cosine"), (20, "cosine")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no warning: x_T is (nearly) pure noise
+            schedule = NoiseSchedule(timesteps, kind)
+        assert schedule.alphas_cumprod[-1].sqrt() < TERMINAL_SIGNAL_LIMIT
+    with pytest.warns(UserWarning, match=r"timesteps=200, x_T still holds .* = 0\.36"):
+        NoiseSchedule(200, "linear")

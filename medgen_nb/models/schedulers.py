@@ -22,6 +22,7 @@ All image tensors here are ``(B, C, H, W)`` in model space ([-1, 1] for x_0); ``
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Literal
 
 import torch
@@ -56,6 +57,10 @@ def cosine_betas(timesteps: int, s: float = 0.008, max_beta: float = 0.999) -> t
 def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+TERMINAL_SIGNAL_LIMIT = 0.1
+"""Largest sqrt(alpha_bar_T) (the image's share left in x_T) accepted without a warning."""
 
 
 class NoiseSchedule(nn.Module):
@@ -116,6 +121,18 @@ class NoiseSchedule(nn.Module):
         }
         for name, table in tables.items():
             self.register_buffer(name, table.float())
+        # Samplers start from x_T ~ N(0, I), which is only right if q(x_T | x_0) has (nearly)
+        # forgotten x_0. Linear betas from 1e-4 to 0.02 need T of the order of 1000 for that.
+        signal = float(alphas_cumprod[-1].sqrt())
+        if signal > TERMINAL_SIGNAL_LIMIT:
+            warnings.warn(
+                f"with schedule={schedule!r} and timesteps={timesteps}, x_T still holds "
+                f"sqrt(alpha_bar_T) = {signal:.2f} of the image, so sampling from pure noise will "
+                "not match what the network was trained on; use schedule='cosine' or more "
+                "timesteps (the linear schedule was designed for T = 1000)",
+                UserWarning,
+                stacklevel=2,
+            )
 
     # ------------------------------------------------------------------ helpers
     def _at(self, table: torch.Tensor, t: torch.Tensor | int, x: torch.Tensor) -> torch.Tensor:
