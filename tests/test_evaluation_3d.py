@@ -70,6 +70,19 @@ def test_an_unpaired_3d_model_gets_patches_of_two_subject_disjoint_domains(smoke
     assert fitted.record["train"]["pairing"] == "unpaired"
 
 
+def test_3d_conditional_diffusion_translates_volumes_by_seeded_tiles(smoke, tmp_path):
+    model = create("ddpm3d", size=16, base_channels=8, channel_mults=(1, 2), attention=False,
+                   cond_channels=1)  # fmt: skip
+    fitted = fit_or_load(model, smoke, 2, batch_size=2, cache=tmp_path)
+    volumes = smoke["test"].tensors()["image"]
+    first = predict(fitted.model, volumes, steps=3, seed=4)
+    assert first.shape == (1, 1, 32, 32, 32)
+    torch.testing.assert_close(predict(fitted.model, volumes, steps=3, seed=4), first)
+    assert not torch.equal(predict(fitted.model, volumes, steps=3, seed=5), first)
+    results = evaluate(fitted.model, smoke, name="ddpm3d", steps=3)
+    assert [r.metric for r in results] == ["mae", "psnr", "ssim"]
+
+
 def test_a_2d_model_on_volumes_is_refused_clearly(smoke):
     with pytest.raises(ValueError, match="2-D model but this split holds 3-D volumes"):
         training_set(create("pix2pix", size=32, base_channels=2, depth=3), smoke["train"])

@@ -53,6 +53,13 @@ REFERENCE: dict[str, list[tuple[dict, dict]]] = {
          dict(in_channels=2, size=32, latent_dim=8, base_channels=8, beta=0.5, lr=0.0005,
               recon="mse", num_classes=0)),
     ],
+    "vae3d": [
+        ({}, dict(in_channels=1, size=32, latent_dim=64, base_channels=8, beta=1.0, lr=0.001,
+                  recon="bce", num_classes=0)),
+        (dict(size=16, latent_dim=4, recon="mse"),
+         dict(in_channels=1, size=16, latent_dim=4, base_channels=8, beta=1.0, lr=0.001,
+              recon="mse", num_classes=0)),
+    ],
     "cvae": [
         ({}, dict(in_channels=1, size=64, latent_dim=32, base_channels=32, beta=1.0, lr=0.001,
                   recon="bce", num_classes=2)),
@@ -158,6 +165,16 @@ REFERENCE: dict[str, list[tuple[dict, dict]]] = {
          dict(in_channels=1, size=16, base_channels=8, channel_mults=[1, 2], num_res_blocks=1,
               attention=False, dropout=0.0, timesteps=50, schedule="cosine", prediction="v",
               num_classes=3, cond_channels=0, p_uncond=0.2, ema_decay=0.999, lr=0.0002)),
+    ],
+    "ddpm3d": [
+        ({}, dict(in_channels=1, size=32, base_channels=16, channel_mults=[1, 2, 2],
+                  num_res_blocks=1, attention=True, dropout=0.0, timesteps=200,
+                  schedule="cosine", prediction="v", num_classes=0, cond_channels=0,
+                  p_uncond=0.1, ema_decay=0.999, lr=0.0002)),
+        (dict(size=16, base_channels=8, channel_mults=(1, 2), cond_channels=2, prediction="epsilon"),
+         dict(in_channels=1, size=16, base_channels=8, channel_mults=[1, 2], num_res_blocks=1,
+              attention=True, dropout=0.0, timesteps=200, schedule="cosine", prediction="epsilon",
+              num_classes=0, cond_channels=2, p_uncond=0.1, ema_decay=0.999, lr=0.0002)),
     ],
 }  # fmt: skip
 

@@ -20,6 +20,7 @@ _GAN = dict(size=16, base_channels=4, latent_dim=4)
 TINY: dict[str, dict] = {
     "vae": dict(size=16, base_channels=4, latent_dim=4),
     "cvae": dict(size=16, base_channels=4, latent_dim=4),
+    "vae3d": dict(size=16, base_channels=2, latent_dim=4),
     "gan": _GAN,
     "dcgan": _GAN,
     "cgan": {**_GAN, "num_classes": 2},
@@ -31,7 +32,17 @@ TINY: dict[str, dict] = {
     "cyclegan3d": dict(size=8, base_channels=2, n_res_blocks=1, pool_size=2),
     "cyclegan": dict(size=16, base_channels=4, n_res_blocks=1, pool_size=2),
     "unit": dict(size=16, base_channels=4, n_res_blocks=1),
-    "ddpm": dict(size=16, base_channels=8, channel_mults=(1,), timesteps=10, attention=False),
+    "ddpm": dict(
+        size=16,
+        base_channels=8,
+        channel_mults=(1,),
+        timesteps=10,
+        attention=False,
+        schedule="cosine",
+    ),
+    "ddpm3d": dict(
+        size=8, base_channels=8, channel_mults=(1,), timesteps=10, attention=False, cond_channels=1
+    ),
     "classifier": dict(size=16, base_channels=4),
     "segmenter": dict(size=16, base_channels=4),
     "detector": dict(size=16, base_channels=4),
@@ -41,6 +52,7 @@ TINY: dict[str, dict] = {
 KEYS: dict[str, set[str]] = {
     "vae": {"loss", "loss_recon", "loss_kl", "mse"},
     "cvae": {"loss", "loss_recon", "loss_kl", "mse"},
+    "vae3d": {"loss", "loss_recon", "loss_kl", "mse"},
     "gan": {"loss_d", "loss_d_gan", "loss_g", "loss_g_gan", "acc_d_real", "acc_d_fake"},
     "dcgan": {"loss_d", "loss_d_gan", "loss_g", "loss_g_gan", "acc_d_real", "acc_d_fake"},
     "cgan": {"loss_d", "loss_d_gan", "loss_g", "loss_g_gan", "acc_d_real", "acc_d_fake"},
@@ -59,6 +71,7 @@ KEYS: dict[str, set[str]] = {
     "unit": {"loss_d", "loss_d_a", "loss_d_b", "loss_g", "loss_g_gan", "loss_kl", "loss_recon",
              "loss_cycle_kl", "loss_cycle"},
     "ddpm": {"loss"},
+    "ddpm3d": {"loss"},
     "classifier": {"loss", "acc"},
     "segmenter": {"loss", "loss_ce", "loss_dice"},
     "detector": {"loss", "loss_box", "loss_heatmap"},
@@ -89,8 +102,9 @@ def convention_errors(logs: dict[str, float], optimizers: set[str]) -> list[str]
 
 def _batch(seed: int = 0, name: str = "") -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    if name in ("pix2pix3d", "cyclegan3d"):  # volumes
-        return {key: torch.rand(2, 1, 8, 8, 8, generator=g) for key in ("image", "target")}
+    if name in ("pix2pix3d", "cyclegan3d", "ddpm3d", "vae3d"):  # volumes
+        side = TINY[name]["size"]
+        return {key: torch.rand(2, 1, side, side, side, generator=g) for key in ("image", "target")}
     return {
         "image": torch.rand(2, 1, 16, 16, generator=g),
         "target": torch.rand(2, 1, 16, 16, generator=g),

@@ -10,6 +10,7 @@ and caches the result with its record. :func:`predict` runs any :class:`Translat
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import time
@@ -334,7 +335,9 @@ def predict(
       translates them on overlapping ``P``³ tiles (``overlap``, ``batch_size`` tiles per call)
       blended by :func:`~medgen_nb.data.volumes.sliding_window`;
     * a :class:`Sampler`: ``predict(model, n=N)`` or ``predict(model, labels=labels)`` (one image
-      per label), seeded by ``seed`` so the same call gives the same images.
+      per label), seeded by ``seed`` so the same call gives the same images. A stochastic
+      translator (one whose ``translate`` takes a ``generator``, e.g. diffusion) is seeded
+      the same way.
 
     ``kwargs`` go to ``translate``/``sample`` (e.g. ``steps=50, sampler="ddim"`` for diffusion).
     """
@@ -356,6 +359,9 @@ def predict(
                 raise ValueError(
                     f"images must be a non-empty (N, C, S, S) or (N, C, S, S, S) tensor, got {got}"
                 )
+            if "generator" in inspect.signature(model.translate).parameters:
+                # a stochastic translator (diffusion): one seeded stream over all batches/tiles
+                kwargs.setdefault("generator", torch.Generator(device=device).manual_seed(seed))
             size = getattr(model, "config", {}).get("size")
             if images.ndim == 5 and isinstance(model, GenerativeModel) and size is not None:
                 # a patch model: whole volumes tile by tile (a voxelwise baseline takes them whole)

@@ -129,6 +129,8 @@ class DiffusionModel(GenerativeModel):
     ``self.config`` captures these so ``medgen_nb.models.create("ddpm", **model.config)`` rebuilds it.
     """
 
+    spatial_dims = 2  # DiffusionModel3D: 3
+
     def __init__(
         self,
         *,
@@ -161,7 +163,7 @@ class DiffusionModel(GenerativeModel):
         self.schedule = NoiseSchedule(timesteps, schedule, prediction)
         self.network = TimeUNet(
             in_channels, base_channels, channel_mults, num_res_blocks, num_classes,
-            cond_channels, attention, dropout,
+            cond_channels, attention, dropout, self.spatial_dims,
         )  # fmt: skip
         # EMA copy of the weights (Ho et al. 2020 App. B); a frozen module, saved in state_dict
         self.ema_network = copy.deepcopy(self.network).requires_grad_(False)
@@ -171,6 +173,14 @@ class DiffusionModel(GenerativeModel):
         keys = ("target", "image") if self.config["cond_channels"] else ("image",)
         return keys + (("label",) if self.config["num_classes"] else ())
 
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """``(C, S, S)``, or ``(C, S, S, S)`` for volumes: one generated item."""
+        return (self.config["in_channels"],) + (self.config["size"],) * self.spatial_dims
+
+    def _shape_text(self, lead: object, channels: int) -> str:
+        return "(" + ", ".join(map(str, (lead, channels) + self.image_shape[1:])) + ")"
+
     # ------------------------------------------------------------------ training
     def configure_optimizers(self) -> Optimizers:
         return {"net": torch.optim.Adam(self.network.parameters(), lr=self.config["lr"])}
@@ -179,7 +189,8 @@ class DiffusionModel(GenerativeModel):
         self, batch: Batch
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """-> (x_0 in [-1, 1], labels or None, condition in [-1, 1] or None), checked."""
-        c, s, cc = self.config["in_channels"], self.config["size"], self.config["cond_channels"]
+        c, cc = self.config["in_channels"], self.config["cond_channels"]
+        spatial = self.image_shape[1:]
         key = "target" if cc else "image"
         if key not in batch:
             why = (
@@ -189,15 +200,17 @@ class DiffusionModel(GenerativeModel):
             )
             raise ValueError(f"batch has no {key!r} ({why}); keys: {sorted(batch)}")
         x0 = batch[key]
-        if x0.ndim != 4 or x0.shape[1:] != (c, s, s):
-            raise ValueError(f"batch[{key!r}] must be (B, {c}, {s}, {s}), got {tuple(x0.shape)}")
+        if tuple(x0.shape[1:]) != self.image_shape:
+            want = self._shape_text("B", c)
+            raise ValueError(f"batch[{key!r}] must be {want}, got {tuple(x0.shape)}")
         check_unit_images(x0, f"batch[{key!r}]")
         cond = None
         if cc:
             cond = batch["image"]
-            if cond.shape != (x0.shape[0], cc, s, s):
+            if cond.shape != (x0.shape[0], cc, *spatial):
+                want = self._shape_text("B", cc)
                 raise ValueError(
-                    f"batch['image'] (condition) must be (B, {cc}, {s}, {s}), got {tuple(cond.shape)}"
+                    f"batch['image'] (condition) must be {want}, got {tuple(cond.shape)}"
                 )
             check_unit_images(cond, "batch['image']")
             cond = to_signed(cond.to(self.device))
@@ -290,7 +303,7 @@ class DiffusionModel(GenerativeModel):
         use_ema: bool = True,
         progress: bool = False,
     ) -> torch.Tensor:
-        """Draw ``n`` images ``(n, C, S, S)`` in [0, 1].
+        """Draw ``n`` images ``(n, C, S, S)`` (volumes ``(n, C, S, S, S)``) in [0, 1].
 
         Args:
             labels: ``(n,)`` long class labels (``num_classes > 0``); None = unconditional.
@@ -317,18 +330,19 @@ class DiffusionModel(GenerativeModel):
                 raise ValueError(f"labels must have shape ({n},), got {tuple(labels.shape)}")
         elif guidance_scale != 1.0:
             raise ValueError(f"guidance_scale={guidance_scale} needs labels")
-        cc, s = self.config["cond_channels"], self.config["size"]
+        cc = self.config["cond_channels"]
         if cc:
-            if condition is None or condition.shape != (n, cc, s, s):
+            if condition is None or condition.shape != (n, cc, *self.image_shape[1:]):
                 got = None if condition is None else tuple(condition.shape)
-                raise ValueError(f"condition must be ({n}, {cc}, {s}, {s}) in [0, 1], got {got}")
+                want = self._shape_text(n, cc)
+                raise ValueError(f"condition must be {want} in [0, 1], got {got}")
             check_unit_images(condition, "condition")
             condition = to_signed(condition.to(self.device))
         elif condition is not None:
             raise ValueError("condition was given but this model has cond_channels=0")
 
         model_fn = self.guided_model_fn(labels, condition, guidance_scale, use_ema)
-        shape = (n, self.config["in_channels"], s, s)
+        shape = (n, *self.image_shape)
         if sampler == "ddpm" and (steps is None or steps == T):
             x0 = ddpm_sample(model_fn, self.schedule, shape, generator=generator, progress=progress)
         else:
@@ -345,7 +359,8 @@ class DiffusionModel(GenerativeModel):
         eta: float = 0.0,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Source ``(B, cond_channels, S, S)`` in [0, 1] -> target ``(B, C, S, S)`` in [0, 1] (DDIM)."""
+        """Source ``(B, cond_channels, S, S)`` in [0, 1] -> target ``(B, C, S, S)`` in [0, 1] (DDIM);
+        patches ``(B, cond_channels, S, S, S)`` for a 3-D model."""
         if not self.config["cond_channels"]:
             raise ValueError("translate() needs a model built with cond_channels > 0")
         return self.sample(
@@ -358,4 +373,36 @@ class DiffusionModel(GenerativeModel):
         )
 
 
-MODELS: dict[str, type] = {"ddpm": DiffusionModel}
+class DiffusionModel3D(DiffusionModel):
+    """Conditional (or unconditional) diffusion on volumes: the same DDPM/DDIM with a 3-D
+    :class:`TimeUNet`, trained on cubic patches and applied to whole volumes tile by tile
+    (:func:`medgen_nb.data.volumes.sliding_window`). Two costs meet here: most multi-contrast
+    MRI methods stay 2-D, possibly for memory (Pang et al. 2025, Sec. 6.2.1), and diffusion's
+    iterative sampling is slow (Sec. 7.1.2); a tiled 3-D sampler runs every step on every tile.
+
+    Same arguments as :class:`DiffusionModel`, with lab-size defaults: 32³ patches, 16 base
+    channels, a 200-step cosine schedule (it reaches pure noise at any T; the linear one needs
+    T near 1000) and v-prediction (Salimans & Ho 2022 §4: x_0 recovered from an epsilon
+    estimate is amplified by 1 / sqrt(alpha_bar_t) at the noisy end, where a short DDIM chain
+    starts; measured on 8³ ball pairs after 200 steps, translation MAE 0.25 with epsilon against
+    0.02 with v).
+    """
+
+    spatial_dims = 3
+
+    def __init__(
+        self,
+        size: int = 32,
+        base_channels: int = 16,
+        timesteps: int = 200,
+        schedule: ScheduleKind = "cosine",
+        prediction: PredictionKind = "v",
+        **config,
+    ) -> None:
+        super().__init__(
+            size=size, base_channels=base_channels, timesteps=timesteps, schedule=schedule,
+            prediction=prediction, **config,
+        )  # fmt: skip
+
+
+MODELS: dict[str, type] = {"ddpm": DiffusionModel, "ddpm3d": DiffusionModel3D}

@@ -5,7 +5,8 @@ al. 2017 §3.5) goes through a 2-layer MLP and is added inside every residual bl
 class label y is embedded and added to the time embedding, with one extra "null" class that
 stands for "no label" (classifier-free guidance, Ho & Salimans 2022 §3.2); an optional image
 condition c (e.g. the source modality for translation, Pang et al. 2025 §5) is concatenated to
-x_t along channels. One self-attention block sits at the lowest resolution.
+x_t along channels. One self-attention block sits at the lowest resolution. With
+``spatial_dims=3`` every convolution is 3-D and the network maps volumes ``(B, C, D, H, W)``.
 
 The network only maps tensors; it knows nothing of the noise schedule (see
 :mod:`medgen_nb.models.schedulers`).
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from medgen_nb.models.blocks import norm_layer
+from medgen_nb.models.blocks import check_spatial_dims, conv_class, norm_layer
 from medgen_nb.models.validation import check_positive_int
 
 
@@ -40,47 +41,54 @@ def sinusoidal_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0)
 class TimeResBlock(nn.Module):
     """GroupNorm-SiLU-conv, + projected time embedding, GroupNorm-SiLU-dropout-conv, + skip.
 
-    Shapes: x ``(B, in_ch, H, W)``, emb ``(B, emb_dim)`` -> ``(B, out_ch, H, W)``.
+    Shapes: x ``(B, in_ch, H, W)`` (``(B, in_ch, D, H, W)`` with ``spatial_dims=3``), emb
+    ``(B, emb_dim)`` -> ``(B, out_ch, ...)`` with the same spatial size.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, emb_dim: int, dropout: float = 0.0) -> None:
+    def __init__(
+        self, in_ch: int, out_ch: int, emb_dim: int, dropout: float = 0.0, spatial_dims: int = 2
+    ) -> None:
         super().__init__()
+        conv = conv_class(spatial_dims)
         self.norm1 = norm_layer("group", in_ch)
-        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.conv1 = conv(in_ch, out_ch, 3, padding=1)
         self.emb_proj = nn.Linear(emb_dim, out_ch)
         self.norm2 = norm_layer("group", out_ch)
         self.dropout = nn.Dropout(dropout)
-        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
+        self.conv2 = conv(out_ch, out_ch, 3, padding=1)
         nn.init.zeros_(self.conv2.weight)  # each block starts as the identity (a stable start)
         nn.init.zeros_(self.conv2.bias)
-        self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+        self.skip = conv(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))  # (B, out, H, W)
-        h = h + self.emb_proj(F.silu(emb))[:, :, None, None]  # time (and class) enter here
+        h = self.conv1(F.silu(self.norm1(x)))  # (B, out, *spatial)
+        e = self.emb_proj(F.silu(emb))  # (B, out): time (and class) enter here
+        h = h + e.reshape(*e.shape, *(1,) * (h.ndim - 2))
         h = self.conv2(self.dropout(F.silu(self.norm2(h))))
         return self.skip(x) + h
 
 
 class SelfAttention(nn.Module):
-    """Single-head self-attention over the H*W positions, residual. ``(B, C, H, W)`` -> same."""
+    """Single-head self-attention over all positions (H*W, or D*H*W), residual.
+    ``(B, C, *spatial)`` -> same."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, spatial_dims: int = 2) -> None:
         super().__init__()
+        conv = conv_class(spatial_dims)
         self.norm = norm_layer("group", channels)
-        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
-        self.out = nn.Conv2d(channels, channels, 1)
+        self.qkv = conv(channels, 3 * channels, 1)
+        self.out = conv(channels, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, c, h * w).transpose(-1, -2).unbind(1)
-        attn = F.scaled_dot_product_attention(q, k, v)  # (B, HW, C)
-        return x + self.out(attn.transpose(-1, -2).reshape(b, c, h, w))
+        b, c = x.shape[:2]
+        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, c, -1).transpose(-1, -2).unbind(1)
+        attn = F.scaled_dot_product_attention(q, k, v)  # (B, positions, C)
+        return x + self.out(attn.transpose(-1, -2).reshape(x.shape))
 
 
 class TimeUNet(nn.Module):
     """eps_theta / v_theta: ``(x_t (B, C, H, W), t (B,), labels (B,) | None, cond (B, Cc, H, W) | None)``
-    -> ``(B, C, H, W)``.
+    -> ``(B, C, H, W)``; with ``spatial_dims=3`` the same on volumes ``(B, C, D, H, W)``.
 
     Args:
         in_channels: C, channels of the image being generated (and of the output).
@@ -93,6 +101,7 @@ class TimeUNet(nn.Module):
         cond_channels: channels of an image condition concatenated to x_t (0 = none).
         attention: add a self-attention block at the lowest resolution.
         dropout: dropout inside residual blocks.
+        spatial_dims: 2 (images) or 3 (volumes).
     """
 
     def __init__(
@@ -105,8 +114,11 @@ class TimeUNet(nn.Module):
         cond_channels: int = 0,
         attention: bool = True,
         dropout: float = 0.0,
+        spatial_dims: int = 2,
     ) -> None:
         super().__init__()
+        nd = check_spatial_dims(spatial_dims)
+        conv = conv_class(nd)
         for name, value, low in (
             ("in_channels", in_channels, 1),
             ("base_channels", base_channels, 8),
@@ -123,6 +135,7 @@ class TimeUNet(nn.Module):
         self.num_classes = num_classes
         self.cond_channels = cond_channels
         self.factor = 2 ** (len(channel_mults) - 1)
+        self.spatial_dims = nd
         emb_dim = 4 * base_channels
 
         self.time_mlp = nn.Sequential(
@@ -132,34 +145,34 @@ class TimeUNet(nn.Module):
         # index num_classes is the null label ("unconditional"), Ho & Salimans 2022 §3.2
         self.class_emb = nn.Embedding(num_classes + 1, emb_dim) if num_classes > 0 else None
 
-        self.stem = nn.Conv2d(in_channels + cond_channels, base_channels, 3, padding=1)
+        self.stem = conv(in_channels + cond_channels, base_channels, 3, padding=1)
         self.down = nn.ModuleList()
         skips = [base_channels]
         ch = base_channels
         for level, mult in enumerate(channel_mults):
             for _ in range(num_res_blocks):
-                self.down.append(TimeResBlock(ch, base_channels * mult, emb_dim, dropout))
+                self.down.append(TimeResBlock(ch, base_channels * mult, emb_dim, dropout, nd))
                 ch = base_channels * mult
                 skips.append(ch)
             if level < len(channel_mults) - 1:
-                self.down.append(nn.Conv2d(ch, ch, 3, stride=2, padding=1))  # H/2
+                self.down.append(conv(ch, ch, 3, stride=2, padding=1))  # H/2 (and D/2)
                 skips.append(ch)
-        self.mid1 = TimeResBlock(ch, ch, emb_dim, dropout)
-        self.mid_attn = SelfAttention(ch) if attention else nn.Identity()
-        self.mid2 = TimeResBlock(ch, ch, emb_dim, dropout)
+        self.mid1 = TimeResBlock(ch, ch, emb_dim, dropout, nd)
+        self.mid_attn = SelfAttention(ch, nd) if attention else nn.Identity()
+        self.mid2 = TimeResBlock(ch, ch, emb_dim, dropout, nd)
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(channel_mults))):
             for _ in range(num_res_blocks + 1):
                 self.up.append(
-                    TimeResBlock(ch + skips.pop(), base_channels * mult, emb_dim, dropout)
+                    TimeResBlock(ch + skips.pop(), base_channels * mult, emb_dim, dropout, nd)
                 )
                 ch = base_channels * mult
             if level > 0:
                 self.up.append(
-                    nn.Sequential(nn.Upsample(scale_factor=2.0), nn.Conv2d(ch, ch, 3, padding=1))
+                    nn.Sequential(nn.Upsample(scale_factor=2.0), conv(ch, ch, 3, padding=1))
                 )
         self.head = nn.Sequential(
-            norm_layer("group", ch), nn.SiLU(), nn.Conv2d(ch, in_channels, 3, padding=1)
+            norm_layer("group", ch), nn.SiLU(), conv(ch, in_channels, 3, padding=1)
         )
         nn.init.zeros_(self.head[-1].weight)  # predict 0 at start: the loss starts at E[target^2]
         nn.init.zeros_(self.head[-1].bias)
@@ -171,19 +184,25 @@ class TimeUNet(nn.Module):
         labels: torch.Tensor | None = None,
         cond: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        b, c, h, w = x.shape
+        if x.ndim != 2 + self.spatial_dims:
+            raise ValueError(
+                f"x must be (B, C, {', '.join('DHW'[-self.spatial_dims :])}) for "
+                f"spatial_dims={self.spatial_dims}, got shape {tuple(x.shape)}"
+            )
+        b, c, *spatial = x.shape
         if c != self.in_channels:
             raise ValueError(
                 f"x must have in_channels={self.in_channels} channels, got shape {tuple(x.shape)}"
             )
-        if h % self.factor or w % self.factor:
+        if any(n % self.factor for n in spatial):
             raise ValueError(
-                f"H and W must be divisible by {self.factor}, got shape {tuple(x.shape)}"
+                f"spatial sizes must be divisible by {self.factor}, got shape {tuple(x.shape)}"
             )
         if self.cond_channels:
-            if cond is None or cond.shape != (b, self.cond_channels, h, w):
+            want = (b, self.cond_channels, *spatial)
+            if cond is None or cond.shape != want:
                 got = None if cond is None else tuple(cond.shape)
-                raise ValueError(f"cond must have shape {(b, self.cond_channels, h, w)}, got {got}")
+                raise ValueError(f"cond must have shape {want}, got {got}")
             x = torch.cat([x, cond], dim=1)  # image condition as extra input channels
         elif cond is not None:
             raise ValueError("cond was given but this network has cond_channels=0")

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from medgen_nb.models.base import Batch, GenerativeModel, Optimizers, StepContext
-from medgen_nb.models.blocks import ConvBlock, check_power_of_two_size
+from medgen_nb.models.blocks import ConvBlock, check_power_of_two_size, conv_class
 from medgen_nb.models.gan_nets import pyramid_channels
 from medgen_nb.models.validation import (
     check_image_batch,
@@ -76,6 +76,7 @@ class ConvVAE(GenerativeModel):
 
     conditional = False
     batch_keys = ("image",)
+    spatial_dims = 2  # ConvVAE3D: 3
 
     def __init__(
         self,
@@ -114,25 +115,30 @@ class ConvVAE(GenerativeModel):
             latent_dim,
             num_classes,
         )
+        nd = self.spatial_dims
         chans = pyramid_channels(
             size, base_channels
         )  # e.g. 64 -> [32, 64, 128, 256] at 32, 16, 8, 4 px
         enc: list[nn.Module] = [
-            ConvBlock(in_channels + num_classes, chans[0], "down", "group", "leaky")
+            ConvBlock(
+                in_channels + num_classes, chans[0], "down", "group", "leaky", spatial_dims=nd
+            )
         ]
         enc += [
-            ConvBlock(a, b, "down", "group", "leaky")
+            ConvBlock(a, b, "down", "group", "leaky", spatial_dims=nd)
             for a, b in zip(chans[:-1], chans[1:], strict=True)
         ]
-        self.encoder = nn.Sequential(*enc, nn.Flatten())  # (B, c_last * 16)
-        self.to_moments = nn.Linear(chans[-1] * 16, 2 * latent_dim)  # -> [μ, log σ²]
-        self.from_latent = nn.Linear(latent_dim + num_classes, chans[-1] * 16)
-        dec: list[nn.Module] = [nn.Unflatten(1, (chans[-1], 4, 4)), nn.SiLU()]
+        bottom = chans[-1] * 4**nd  # a 4 x 4 (x 4) map of the last width
+        self.encoder = nn.Sequential(*enc, nn.Flatten())  # (B, bottom)
+        self.to_moments = nn.Linear(bottom, 2 * latent_dim)  # -> [μ, log σ²]
+        self.from_latent = nn.Linear(latent_dim + num_classes, bottom)
+        dec: list[nn.Module] = [nn.Unflatten(1, (chans[-1],) + (4,) * nd), nn.SiLU()]
         dec += [
-            ConvBlock(a, b, "up", "group", "silu")
+            ConvBlock(a, b, "up", "group", "silu", spatial_dims=nd)
             for a, b in zip(chans[:0:-1], chans[-2::-1], strict=True)
         ]
-        dec.append(nn.ConvTranspose2d(chans[0], in_channels, 4, 2, 1))  # logits (B, C, S, S)
+        last = conv_class(nd, transposed=True)
+        dec.append(last(chans[0], in_channels, 4, 2, 1))  # logits (B, C, S, S[, S])
         self.decoder = nn.Sequential(*dec)
 
     # --- conditioning helpers -----------------------------------------------------------------
@@ -151,11 +157,12 @@ class ConvVAE(GenerativeModel):
         self, x: torch.Tensor, labels: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``x (B, C, S, S)`` in [0, 1] -> ``(μ, log σ²)``, each ``(B, latent_dim)``."""
-        check_image_batch(x, self.in_channels, self.size, "x")
+        check_image_batch(x, self.in_channels, self.size, "x", self.spatial_dims)
         x = x.to(self.device)
         onehot = self._onehot(self._labels(labels, x.shape[0]), x.dtype)
         if onehot is not None:  # label as constant maps: (B, K, S, S)
-            x = torch.cat([x, onehot[:, :, None, None].expand(-1, -1, self.size, self.size)], 1)
+            maps = onehot.reshape(*onehot.shape, *(1,) * self.spatial_dims)
+            x = torch.cat([x, maps.expand(-1, -1, *x.shape[2:])], 1)
         mu, logvar = self.to_moments(self.encoder(x)).chunk(2, dim=1)
         return mu, logvar.clamp(-30.0, 20.0)  # keeps exp(logvar) finite early in training
 
@@ -199,7 +206,7 @@ class ConvVAE(GenerativeModel):
         self, batch: Batch, optimizers: Optimizers, ctx: StepContext
     ) -> dict[str, float]:
         x = batch["image"]
-        check_image_batch(x, self.in_channels, self.size)
+        check_image_batch(x, self.in_channels, self.size, spatial_dims=self.spatial_dims)
         labels = batch.get("label") if self.conditional else None
         terms = self.elbo_terms(x, labels)
         loss = terms.recon + self.config["beta"] * terms.kl  # negative (β-)ELBO, nats per image
@@ -253,7 +260,7 @@ class ConvVAE(GenerativeModel):
             ``(steps, C, S, S)`` in [0, 1].
         """
         check_positive_int(steps, "steps", minimum=2)
-        x0, x1 = (x if x.ndim == 4 else x.unsqueeze(0) for x in (x0, x1))
+        x0, x1 = (x if x.ndim == 2 + self.spatial_dims else x.unsqueeze(0) for x in (x0, x1))
         lab = None if labels is None else torch.as_tensor(labels).reshape(-1)[:1]
 
         def run() -> torch.Tensor:
@@ -283,4 +290,23 @@ class ConditionalVAE(ConvVAE):
         super().__init__(num_classes=num_classes, **config)
 
 
-MODELS: dict[str, type] = {"vae": ConvVAE, "cvae": ConditionalVAE}
+class ConvVAE3D(ConvVAE):
+    """The same VAE on volumes ``(B, C, S, S, S)``: 3-D convolutions down to a 4³ map, one
+    latent vector per volume, and a decoder that mirrors the encoder.
+
+    A whole (downsampled) volume is one sample, so the decoder must produce anatomy that agrees
+    along all three axes, which slice-wise 2-D models do not enforce. Most creation studies the
+    review collects are 2-D, possibly for GPU memory (Pang et al. 2025, Sec. 5.2 and 5.3). Same
+    arguments as :class:`ConvVAE`, with lab-size defaults: 32³ volumes, 8 base channels and 64
+    latent dimensions.
+    """
+
+    spatial_dims = 3
+
+    def __init__(
+        self, *, size: int = 32, base_channels: int = 8, latent_dim: int = 64, **config
+    ) -> None:
+        super().__init__(size=size, base_channels=base_channels, latent_dim=latent_dim, **config)
+
+
+MODELS: dict[str, type] = {"vae": ConvVAE, "cvae": ConditionalVAE, "vae3d": ConvVAE3D}

@@ -72,20 +72,22 @@ def check_batch_keys(batch: Mapping[str, object], model: object) -> None:
 
 
 def check_image_batch(
-    x: torch.Tensor, channels: int, size: int, name: str = "batch['image']"
+    x: torch.Tensor, channels: int, size: int, name: str = "batch['image']", spatial_dims: int = 2
 ) -> None:
-    """Raise if ``x`` is not a ``(B, channels, size, size)`` batch (``channels`` is the model's
-    ``in_channels``) of floating-point intensities in [0, 1] (:func:`check_unit_images`)."""
-    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+    """Raise if ``x`` is not a ``(B, channels, size, size)`` batch (``(B, channels, size, size,
+    size)`` with ``spatial_dims=3``; ``channels`` is the model's ``in_channels``) of
+    floating-point intensities in [0, 1] (:func:`check_unit_images`)."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 2 + spatial_dims:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"{name} must be a (B, C, H, W) tensor, got {shape}")
+        axes = "(B, C, H, W)" if spatial_dims == 2 else "(B, C, D, H, W)"
+        raise ValueError(f"{name} must be a {axes} tensor, got {shape}")
     if x.shape[1] != channels:
         raise ValueError(
             f"{name} has {x.shape[1]} channels but the model was built with "
             f"in_channels={channels}; rebuild the model with in_channels={x.shape[1]} or select "
             "matching images"
         )
-    if tuple(x.shape[2:]) != (size, size):
+    if tuple(x.shape[2:]) != (size,) * spatial_dims:
         raise ValueError(
             f"{name} has spatial size {tuple(x.shape[2:])} but the model was built with "
             f"size={size}; resize the data set or rebuild the model"
