@@ -13,6 +13,10 @@ multiply-add counted as 2); the peak is *measured* here, as the best of a large 
 
     python benchmarks/bench_models.py                 # all models, 2 threads
     python benchmarks/bench_models.py --models dcgan vae --seconds 5 --threads 2
+    python benchmarks/bench_models.py --channels-last --skip-bf16 --skip-mfu
+
+``--channels-last`` adds the training-speed ratio of the channels-last memory layout
+(``fit(channels_last=True)``) to the default one, which decides ``fit``'s automatic choice.
 
 Timings take the best of ``--repeats`` rounds (the minimum is the least disturbed by other work
 on a shared machine). Diffusion sampling in the throughput table uses DDIM with 50 steps (what
@@ -33,6 +37,7 @@ from torch.utils.flop_counter import flop_registry
 
 from medgen_nb.models import available, create, registry
 from medgen_nb.models.base import StepContext
+from medgen_nb.train import to_channels_last
 
 SIZE, CHANNELS = 64, 1
 DEVICE = torch.device("cpu")  # --device
@@ -58,9 +63,12 @@ LAB_CONFIGS: dict[str, dict] = {
     # the lab recipe of the 3-D task (python -m medgen_nb.train_cli --task brain_t1w_to_t2w_3d)
     "pix2pix3d": dict(in_channels=1, out_channels=1, size=32, depth=4),
     "cyclegan3d": dict(in_channels=1, out_channels=1, size=32),
+    "ddpm3d": dict(in_channels=1, size=32, cond_channels=1),  # T1w -> T2w patches
 }
 # Models whose lab inputs are not 64x64 images: 3-D models train on 32³ patches.
-SPATIAL: dict[str, tuple[int, ...]] = {"pix2pix3d": (32, 32, 32), "cyclegan3d": (32, 32, 32)}
+SPATIAL: dict[str, tuple[int, ...]] = {
+    name: (32, 32, 32) for name in ("pix2pix3d", "cyclegan3d", "ddpm3d")
+}
 DDIM_STEPS = 50
 LAB_BATCH = 16
 
@@ -172,6 +180,9 @@ def _sample_fn(name: str, model, n: int) -> Callable[[], None] | None:
         if LAB_CONFIGS.get(name, {}).get("num_classes")
         else None
     )
+    if getattr(model, "config", {}).get("cond_channels"):  # conditional diffusion translates
+        x = _batch(n, name)["image"]
+        return lambda: model.translate(x, steps=DDIM_STEPS)
     if hasattr(model, "sample"):
         params = inspect.signature(model.sample).parameters
         if "sampler" in params:  # diffusion: the lab-mode sampler
@@ -254,12 +265,43 @@ def bench_bf16(names: list[str], seconds: float, repeats: int) -> None:
         )
 
 
+def bench_channels_last(names: list[str], seconds: float, repeats: int) -> None:
+    """Training speed with the channels-last layout (what ``fit(channels_last=True)`` sets up)
+    against the default one, interleaved rounds, best of each, in bf16 on CUDA and fp32 here."""
+    precision = "bf16" if DEVICE.type == "cuda" else "fp32"
+    print(
+        f"\n== channels-last vs contiguous training, {precision} (ratio > 1: channels-last faster) =="
+    )
+    for name in names:
+        fns = {}
+        for layout in ("contiguous", "channels_last"):
+            torch.manual_seed(0)
+            model, batch = _build(name), _batch(LAB_BATCH, name)
+            if layout == "channels_last":
+                fmt = to_channels_last(model)
+                batch = {k: v.contiguous(memory_format=fmt) if v.ndim >= 4 else v
+                         for k, v in batch.items()}  # fmt: skip
+            fns[layout] = _train_fn(model, batch, precision)
+        rates = dict.fromkeys(fns, 0.0)
+        for _ in range(repeats):
+            for layout, fn in fns.items():
+                rates[layout] = max(rates[layout], best_rate(fn, 1, seconds / repeats, 1))
+        print(
+            f"{name:10s} contiguous {rates['contiguous']:6.2f} steps/s  channels-last "
+            f"{rates['channels_last']:6.2f} steps/s  ratio "
+            f"{rates['channels_last'] / rates['contiguous']:.2f}",
+            flush=True,
+        )
+
+
 def bench_ddim_vs_ddpm(names: list[str]) -> None:
     """Wall time of one full DDPM chain (T steps) vs one DDIM chain (50 steps), 32x32, one image."""
     for name in names:
         sample = getattr(registry()[name], "sample", None)
         if sample is None or "sampler" not in inspect.signature(sample).parameters:
             continue
+        if LAB_CONFIGS.get(name, {}).get("cond_channels"):
+            continue  # a translator: its sampling speed is in the table above
         model = _build(name, size=32).eval()
         timesteps = model.config["timesteps"]
         with torch.no_grad():
@@ -285,6 +327,9 @@ def main() -> None:
     parser.add_argument("--skip-bf16", action="store_true", help="skip the bf16/fp32 comparison")
     parser.add_argument("--skip-mfu", action="store_true", help="skip model-FLOP utilisation")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the GPU check)")
+    parser.add_argument(
+        "--channels-last", action="store_true", help="also compare the channels-last layout"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     global DEVICE
@@ -301,6 +346,8 @@ def main() -> None:
         bench_mfu(names, args.seconds, args.repeats)
     if not args.skip_bf16:
         bench_bf16(names, args.seconds, args.repeats)
+    if args.channels_last:
+        bench_channels_last(names, args.seconds, args.repeats)
     bench_ddim_vs_ddpm(names)
 
 

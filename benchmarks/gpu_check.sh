@@ -31,9 +31,9 @@ part() {  # part NAME TIMEOUT_S COMMAND...
   | tee "$OUT/summary.txt" || exit 2
 "$PY" -c "import monai" 2>/dev/null || "$PY" -m pip install --quiet -e ".[bench]" || true
 
-part cuda_tests 120 "$PY" -m pytest -q -m cuda tests/test_cuda.py
+part cuda_tests 180 "$PY" -m pytest -q -m cuda tests/test_cuda.py
 part notebooks_gpu 240 "$PY" -m medgen_nb.course --out "$OUT/notebooks" --only 04 05 --device cuda
-part bench_models 120 "$PY" benchmarks/bench_models.py --device cuda --seconds 2 --repeats 2
+part bench_models 150 "$PY" benchmarks/bench_models.py --device cuda --seconds 2 --repeats 2 --channels-last
 part bench_vs_monai 60 "$PY" benchmarks/bench_vs_monai.py --device cuda --batch 64 --seconds 2 --repeats 2
 part bench_2d_vs_3d 60 "$PY" benchmarks/bench_2d_vs_3d.py --device cuda --sides 32 64 128
 part lab_3d_gpu 60 "$PY" -m medgen_nb.train_cli --task brain_t1w_to_t2w_3d --model pix2pix3d \

@@ -38,6 +38,7 @@ from medgen_nb.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from medgen_nb.compiling import CompiledStep
 from medgen_nb.distributed import (
     SINGLE,
     Replicas,
@@ -229,11 +230,38 @@ def _batches(
         yield as_batch(b)
 
 
-def _to_device(batch: Batch, device: torch.device) -> Batch:
-    return {
-        k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
-        for k, v in batch.items()
-    }
+def _to_device(
+    batch: Batch, device: torch.device, memory_format: torch.memory_format | None = None
+) -> Batch:
+    def move(v: torch.Tensor) -> torch.Tensor:
+        v = v.to(device, non_blocking=True)
+        if memory_format is not None and v.is_floating_point() and v.ndim in (4, 5):
+            fmt = torch.channels_last if v.ndim == 4 else torch.channels_last_3d
+            v = v.contiguous(memory_format=fmt)
+        return v
+
+    return {k: move(v) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def resolve_channels_last(channels_last: bool | None, device: torch.device) -> bool:
+    """``None`` (auto): channels-last on CUDA, where cuDNN's convolutions prefer it (most of
+    all in bf16/fp16 on tensor cores), and not on the CPU, where it was measured slower or
+    equal for these models (``benchmarks/bench_models.py --channels-last``)."""
+    if channels_last is not None and not isinstance(channels_last, bool):
+        raise TypeError(f"channels_last must be True, False or None, got {channels_last!r}")
+    return device.type == "cuda" if channels_last is None else channels_last
+
+
+def to_channels_last(model: torch.nn.Module) -> torch.memory_format:
+    """Store the model's convolution weights channels-last (``channels_last_3d`` for a 3-D
+    model); returns the format its inputs should take."""
+    fmt = torch.channels_last_3d if getattr(model, "spatial_dims", 2) == 3 else torch.channels_last
+    rank = 5 if fmt is torch.channels_last_3d else 4
+    with torch.no_grad():
+        for tensor in list(model.parameters()) + list(model.buffers()):
+            if tensor.ndim == rank:
+                tensor.data = tensor.data.contiguous(memory_format=fmt)
+    return fmt
 
 
 class DeferredInterrupt:
@@ -293,6 +321,8 @@ def fit(
     precision: Precision = "auto",
     progress: bool = True,
     distributed: bool | None = None,
+    torch_compile: bool = False,
+    channels_last: bool | None = None,
 ) -> History:
     """Train ``model`` until ``steps`` optimisation steps are done in total.
 
@@ -343,6 +373,15 @@ def fit(
             with the same global batch; the logs are averaged over the ranks, so ``History`` is
             the same on each; callbacks run on every rank (print from
             ``medgen_nb.distributed`` rank 0 only if you need one copy).
+        torch_compile: compile the model's trainable networks with ``torch.compile`` (in
+            place; checkpoints are unchanged). The first step pays the compile time. If
+            compilation fails, that step is undone and rerun eagerly, with a
+            ``RuntimeWarning`` (see :mod:`medgen_nb.compiling`).
+        channels_last: keep convolution weights and image batches in the channels-last memory
+            layout (NHWC; NDHWC for volumes). None: on CUDA, off on the CPU. The arithmetic
+            is the same either way (up to floating-point reordering), but random draws that
+            fill a tensor in memory order (dropout masks) land on other elements, so a run
+            with dropout is not reproduced bit for bit across layouts.
 
     Returns:
         :class:`History` with one log row per step. The model is left in eval mode.
@@ -364,7 +403,11 @@ def fit(
         raise ValueError(f"grad_clip must be > 0 or None, got {grad_clip!r}")
     if not isinstance(data, Dataset | DataLoader):
         raise ValueError(f"data must be a torch Dataset or DataLoader, got {type(data).__name__}")
-    for name, flag in (("resume", resume), ("overwrite", overwrite)):
+    for name, flag in (
+        ("resume", resume),
+        ("overwrite", overwrite),
+        ("torch_compile", torch_compile),
+    ):
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be True or False, got {flag!r}")
     if overwrite and resume:
@@ -388,10 +431,12 @@ def fit(
     prec = resolve_precision(precision, dev)
     seed_everything(seed)  # the same on every rank: they share one RNG stream
     model.to(dev).train()
+    memory_format = to_channels_last(model) if resolve_channels_last(channels_last, dev) else None
     if replicas.active:  # every rank starts from rank 0's weights, as DDP does
         replicas.broadcast_(list(model.parameters()) + list(model.buffers()))
     optimizers = model.configure_optimizers()
     scaler = torch.amp.GradScaler("cuda") if prec == "fp16" else None
+    run_step = CompiledStep(model, optimizers, torch_compile)
 
     if replicas.is_main:
         for path in stale:  # overwrite=True (checked above): the user asked to start afresh
@@ -450,19 +495,23 @@ def fit(
     def stopping() -> bool:  # one process: read at the step boundary, as the flag stands then
         return stop if replicas.active else sigint.requested
 
+    def one_step(batch: Batch, ctx: StepContext) -> dict[str, float]:
+        ctx.grad_norms.clear()  # a step rerun eagerly after a failed compile starts afresh
+        with _autocast(prec, dev), replicas.random_draws(batch_size):
+            return dict(model.train_step(batch, optimizers, ctx))
+
     in_step: int | None = None  # the step whose update is under way (weights may be half-updated)
     reduce = replicas.reduce_gradients if replicas.active else None
     try:
         with sigint:
             for step in range(start, steps):
                 in_step = step
-                batch = _to_device(next(batches), dev)
+                batch = _to_device(next(batches), dev, memory_format)
                 check_batch_keys(batch, model)
                 ctx = StepContext(
                     step=step, grad_clip=grad_clip, scaler=scaler, reduce_gradients=reduce
                 )
-                with _autocast(prec, dev), replicas.random_draws(batch_size):
-                    logs = dict(model.train_step(batch, optimizers, ctx))
+                logs = run_step(one_step, batch, ctx)
                 if scaler is not None:
                     scaler.update()
                 logs.update({f"grad_norm_{k}": v for k, v in ctx.grad_norms.items()})

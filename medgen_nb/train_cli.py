@@ -20,7 +20,9 @@ the GPU setting)::
 
 The task is built with :func:`medgen_nb.tasks.build`, the model made with
 :func:`medgen_nb.models.create` (its ``in_channels`` / ``out_channels`` / ``size`` read from the
-task's first training item, other settings from ``--model-arg key=value``), and trained with
+task's first training item; a conditional diffusion model generates the target, so its
+``in_channels`` come from the target and ``cond_channels`` from the source; other settings from
+``--model-arg key=value``), and trained with
 :func:`medgen_nb.train.fit`, which checkpoints into ``--out`` and resumes from it. Unpaired
 models (CycleGAN, UNIT) get the task's two subject-disjoint domains, as in
 :func:`medgen_nb.evaluation.fit_or_load`. Load the result with
@@ -30,6 +32,7 @@ models (CycleGAN, UNIT) get the task's two subject-disjoint domains, as in
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import resource
 import sys
@@ -73,10 +76,12 @@ def peak_rss_mib() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
-def _evaluation_table(model: Any, task_data: Any) -> str:
-    """The test-split table of ``model`` next to the lookup baseline (one-channel sources)."""
+def _evaluation_table(model: Any, task_data: Any, sampling_steps: int | None = None) -> str:
+    """The test-split table of ``model`` next to the lookup baseline (one-channel sources);
+    ``sampling_steps`` is the DDIM chain of a diffusion model (its ``translate`` default if None)."""
     task = task_data.task
-    results = evaluate(model, task_data, name=model_name(model))
+    kwargs = {} if sampling_steps is None else {"steps": sampling_steps}
+    results = evaluate(model, task_data, name=model_name(model), **kwargs)
     if len(task.sources) == 1:
         base = fit_or_load(IntensityMappingBaseline(), task_data, 0).model
         results = evaluate(base, task_data, name="lookup baseline") + results
@@ -120,6 +125,18 @@ def parser() -> argparse.ArgumentParser:
         help="translation tasks: score the model and the lookup baseline on the test split",
     )
     p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the networks (falls back to eager mode with a warning)",
+    )
+    p.add_argument(
+        "--sampling-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --evaluate: DDIM steps of a diffusion model's translation (default 50)",
+    )
+    p.add_argument(
         "--model-arg",
         type=_model_arg,
         action="append",
@@ -137,6 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(
             f"--evaluate scores translation tasks; {task.name!r} is a {task.kind} task"
         )
+    if (
+        args.sampling_steps is not None
+        and "steps" not in inspect.signature(registry()[args.model].translate).parameters
+    ):
+        raise SystemExit(f"--sampling-steps is for diffusion models; {args.model} has no steps")
     replicas, _ = setup(args.device, None)  # starts the process group under torchrun
     task_data = tasks.build(
         task, smoke=args.smoke, seed=args.seed, size=args.size,
@@ -150,9 +172,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "in_channels": item["image"].shape[0],
         "size": args.patch_size if volumes else item["image"].shape[-1],
     }
+    accepted = create(args.model).config  # the constructor's arguments and defaults
     if isinstance(item.get("target"), torch.Tensor):
         shape["out_channels"] = item["target"].shape[0]
-    accepted = create(args.model).config  # the constructor's arguments and defaults
+        if "cond_channels" in accepted:  # conditional diffusion generates the target
+            shape |= {
+                "in_channels": shape.pop("out_channels"),
+                "cond_channels": shape["in_channels"],
+            }
     kwargs = {k: v for k, v in shape.items() if k in accepted} | dict(args.model_arg)
     seed_everything(args.seed)  # the same initial weights on every rank and every run
     model = create(args.model, **kwargs)
@@ -161,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     history = fit(
         model, data, args.steps, device=args.device, batch_size=args.batch_size, seed=args.seed,
         checkpoint_dir=args.out, checkpoint_every=args.checkpoint_every, precision=args.precision,
+        torch_compile=args.compile,
     )  # fmt: skip
     if replicas.is_main:
         last = {k: round(v, 4) for k, v in history.recent_mean(10).items()}
@@ -170,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"checkpoint in {args.out}; peak memory {peak_rss_mib():.0f} MiB"
         )
         if args.evaluate:
-            print(_evaluation_table(model, task_data))
+            print(_evaluation_table(model, task_data, args.sampling_steps))
     if replicas.active:
         torch.distributed.destroy_process_group()
     return 0

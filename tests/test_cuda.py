@@ -4,8 +4,11 @@
 the training loop on CUDA in each precision (bf16 autocast, fp16 with a GradScaler, fp32) with
 pinned memory and non-blocking copies, CUDA RNG state in checkpoints (resume equals an
 uninterrupted run), models, samplers, metrics, feature extraction, the DRR and tiled 3-D
-prediction on the GPU against the CPU.
+prediction on the GPU against the CPU, 3-D diffusion and VAE on the GPU, the channels-last
+default and ``torch.compile`` (which must compile there, not fall back).
 """
+
+import warnings
 
 import pytest
 import torch
@@ -100,6 +103,52 @@ def test_tiled_3d_prediction_on_cuda_matches_the_cpu():
     on_cpu = predict(model, volumes)
     on_gpu = predict(model.cuda(), volumes)
     torch.testing.assert_close(on_gpu, on_cpu, rtol=1e-4, atol=1e-4)
+
+
+def test_3d_diffusion_and_vae_on_cuda():
+    torch.manual_seed(0)
+    ddpm = create("ddpm3d", size=8, base_channels=8, channel_mults=(1, 2), cond_channels=1)
+    fit(ddpm, Pairs(8, (1, 8, 8, 8)), 2, device="cuda", batch_size=4, progress=False)
+    volumes = Pairs(1, (1, 12, 12, 12)).image
+    first = predict(ddpm, volumes, steps=4, seed=1)  # tiles of 8³, one seeded GPU stream
+    assert first.shape == volumes.shape and torch.equal(
+        first, predict(ddpm, volumes, steps=4, seed=1)
+    )
+    vae = create("vae3d", size=16, base_channels=2, latent_dim=4)
+    fit(vae, Pairs(8, (1, 16, 16, 16)), 2, device="cuda", batch_size=4, progress=False)
+    assert predict(vae, n=3, seed=0).shape == (3, 1, 16, 16, 16)
+
+
+def test_channels_last_is_the_cuda_default_and_changes_no_arithmetic():
+    runs = {}
+    for layout in (None, False):  # None: the default, channels-last on CUDA
+        torch.manual_seed(0)
+        model = create("pix2pix", size=16, base_channels=4, depth=3, dropout=0.0)
+        fit(model, Pairs(), 4, device="cuda", batch_size=4, precision="fp32", progress=False,
+            channels_last=layout)  # fmt: skip
+        runs[layout] = model
+    convs = [p for p in runs[None].parameters() if p.ndim == 4]
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    for a, b in zip(
+        runs[None].state_dict().values(), runs[False].state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)  # cuDNN may pick other kernels
+
+
+def test_compiled_training_on_cuda_matches_eager():
+    runs = {}
+    for compiled in (True, False):
+        torch.manual_seed(0)
+        model = create("pix2pix", size=16, base_channels=4, depth=3, dropout=0.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)  # a fall-back to eager would warn
+            fit(model, Pairs(), 4, device="cuda", batch_size=4, precision="fp32", progress=False,
+                torch_compile=compiled)  # fmt: skip
+        runs[compiled] = model
+    for a, b in zip(
+        runs[True].state_dict().values(), runs[False].state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
 
 
 def test_metrics_and_features_accept_gpu_tensors():

@@ -9,7 +9,14 @@ from torch.utils.data import DataLoader, TensorDataset
 from medgen_nb.checkpoint import load_checkpoint
 from medgen_nb.models import create
 from medgen_nb.models.base import GenerativeModel
-from medgen_nb.train import EpochBatchSampler, History, as_batch, fit, resolve_precision
+from medgen_nb.train import (
+    EpochBatchSampler,
+    History,
+    as_batch,
+    fit,
+    resolve_channels_last,
+    resolve_precision,
+)
 from medgen_nb.utils import seed_everything
 
 TINY = dict(size=16, base_channels=8, latent_dim=8)
@@ -277,3 +284,53 @@ def test_resume_false_into_an_empty_or_new_folder_trains(tmp_path):
 def test_overwrite_with_resume_raises(tmp_path):
     with pytest.raises(ValueError, match="overwrite=True needs resume=False"):
         fit(_vae(), _data(), 1, checkpoint_dir=tmp_path, overwrite=True, progress=False)
+
+
+class _Pairs(torch.utils.data.Dataset):
+    def __init__(self, image: torch.Tensor, target: torch.Tensor) -> None:
+        self.image, self.target = image, target
+
+    def __len__(self) -> int:
+        return len(self.image)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"image": self.image[i], "target": self.target[i]}
+
+
+@pytest.mark.parametrize(
+    ("name", "config", "shape", "fmt"),
+    [
+        ("pix2pix", dict(size=16, base_channels=4, dropout=0.0), (4, 1, 16, 16), torch.channels_last),
+        ("pix2pix3d", dict(size=8, base_channels=2, depth=3, dropout=0.0), (4, 1, 8, 8, 8),
+         torch.channels_last_3d),
+    ],
+)  # fmt: skip
+def test_channels_last_trains_the_same_model_and_checkpoints_plainly(
+    tmp_path, name, config, shape, fmt
+):
+    g = torch.Generator().manual_seed(0)
+    pairs = _Pairs(torch.rand(8, *shape[1:], generator=g), torch.rand(8, *shape[1:], generator=g))
+    runs = {}
+    for layout in (False, True):
+        seed_everything(0)
+        model = create(name, **config)
+        fit(model, pairs, 3, batch_size=4, progress=False, precision="fp32", channels_last=layout,
+            checkpoint_dir=tmp_path / str(layout))  # fmt: skip
+        runs[layout] = model
+    conv_weights = [p for p in runs[True].parameters() if p.ndim == len(shape)]
+    assert conv_weights and all(p.is_contiguous(memory_format=fmt) for p in conv_weights)
+    for a, b in zip(
+        runs[True].state_dict().values(), runs[False].state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)  # same arithmetic (no dropout)
+    reloaded = load_checkpoint(tmp_path / "True")  # saved contiguous, loads as any checkpoint
+    for a, b in zip(reloaded.state_dict().values(), runs[True].state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_channels_last_is_on_by_default_only_on_cuda_and_must_be_a_flag():
+    assert resolve_channels_last(None, torch.device("cuda")) is True
+    assert resolve_channels_last(None, torch.device("cpu")) is False
+    assert resolve_channels_last(True, torch.device("cpu")) is True
+    with pytest.raises(TypeError, match="channels_last must be True, False or None"):
+        resolve_channels_last("yes", torch.device("cpu"))

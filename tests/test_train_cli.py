@@ -40,6 +40,26 @@ def test_a_3d_task_trains_on_patches_and_scores_against_the_baseline(tmp_path, c
     assert [row.split(" | ")[0] for row in table[1:]] == ["| lookup baseline", "| pix2pix3d"]
 
 
+def test_conditional_diffusion_generates_the_target_from_the_source(tmp_path, capsys):
+    args = ["--task", "brain_t1w_to_t2w_3d", "--model", "ddpm3d", "--smoke", "--steps", "2",
+            "--batch-size", "2", "--patch-size", "16", "--model-arg", "base_channels=8",
+            "--model-arg", "channel_mults=[1, 2]", "--model-arg", "attention=false",
+            "--out", str(tmp_path), "--evaluate", "--sampling-steps", "4"]  # fmt: skip
+    assert main(args) == 0
+    model = load_checkpoint(tmp_path)
+    assert model.config["cond_channels"] == 1 and model.config["in_channels"] == 1
+    assert model.batch_keys == ("target", "image")  # trained to generate the T2w patch
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[0] for row in table[1:]] == ["| lookup baseline", "| ddpm3d"]
+
+
+def test_sampling_steps_are_refused_for_a_model_without_a_chain(tmp_path):
+    with pytest.raises(SystemExit, match="--sampling-steps is for diffusion models"):
+        main(["--task", "brain_t1w_to_t2w", "--model", "pix2pix", "--smoke", "--steps", "1",
+              "--out", str(tmp_path), "--evaluate", "--sampling-steps", "4"])  # fmt: skip
+    assert not any(tmp_path.iterdir())
+
+
 def test_evaluate_refuses_a_creation_task_before_training(tmp_path):
     with pytest.raises(SystemExit, match="scores translation tasks"):
         main(["--task", "brain_t1w_slices", "--model", "vae", "--smoke", "--steps", "1",
