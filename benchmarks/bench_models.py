@@ -13,10 +13,11 @@ multiply-add counted as 2); the peak is *measured* here, as the best of a large 
 
     python benchmarks/bench_models.py                 # all models, 2 threads
     python benchmarks/bench_models.py --models dcgan vae --seconds 5 --threads 2
-    python benchmarks/bench_models.py --channels-last --skip-bf16 --skip-mfu
+    python benchmarks/bench_models.py --channels-last --compile --skip-bf16 --skip-mfu
 
 ``--channels-last`` adds the training-speed ratio of the channels-last memory layout
-(``fit(channels_last=True)``) to the default one, which decides ``fit``'s automatic choice.
+(``fit(channels_last=True)``) to the default one, which decides ``fit``'s automatic choice;
+``--compile`` the ratio of ``torch.compile``'d training (``fit(torch_compile=True)``) to eager.
 
 Timings take the best of ``--repeats`` rounds (the minimum is the least disturbed by other work
 on a shared machine). Diffusion sampling in the throughput table uses DDIM with 50 steps (what
@@ -35,6 +36,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from medgen_nb.compiling import CompiledStep
 from medgen_nb.models import available, create, registry
 from medgen_nb.models.base import StepContext
 from medgen_nb.train import to_channels_last
@@ -265,31 +267,44 @@ def bench_bf16(names: list[str], seconds: float, repeats: int) -> None:
         )
 
 
-def bench_channels_last(names: list[str], seconds: float, repeats: int) -> None:
-    """Training speed with the channels-last layout (what ``fit(channels_last=True)`` sets up)
-    against the default one, interleaved rounds, best of each, in bf16 on CUDA and fp32 here."""
+def _channels_last(model, batch):
+    fmt = to_channels_last(model)
+    return {k: v.contiguous(memory_format=fmt) if v.ndim >= 4 else v for k, v in batch.items()}
+
+
+def _compiled(model, batch):
+    step = CompiledStep(model, {}, True)  # compiles the networks in place, as fit does
+    assert step.compiled, "torch.compile is not available here"
+    return batch
+
+
+def bench_variant(names: list[str], seconds: float, repeats: int, variant: str) -> None:
+    """Training speed of a variant of the step (``"channels_last"``: the layout that
+    ``fit(channels_last=True)`` sets up; ``"compile"``: ``fit(torch_compile=True)``) against the
+    default one, in interleaved rounds, best of each; bf16 on CUDA, fp32 on the CPU. The
+    compile time is paid in a warm-up and reported apart."""
+    prepare = {"channels_last": _channels_last, "compile": _compiled}[variant]
     precision = "bf16" if DEVICE.type == "cuda" else "fp32"
-    print(
-        f"\n== channels-last vs contiguous training, {precision} (ratio > 1: channels-last faster) =="
-    )
+    print(f"\n== {variant} vs default training, {precision} (ratio > 1: {variant} faster) ==")
     for name in names:
-        fns = {}
-        for layout in ("contiguous", "channels_last"):
+        fns, warm_up = {}, 0.0
+        for kind in ("default", variant):
             torch.manual_seed(0)
             model, batch = _build(name), _batch(LAB_BATCH, name)
-            if layout == "channels_last":
-                fmt = to_channels_last(model)
-                batch = {k: v.contiguous(memory_format=fmt) if v.ndim >= 4 else v
-                         for k, v in batch.items()}  # fmt: skip
-            fns[layout] = _train_fn(model, batch, precision)
+            if kind == variant:
+                batch = prepare(model, batch)
+            fns[kind] = _train_fn(model, batch, precision)
+            t0 = time.perf_counter()
+            fns[kind]()  # the first step: a compile happens here
+            _sync()
+            warm_up = time.perf_counter() - t0
         rates = dict.fromkeys(fns, 0.0)
         for _ in range(repeats):
-            for layout, fn in fns.items():
-                rates[layout] = max(rates[layout], best_rate(fn, 1, seconds / repeats, 1))
+            for kind, fn in fns.items():
+                rates[kind] = max(rates[kind], best_rate(fn, 1, seconds / repeats, 1))
         print(
-            f"{name:10s} contiguous {rates['contiguous']:6.2f} steps/s  channels-last "
-            f"{rates['channels_last']:6.2f} steps/s  ratio "
-            f"{rates['channels_last'] / rates['contiguous']:.2f}",
+            f"{name:10s} default {rates['default']:6.2f} steps/s  {variant} {rates[variant]:6.2f} "
+            f"steps/s  ratio {rates[variant] / rates['default']:.2f}  (first step {warm_up:.1f} s)",
             flush=True,
         )
 
@@ -330,6 +345,9 @@ def main() -> None:
     parser.add_argument(
         "--channels-last", action="store_true", help="also compare the channels-last layout"
     )
+    parser.add_argument(
+        "--compile", action="store_true", help="also compare torch.compile'd training"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     global DEVICE
@@ -346,8 +364,9 @@ def main() -> None:
         bench_mfu(names, args.seconds, args.repeats)
     if not args.skip_bf16:
         bench_bf16(names, args.seconds, args.repeats)
-    if args.channels_last:
-        bench_channels_last(names, args.seconds, args.repeats)
+    for variant, wanted in (("channels_last", args.channels_last), ("compile", args.compile)):
+        if wanted:
+            bench_variant(names, args.seconds, args.repeats, variant)
     bench_ddim_vs_ddpm(names)
 
 

@@ -6,8 +6,9 @@
 # 1. the CUDA-marked tests (tests/test_cuda.py: the loop in bf16/fp16/fp32, CUDA RNG in
 #    checkpoints, models, samplers, metrics, features, DRR and tiled 3-D prediction on the GPU);
 # 2. notebooks 04 and 05 in lab mode with DEVICE="cuda" (times and peaks for their runtime tables);
-# 3. the speed benchmarks on the GPU: every model's training step and MFU, the diffusion U-Net
-#    against MONAI in fp32 and bf16, and 2-D vs 3-D Pix2Pix up to 128³;
+# 3. the speed benchmarks on the GPU: every model's training step, MFU and channels-last ratio,
+#    torch.compile against eager for three families, the diffusion U-Net against MONAI in fp32
+#    and bf16, and 2-D vs 3-D Pix2Pix up to 128³;
 # 4. the 3-D lab example on the GPU at its CPU setting, for the time ratio.
 # Each part writes its log to OUT_DIR; a failing part is reported and the others still run.
 set -uo pipefail
@@ -34,6 +35,8 @@ part() {  # part NAME TIMEOUT_S COMMAND...
 part cuda_tests 180 "$PY" -m pytest -q -m cuda tests/test_cuda.py
 part notebooks_gpu 240 "$PY" -m medgen_nb.course --out "$OUT/notebooks" --only 04 05 --device cuda
 part bench_models 150 "$PY" benchmarks/bench_models.py --device cuda --seconds 2 --repeats 2 --channels-last
+part bench_compile 150 "$PY" benchmarks/bench_models.py --device cuda --seconds 2 --repeats 2 \
+  --models pix2pix ddpm pix2pix3d --compile --skip-mfu --skip-bf16
 part bench_vs_monai 60 "$PY" benchmarks/bench_vs_monai.py --device cuda --batch 64 --seconds 2 --repeats 2
 part bench_2d_vs_3d 60 "$PY" benchmarks/bench_2d_vs_3d.py --device cuda --sides 32 64 128
 part lab_3d_gpu 60 "$PY" -m medgen_nb.train_cli --task brain_t1w_to_t2w_3d --model pix2pix3d \

@@ -45,7 +45,12 @@ def compiled_call(net: nn.Module) -> Callable[..., Any]:
     def call(*args: Any, **kwargs: Any) -> Any:
         return net._call_impl(*args, **kwargs)
 
-    return torch.compile(call, backend=COMPILE_BACKEND)
+    # Dynamo keeps its compiled frames per code object. Were all networks to share this one,
+    # each would be a recompilation of the same frame: past a few, dynamo turns to dynamic
+    # shapes (which failed to lower a 3-D convolution's backward here) and past its cache
+    # limit it runs eagerly. A copy of the code per network gives each its own cache.
+    call.__code__ = call.__code__.replace()
+    return torch.compile(call, backend=COMPILE_BACKEND, dynamic=False)
 
 
 def is_compile_error(err: BaseException) -> bool:
