@@ -33,6 +33,14 @@ def _brain_mr(name, sources, target, description, real=()) -> list[TranslationTa
     return tasks
 
 
+def _brain_volumes(name, what, target, review) -> TranslationTask:
+    """A T1w-source task on whole brain volumes: 3-D patch models, tiled prediction."""
+    return TranslationTask(
+        name, f"{what} on whole volumes (3-D patch models, tiled prediction)", region="brain",
+        sources=("t1w",), target=target, spatial_dims=3, review=review,
+    )  # fmt: skip
+
+
 TASKS: list[Task] = [
     # --- MR contrasts (chapter 09) -------------------------------------------------------------
     *_brain_mr(
@@ -48,15 +56,8 @@ TASKS: list[Task] = [
     ),
     *_brain_mr("brain_t1w_to_pd", ("t1w",), "pd", "T1w to proton-density MR", ("ixi",)),
     *_brain_mr("brain_pd_to_t2w", ("pd",), "t2w", "proton-density to T2w MR", ("ixi",)),
-    TranslationTask(
-        "brain_t1w_to_t2w_3d",
-        "T1w to T2w MR on whole volumes (3-D patch models, tiled prediction)",
-        region="brain",
-        sources=("t1w",),
-        target="t2w",
-        spatial_dims=3,
-        review="§6.2.1, Table 6",
-    ),
+    _brain_volumes("brain_t1w_to_t2w_3d", "T1w to T2w MR", "t2w", "§6.2.1, Table 6"),
+    _brain_volumes("brain_t1w_to_ct_3d", "T1w MR to CT (synthetic CT)", "ct", "§6.3, Table 8"),
     # --- MR <-> CT, CBCT -> CT (chapter 10) ----------------------------------------------------
     TranslationTask(
         "brain_ct_to_t1w",
