@@ -11,7 +11,9 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -116,14 +118,16 @@ def _phantom_subjects(task, n, seed, smoke, wanted, site) -> tuple[list[Subject]
     return load_chest_subjects(n, seed, _chest_config(task, smoke), progress=False, site=site), None
 
 
-def _streamed_brain_slices(
-    task, n, seed, size, sources, target, seg_key, label_from, site, test_site
-) -> dict:
-    """The brain splits of :func:`_phantom_slices`, cut one subject at a time.
+def _brain_subjects_by_split(
+    task: Task, n: int, seed: int, sources: list[str], target: str | None, site, test_site
+) -> tuple[dict[str, list[str]], Iterator[tuple[str, int, Any]]]:
+    """The brain phantom subjects of a task, one loaded (or simulated) at a time.
 
-    Each subject is loaded (or simulated), misaligned for translation tasks, sliced into its
-    split's data sets and dropped, so a forty-subject task holds one subject's volumes at a time.
-    The result equals slicing the whole population at once (tested).
+    Returns the split -> subject ids map and an iterator of ``(split, position, subject)``,
+    each subject holding the ``sources`` and ``target`` volumes: imaged with ``site``'s scanners (the test subjects with ``test_site``'s, same
+    anatomy and ids, when it differs) and, for translation tasks, with the sources misaligned
+    to the target as ``task.alignment`` says. Slice and volume tasks share it, so a 3-D task's
+    subjects are its 2-D twin's.
     """
     from medgen_nb.data.brain_phantom import (
         BrainPhantomConfig,
@@ -139,6 +143,36 @@ def _streamed_brain_slices(
     where = {
         sid: (split, pos) for split, members in splits.items() for pos, sid in enumerate(members)
     }
+    translation = isinstance(task, TranslationTask)
+    alignment = AlignmentConfig.preset(task.alignment) if translation else None
+    other_test_site = test_site != site and "test" in splits
+    passes = [(site, "test" if other_test_site else None, None)]
+    if other_test_site:
+        passes.append((test_site, None, "test"))
+
+    def subjects() -> Iterator[tuple[str, int, Any]]:
+        for scanner_site, skip, only in passes:
+            for subject in iter_brain_subjects(n, seed, config, wanted, scanner_site):
+                split, position = where[subject.subject_id]
+                if split == skip or (only is not None and split != only):
+                    continue
+                if alignment is not None:  # after the cache: only the sources move
+                    subject = misalign_subject(subject, target, alignment, seed, moving=sources)
+                yield split, position, subject
+
+    return splits, subjects()
+
+
+def _streamed_brain_slices(
+    task, n, seed, size, sources, target, seg_key, label_from, site, test_site
+) -> dict:
+    """The brain splits of :func:`_phantom_slices`, cut one subject at a time.
+
+    Each subject is loaded (or simulated), misaligned for translation tasks, sliced into its
+    split's data sets and dropped, so a forty-subject task holds one subject's volumes at a time.
+    The result equals slicing the whole population at once (tested).
+    """
+    splits, subjects = _brain_subjects_by_split(task, n, seed, sources, target, site, test_site)
     keep = brain_fraction_filter(task.min_brain) if task.min_brain > 0 else None
     mix = tuple(getattr(task, "modalities", ()))  # one part per modality, labelled by modality
     builders = {
@@ -147,23 +181,9 @@ def _streamed_brain_slices(
         else [SliceBuilder(sources, target, "axial", size, seg_key, label_from, task.min_foreground, keep)]
         for split in splits
     }  # fmt: skip
-    alignment = (
-        AlignmentConfig.preset(task.alignment) if isinstance(task, TranslationTask) else None
-    )
-    # The test subjects imaged with another site's scanners: same anatomy, same ids.
-    other_test_site = test_site != site and "test" in splits
-    passes = [(site, "test" if other_test_site else None, None)]
-    if other_test_site:
-        passes.append((test_site, None, "test"))
-    for scanner_site, skip, only in passes:
-        for subject in iter_brain_subjects(n, seed, config, wanted, scanner_site):
-            split, position = where[subject.subject_id]
-            if split == skip or (only is not None and split != only):
-                continue
-            if alignment is not None:  # after the cache: only the sources move
-                subject = misalign_subject(subject, target, alignment, seed, moving=sources)
-            for builder in builders[split]:
-                builder.add(subject, position)
+    for split, position, subject in subjects:
+        for builder in builders[split]:
+            builder.add(subject, position)
     return {
         split: ModalityMix([b.finish() for b in parts]) if mix else parts[0].finish()
         for split, parts in builders.items()
@@ -171,16 +191,8 @@ def _streamed_brain_slices(
 
 
 def _phantom_volumes(task: TranslationTask, n: int, seed: int, size: int, site, test_site) -> dict:
-    """The splits of a 3-D brain task: whole volumes, one subject loaded at a time.
-
-    Subjects are split, misaligned and imaged at sites exactly as for the slice tasks, so a 3-D
-    task's test subjects are the 2-D task's test subjects.
-    """
-    from medgen_nb.data.brain_phantom import (
-        BrainPhantomConfig,
-        brain_subject_ids,
-        iter_brain_subjects,
-    )
+    """The splits of a 3-D brain task: whole volumes, one subject loaded at a time, from the
+    same subjects, sites and misalignment as the slice tasks (:func:`_brain_subjects_by_split`)."""
     from medgen_nb.data.volumes import VolumeDataset
 
     if task.region != "brain":
@@ -189,24 +201,10 @@ def _phantom_volumes(task: TranslationTask, n: int, seed: int, size: int, site, 
             "phantom is sliced only"
         )
     sources, target = list(task.sources), task.target
-    config = BrainPhantomConfig(**dict(task.loader_kwargs))
-    splits = {
-        k: v for k, v in split_subjects(brain_subject_ids(n, seed), task.fractions).items() if v
-    }
-    where = {sid: (split, k) for split, members in splits.items() for k, sid in enumerate(members)}
+    splits, subjects = _brain_subjects_by_split(task, n, seed, sources, target, site, test_site)
     out = {split: VolumeDataset([], sources, target, size) for split in splits}
-    alignment = AlignmentConfig.preset(task.alignment)
-    other_test_site = test_site != site and "test" in splits
-    passes = [(site, "test" if other_test_site else None, None)]
-    if other_test_site:
-        passes.append((test_site, None, "test"))
-    for scanner_site, skip, only in passes:
-        for subject in iter_brain_subjects(n, seed, config, [*sources, target], scanner_site):
-            split, position = where[subject.subject_id]
-            if split == skip or (only is not None and split != only):
-                continue
-            subject = misalign_subject(subject, target, alignment, seed, moving=sources)
-            out[split].add(subject, position)
+    for split, position, subject in subjects:
+        out[split].add(subject, position)
     return out
 
 
