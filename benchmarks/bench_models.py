@@ -66,10 +66,11 @@ LAB_CONFIGS: dict[str, dict] = {
     "pix2pix3d": dict(in_channels=1, out_channels=1, size=32, depth=4),
     "cyclegan3d": dict(in_channels=1, out_channels=1, size=32),
     "ddpm3d": dict(in_channels=1, size=32, cond_channels=1),  # T1w -> T2w patches
+    "vae3d": dict(in_channels=1, size=32),  # whole 32³ volumes
 }
 # Models whose lab inputs are not 64x64 images: 3-D models train on 32³ patches.
 SPATIAL: dict[str, tuple[int, ...]] = {
-    name: (32, 32, 32) for name in ("pix2pix3d", "cyclegan3d", "ddpm3d")
+    name: (32, 32, 32) for name in ("pix2pix3d", "cyclegan3d", "ddpm3d", "vae3d")
 }
 DDIM_STEPS = 50
 LAB_BATCH = 16

@@ -52,3 +52,15 @@ def test_step_flops_of_a_package_model_grow_linearly_with_the_batch():
 
     assert flops(2) > 1e7
     assert flops(4) == 2 * flops(2)
+
+
+def test_every_registered_model_has_a_lab_config_of_its_dimension():
+    import importlib
+
+    from medgen_nb.models import FAMILIES, create
+
+    families = [importlib.import_module(f"medgen_nb.models.{f}").MODELS for f in FAMILIES]
+    # bench_models' default is every generative model (downstream ones register only on import)
+    assert sorted(bench_models.LAB_CONFIGS) == sorted(name for m in families for name in m)
+    for name in bench_models.SPATIAL:
+        assert getattr(create(name), "spatial_dims", 2) == 3, name
