@@ -248,6 +248,18 @@ def bench_mfu(names: list[str], seconds: float, repeats: int) -> None:
         )
 
 
+def interleaved_rates(
+    fns: dict[str, Callable[[], None]], seconds: float, repeats: int
+) -> dict[str, float]:
+    """Best steps/s of each function over ``repeats`` rounds that alternate between them, so
+    every variant sees the same background load."""
+    rates = dict.fromkeys(fns, 0.0)
+    for _ in range(repeats):
+        for key, fn in fns.items():
+            rates[key] = max(rates[key], best_rate(fn, 1, seconds / repeats, 1))
+    return rates
+
+
 def bench_bf16(names: list[str], seconds: float, repeats: int) -> None:
     """Interleaved fp32 / bf16 rounds (so both see the same background load); best of each."""
     print("\n== CPU training speed: bf16 autocast vs fp32 (ratio > 1: bf16 faster) ==")
@@ -257,10 +269,7 @@ def bench_bf16(names: list[str], seconds: float, repeats: int) -> None:
         for precision in ("fp32", "bf16"):
             torch.manual_seed(0)
             steps[precision] = _train_fn(_build(name), batch, precision)
-        rates = {"fp32": 0.0, "bf16": 0.0}
-        for _ in range(repeats):
-            for precision, fn in steps.items():
-                rates[precision] = max(rates[precision], best_rate(fn, 1, seconds / repeats, 1))
+        rates = interleaved_rates(steps, seconds, repeats)
         print(
             f"{name:10s} fp32 {rates['fp32']:6.2f} steps/s  bf16 {rates['bf16']:6.2f} steps/s  "
             f"ratio {rates['bf16'] / rates['fp32']:.2f}",
@@ -299,10 +308,7 @@ def bench_variant(names: list[str], seconds: float, repeats: int, variant: str) 
             fns[kind]()  # the first step: a compile happens here
             _sync()
             warm_up = time.perf_counter() - t0
-        rates = dict.fromkeys(fns, 0.0)
-        for _ in range(repeats):
-            for kind, fn in fns.items():
-                rates[kind] = max(rates[kind], best_rate(fn, 1, seconds / repeats, 1))
+        rates = interleaved_rates(fns, seconds, repeats)
         print(
             f"{name:10s} default {rates['default']:6.2f} steps/s  {variant} {rates[variant]:6.2f} "
             f"steps/s  ratio {rates[variant] / rates['default']:.2f}  (first step {warm_up:.1f} s)",
