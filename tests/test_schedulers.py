@@ -15,9 +15,6 @@ from medgen_nb.models.schedulers import (
 
 diffusers = pytest.importorskip("diffusers")
 
-# Short linear chains keep the error tests fast; x_T being noise does not matter to them.
-pytestmark = pytest.mark.filterwarnings("ignore:with schedule='linear':UserWarning")
-
 T = 1000
 DIFFUSERS_SCHEDULE = {"linear": "linear", "cosine": "squaredcos_cap_v2"}
 DIFFUSERS_PREDICTION = {"epsilon": "epsilon", "v": "v_prediction"}
@@ -218,11 +215,19 @@ def test_sampling_steps_out_of_range_raises(steps):
         NoiseSchedule(10).sampling_timesteps(steps)
 
 
-def test_a_chain_that_does_not_end_in_noise_warns():
+def test_sampling_from_a_chain_that_does_not_end_in_noise_warns():
+    from medgen_nb.models.diffusion import DiffusionModel
+
+    tiny = dict(size=8, base_channels=8, channel_mults=(1,), attention=False)
     for timesteps, kind in ((1000, "linear"), (200, "cosine"), (20, "cosine")):
+        model = DiffusionModel(**tiny, timesteps=timesteps, schedule=kind)
+        assert model.schedule.terminal_signal < TERMINAL_SIGNAL_LIMIT
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # no warning: x_T is (nearly) pure noise
-            schedule = NoiseSchedule(timesteps, kind)
-        assert schedule.alphas_cumprod[-1].sqrt() < TERMINAL_SIGNAL_LIMIT
+            model.sample(1, steps=2, sampler="ddim")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        short = DiffusionModel(**tiny, timesteps=200, schedule="linear")  # building is fine
+    assert short.schedule.terminal_signal == pytest.approx(0.3636, abs=1e-3)
     with pytest.warns(UserWarning, match=r"timesteps=200, x_T still holds .* = 0\.36"):
-        NoiseSchedule(200, "linear")
+        short.sample(1, steps=2, sampler="ddim")

@@ -341,6 +341,7 @@ class DiffusionModel(GenerativeModel):
         elif condition is not None:
             raise ValueError("condition was given but this model has cond_channels=0")
 
+        self.schedule.warn_unless_noise_at_T(stacklevel=4)  # x_T below is drawn from N(0, I)
         model_fn = self.guided_model_fn(labels, condition, guidance_scale, use_ema)
         shape = (n, *self.image_shape)
         if sampler == "ddpm" and (steps is None or steps == T):
