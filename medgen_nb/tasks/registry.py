@@ -58,6 +58,7 @@ TASKS: list[Task] = [
     *_brain_mr("brain_pd_to_t2w", ("pd",), "t2w", "proton-density to T2w MR", ("ixi",)),
     _brain_volumes("brain_t1w_to_t2w_3d", "T1w to T2w MR", "t2w", "§6.2.1, Table 6"),
     _brain_volumes("brain_t1w_to_ct_3d", "T1w MR to CT (synthetic CT)", "ct", "§6.3, Table 8"),
+    _brain_volumes("brain_t1w_to_pet_3d", "T1w MR to FDG-PET", "pet", "§6.5, Table 10"),
     # --- MR <-> CT, CBCT -> CT (chapter 10) ----------------------------------------------------
     TranslationTask(
         "brain_ct_to_t1w",
