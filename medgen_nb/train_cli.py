@@ -154,11 +154,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(
             f"--evaluate scores translation tasks; {task.name!r} is a {task.kind} task"
         )
-    if (
-        args.sampling_steps is not None
-        and "steps" not in inspect.signature(registry()[args.model].translate).parameters
-    ):
-        raise SystemExit(f"--sampling-steps is for diffusion models; {args.model} has no steps")
+    if args.sampling_steps is not None:
+        # creation models (a VAE, a GAN) have no translate at all; translators may lack steps
+        translate = getattr(registry()[args.model], "translate", None)
+        if translate is None or "steps" not in inspect.signature(translate).parameters:
+            raise SystemExit(f"--sampling-steps is for diffusion models; {args.model} has no steps")
+        if not args.evaluate:  # the chain only runs when scoring; training ignores it
+            raise SystemExit("--sampling-steps sets the chain of --evaluate; add --evaluate")
     replicas, _ = setup(args.device, None)  # starts the process group under torchrun
     task_data = tasks.build(
         task, smoke=args.smoke, seed=args.seed, size=args.size,

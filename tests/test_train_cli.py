@@ -53,10 +53,18 @@ def test_conditional_diffusion_generates_the_target_from_the_source(tmp_path, ca
     assert [row.split(" | ")[0] for row in table[1:]] == ["| lookup baseline", "| ddpm3d"]
 
 
-def test_sampling_steps_are_refused_for_a_model_without_a_chain(tmp_path):
+@pytest.mark.parametrize("model", ["pix2pix", "vae"])  # a translator without steps; no translate
+def test_sampling_steps_are_refused_for_a_model_without_a_chain(tmp_path, model):
     with pytest.raises(SystemExit, match="--sampling-steps is for diffusion models"):
-        main(["--task", "brain_t1w_to_t2w", "--model", "pix2pix", "--smoke", "--steps", "1",
+        main(["--task", "brain_t1w_to_t2w", "--model", model, "--smoke", "--steps", "1",
               "--out", str(tmp_path), "--evaluate", "--sampling-steps", "4"])  # fmt: skip
+    assert not any(tmp_path.iterdir())
+
+
+def test_sampling_steps_without_evaluate_are_refused_before_training(tmp_path):
+    with pytest.raises(SystemExit, match="add --evaluate"):
+        main(["--task", "brain_t1w_to_t2w", "--model", "ddpm", "--smoke", "--steps", "1",
+              "--out", str(tmp_path), "--sampling-steps", "4"])  # fmt: skip
     assert not any(tmp_path.iterdir())
 
 
