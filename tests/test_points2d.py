@@ -87,3 +87,35 @@ def test_mlp_shapes_and_point_panels():
     assert len(fig.axes) == 2
     with pytest.raises(ValueError, match="every row"):
         point_panels({"a": [pts]}, ["one", "two"])
+
+
+def test_mlp_copies_are_independent_networks_in_one_product():
+    torch.manual_seed(0)
+    ens = mlp(3, 2, hidden=8, copies=4)
+    singles = [mlp(3, 2, hidden=8) for _ in range(4)]
+    for r, net in enumerate(singles):  # copy r of each ensemble layer into network r
+        for layer, lin in zip(ens, net, strict=True):
+            if isinstance(lin, torch.nn.Linear):
+                lin.weight.data.copy_(layer.weight[r].T)
+                lin.bias.data.copy_(layer.bias[r, 0])
+    x = torch.randn(4, 5, 3)
+    y = ens(x)
+    assert y.shape == (4, 5, 2)
+    for r, net in enumerate(singles):
+        assert torch.allclose(y[r], net(x[r]), atol=1e-6)
+    # a loss of copy 1 alone moves no parameter of another copy
+    y[1].sum().backward()
+    first = ens[0]
+    assert first.weight.grad[1].abs().sum() > 0
+    assert (
+        first.weight.grad[[0, 2, 3]].abs().sum() == 0
+        and first.bias.grad[[0, 2, 3]].abs().sum() == 0
+    )
+    # each copy starts like nn.Linear: uniform within 1/sqrt(in_dim), and the copies differ
+    w = mlp(64, 1, copies=2)[0].weight
+    assert w.abs().max() <= 1 / 8 and w.std().item() == pytest.approx(1 / 8 / 3**0.5, rel=0.05)
+    assert not torch.equal(w[0], w[1])
+    with pytest.raises(ValueError, match=r"copies=4, B, 3"):
+        ens(torch.zeros(5, 3))
+    with pytest.raises(ValueError, match="copies"):
+        mlp(3, 2, copies=0)

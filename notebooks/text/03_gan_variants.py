@@ -83,8 +83,8 @@ LIVE_STEPS = 200  # generator updates of the models trained here (all six on Med
 BATCH_SIZE = 32  # slices per step of the live runs
 N_DRAWS = 20  # subject subsamples behind each interval (the zoo's scores used 100)
 CLASS_SAMPLES = 128  # samples per contrast for the conditioning check
-RING_STEPS = 2000  # steps of each two-dimensional GAN on the ring of eight Gaussians
-RING_SEEDS = 3  # training runs per discriminator design (the count of modes varies with the seed)
+RING_STEPS = 1500  # steps of each two-dimensional GAN on the ring of eight Gaussians
+RING_RUNS = 3  # training runs per discriminator design (the count of modes varies from run to run)
 
 # %%
 import time
@@ -112,7 +112,7 @@ notebook_start = time.perf_counter()
 SIZE = 32  # the zoo's GANs work at 32 x 32 px: the brain outline, ventricles and contrast stay visible
 if SMOKE:  # four subjects fill train/val/test; a few steps only check that everything runs
     LIVE_STEPS, BATCH_SIZE, N_DRAWS, CLASS_SAMPLES = 6, 8, 5, 8
-    RING_STEPS, RING_SEEDS = 100, 1
+    RING_STEPS, RING_RUNS = 100, 1
 PHANTOM = DATA == "phantom"
 if not PHANTOM and not DATA.lower().startswith("medmnist:"):
     raise ValueError(
@@ -655,7 +655,11 @@ print(
 #   cannot see, so the packed $D$ can punish a lack of diversity directly.
 #
 # The loop below is the whole algorithm: one discriminator step and one generator step, as in
-# section 1, with the package's loss functions. Each design trains `RING_SEEDS` times.
+# section 1, with the package's loss functions. Each design trains `RING_RUNS` times, and the runs
+# share the loop: `mlp(..., copies=R)` holds R independent networks, each run with its own initial
+# weights and noise, in one batched product (summing the runs' losses gives each run its own
+# gradient). Networks this small spend most of their time in Python overhead, so R runs cost little
+# more than one.
 
 # %%
 from medgen_nb.data.points2d import ring_centres, ring_of_gaussians
@@ -664,56 +668,61 @@ from medgen_nb.models.gan_losses import nonsaturating_d_loss, nonsaturating_g_lo
 from medgen_nb.models.mlp2d import mlp
 from medgen_nb.viz import point_panels
 
-RING_STD, Z_DIM, RING_BATCH = 0.02, 256, 256
+RING_STD, Z_DIM, RING_BATCH = 0.02, 64, 256
 ON_MODE = 0.2  # a sample within a tenth of the radius of a centre counts for that mode
 centres = ring_centres(8, radius=2.0)
 
 
-def train_ring_gan(pack, seed, steps=RING_STEPS):
-    # pack = points the discriminator sees at once: 1 vanilla, 2 PacGAN
+def train_ring_gans(pack, seed, runs=RING_RUNS, steps=RING_STEPS):
+    # pack = points the discriminator sees at once: 1 vanilla, 2 PacGAN.
+    # `runs` independent GANs train side by side: copy r of G only ever meets copy r of D.
+    R, B = runs, RING_BATCH
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    G, D = mlp(Z_DIM, 2), mlp(2 * pack, 1)  # (B, Z) -> (B, 2); (B / pack, 2 pack) -> (B / pack, 1)
+    G = mlp(Z_DIM, 2, copies=R)  # (R, B, Z) -> (R, B, 2)
+    D = mlp(2 * pack, 1, copies=R)  # (R, B / pack, 2 pack) -> (R, B / pack, 1)
     opt_g = torch.optim.Adam(G.parameters(), 1e-3, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), 1e-3, betas=(0.5, 0.999))
-    z_show = torch.randn(1000, Z_DIM, generator=g)  # the same noise for every snapshot
+    z_show = torch.randn(R, 1000, Z_DIM, generator=g)  # the same noise for every snapshot
     snapshots = {}
     for step in range(1, steps + 1):
-        real, _ = ring_of_gaussians(RING_BATCH, std=RING_STD, generator=g)
-        fake = G(torch.randn(RING_BATCH, Z_DIM, generator=g)).detach()
-        d_real, d_fake = D(real.reshape(-1, 2 * pack))[:, 0], D(fake.reshape(-1, 2 * pack))[:, 0]
-        loss_d = nonsaturating_d_loss(d_real, d_fake)  # D step: real up, fake down
+        real = ring_of_gaussians(R * B, std=RING_STD, generator=g)[0].reshape(R, B, 2)
+        fake = G(torch.randn(R, B, Z_DIM, generator=g)).detach()
+        d_real, d_fake = D(real.reshape(R, -1, 2 * pack)), D(fake.reshape(R, -1, 2 * pack))
+        loss_d = R * nonsaturating_d_loss(d_real, d_fake)  # D step (R x the mean: a sum over runs)
         opt_d.zero_grad()
         loss_d.backward()
         opt_d.step()
-        fake = G(torch.randn(RING_BATCH, Z_DIM, generator=g))  # fresh noise for the G step
-        loss_g = nonsaturating_g_loss(D(fake.reshape(-1, 2 * pack))[:, 0])  # G step: fool D
+        fake = G(torch.randn(R, B, Z_DIM, generator=g))  # fresh noise for the G step
+        loss_g = R * nonsaturating_g_loss(D(fake.reshape(R, -1, 2 * pack)))  # G step: fool D
         opt_g.zero_grad()
         loss_g.backward()
         opt_g.step()
         if step in (steps // 5, steps // 2, steps):
             with torch.no_grad():
-                snapshots[step] = G(z_show)
-    return snapshots
+                snapshots[step] = G(z_show)  # (R, 1000, 2)
+    return [{k: v[r] for k, v in snapshots.items()} for r in range(R)]  # one dict per run
 
 
 t0 = time.perf_counter()
-ring_runs = {(name, s): train_ring_gan(pack, SEED + s)
-             for name, pack in (("vanilla", 1), ("packed", 2)) for s in range(RING_SEEDS)}  # fmt: skip
+ring_runs = {}
+for name, pack in (("vanilla", 1), ("packed", 2)):
+    for r, snaps in enumerate(train_ring_gans(pack, SEED)):
+        ring_runs[name, r] = snaps
 ring_seconds = time.perf_counter() - t0
 ring_modes = {key: mode_coverage(snaps[RING_STEPS], centres, tolerance=ON_MODE) for key, snaps in ring_runs.items()}
 print(f"{len(ring_runs)} runs of {RING_STEPS} steps in {ring_seconds:.0f} s")
-print(f"{'discriminator':>14s} " + " ".join(f"{'seed ' + str(SEED + s):>14s}" for s in range(RING_SEEDS))
+print(f"{'discriminator':>14s} " + " ".join(f"{'run ' + str(r + 1):>14s}" for r in range(RING_RUNS))
       + f" {'mean modes':>11s}")
 for name in ("vanilla", "packed"):
-    cells = [ring_modes[name, s] for s in range(RING_SEEDS)]
+    cells = [ring_modes[name, r] for r in range(RING_RUNS)]
     print(f"{name:>14s} " + " ".join(f"{c['modes']} of 8, {c['high_quality']:.0%} on" for c in cells)
           + f" {np.mean([c['modes'] for c in cells]):11.2f}")
 steps_shown = sorted(ring_runs["vanilla", 0])
 real_ring, _ = ring_of_gaussians(1000, std=RING_STD, generator=torch.Generator().manual_seed(SEED))
 point_panels(
-    {f"{name}, seed {SEED + s}": [ring_runs[name, s][k] for k in steps_shown]
-     for name in ("vanilla", "packed") for s in range(min(RING_SEEDS, 2))},
+    {f"{name}, run {r + 1}": [ring_runs[name, r][k] for k in steps_shown]
+     for name in ("vanilla", "packed") for r in range(min(RING_RUNS, 2))},
     [f"step {k}" for k in steps_shown], reference=real_ring,
     suptitle="GAN samples (red) on the ring of eight Gaussians (grey): two discriminator designs",
 )  # fmt: skip
@@ -722,8 +731,8 @@ plt.show()
 # %% [markdown]
 # Read the mean-modes column first, then the pictures. The vanilla discriminator judges each point
 # on its own, so a generator that parks its samples on a few well-drawn modes loses nothing that
-# discriminator can see; whether a run collapses, and onto how many modes, depends on the seed, which
-# is why each design trains several times. The packed discriminator sees two samples together; pairs
+# discriminator can see; whether a run collapses, and onto how many modes, varies from run to run,
+# which is why each design trains several times. The packed discriminator sees two samples together; pairs
 # from a collapsed generator are too alike to pass for two independent real points, and the
 # generator is pushed out towards the empty modes. The image-level numbers above measure the same
 # failure indirectly: a recall or coverage below the real-vs-real floor means real slices whose
