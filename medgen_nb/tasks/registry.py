@@ -15,10 +15,12 @@ BRAIN_SLICES = dict(region="brain", min_foreground=0.1, min_brain=0.25)
 CHEST_SLICES = dict(region="chest", min_foreground=0.1)
 
 
-def _brain_mr(name, sources, target, description, real=()) -> list[TranslationTask]:
+def _brain_mr(
+    name, sources, target, description, real=(), review="§6.2.1"
+) -> list[TranslationTask]:
     tasks = [
         TranslationTask(
-            name, description, sources=sources, target=target, review="§6.2", **BRAIN_SLICES
+            name, description, sources=sources, target=target, review=review, **BRAIN_SLICES
         )
     ]
     for data in real:  # real variants: the loader's own slice rule (no tissue labels)
@@ -27,7 +29,7 @@ def _brain_mr(name, sources, target, description, real=()) -> list[TranslationTa
         tasks.append(
             TranslationTask(
                 name, description, region="brain", data=data, sources=sources, target=target,
-                min_foreground=0.1, review="§6.2", loader_kwargs=extra,
+                min_foreground=0.1, review=review, loader_kwargs=extra,
             )
         )  # fmt: skip
     return tasks
@@ -65,7 +67,7 @@ TASKS: list[Task] = [
         "CT to T1w MR",
         sources=("ct",),
         target="t1w",
-        review="§6.2",
+        review="§6.2.2",
         **BRAIN_SLICES,
     ),
     TranslationTask(
@@ -73,7 +75,7 @@ TASKS: list[Task] = [
         "T1w MR to CT (synthetic CT)",
         sources=("t1w",),
         target="ct",
-        review="§6.2",
+        review="§6.3",
         **BRAIN_SLICES,
     ),
     TranslationTask(
@@ -81,7 +83,7 @@ TASKS: list[Task] = [
         "cone-beam CT to CT",
         sources=("cbct",),
         target="ct",
-        review="§6.2",
+        review="§6.3",
         **BRAIN_SLICES,
     ),
     TranslationTask(
@@ -92,7 +94,7 @@ TASKS: list[Task] = [
         sources=("cbct",),
         target="ct",
         min_foreground=0.1,
-        review="§6.2",
+        review="§6.3",
         loader_kwargs=(("task", 2), ("region", "brain")),
     ),
     TranslationTask(
@@ -103,7 +105,7 @@ TASKS: list[Task] = [
         sources=("mr",),
         target="ct",
         min_foreground=0.1,
-        review="§6.2",
+        review="§6.3",
         loader_kwargs=(("task", 1), ("region", "brain")),
     ),
     TranslationTask(
@@ -114,7 +116,7 @@ TASKS: list[Task] = [
         sources=("mr",),
         target="ct",
         min_foreground=0.1,
-        review="§6.2",
+        review="§6.3",
         loader_kwargs=(("task", 1), ("region", "pelvis")),
     ),
     TranslationTask(
@@ -123,7 +125,7 @@ TASKS: list[Task] = [
         sources=("cbct",),
         target="ct",
         n_subjects=12,
-        review="§6.2",
+        review="§6.3",
         **CHEST_SLICES,
     ),
     # --- X-ray, PET, ultrasound (chapters 11-13) -----------------------------------------------
@@ -135,7 +137,7 @@ TASKS: list[Task] = [
         n_subjects=12,
         mask=None,
         min_foreground=0.0,
-        review="§6.2",
+        review="§6.4",
         region="chest",
     ),
     TranslationTask(
@@ -143,7 +145,7 @@ TASKS: list[Task] = [
         "T1w MR to FDG-PET",
         sources=("t1w",),
         target="pet",
-        review="§6.2",
+        review="§6.5",
         **BRAIN_SLICES,
     ),
     TranslationTask(
@@ -152,18 +154,20 @@ TASKS: list[Task] = [
         sources=("ct",),
         target="us",
         n_subjects=12,
-        review="§6.2",
+        review="§6.6",
         **CHEST_SLICES,
     ),
     # --- contrast enhancement (chapter 14) -----------------------------------------------------
-    *_brain_mr("brain_t1w_to_t1ce", ("t1w",), "t1ce", "T1w to gadolinium-enhanced T1w", ("brats",)),
+    *_brain_mr(
+        "brain_t1w_to_t1ce", ("t1w",), "t1ce", "T1w to gadolinium-enhanced T1w", ("brats",), "§6.7"
+    ),
     TranslationTask(
         "chest_ct_to_arterial",
         "non-contrast to arterial-phase CT",
         sources=("ct",),
         target="ce_arterial",
         n_subjects=12,
-        review="§6.2",
+        review="§6.7",
         **CHEST_SLICES,
     ),
     TranslationTask(
@@ -172,7 +176,7 @@ TASKS: list[Task] = [
         sources=("ct",),
         target="ce_venous",
         n_subjects=12,
-        review="§6.2",
+        review="§6.7",
         **CHEST_SLICES,
     ),
     # --- creation (chapters 02-08) -------------------------------------------------------------
@@ -255,7 +259,7 @@ TASKS: list[Task] = [
         num_classes=5,
         size=64,
         n_subjects=40,
-        review="§5.2",
+        review="§5.3",
         loader_kwargs=(("glioma_probability", 0.7),),
         **BRAIN_SLICES,
     ),
@@ -268,7 +272,7 @@ TASKS: list[Task] = [
         num_classes=2,
         size=64,
         n_subjects=12,
-        review="§5.2",
+        review="§5.4",
         **CHEST_SLICES,
     ),
 ]
