@@ -657,9 +657,9 @@ print(
 # The loop below is the whole algorithm: one discriminator step and one generator step, as in
 # section 1, with the package's loss functions. Each design trains `RING_RUNS` times, and the runs
 # share the loop: `mlp(..., copies=R)` holds R independent networks, each run with its own initial
-# weights and noise, in one batched product (summing the runs' losses gives each run its own
-# gradient). Networks this small spend most of their time in Python overhead, so R runs cost little
-# more than one.
+# weights and noise, evaluated in one batched product. Summing the runs' losses gives each run the
+# gradient of its own loss, and Adam updates every weight on its own, so this is R separate
+# trainings done at once, a little faster than one after another.
 
 # %%
 from medgen_nb.data.points2d import ring_centres, ring_of_gaussians
