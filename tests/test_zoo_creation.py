@@ -13,6 +13,8 @@ import torch
 
 from medgen_nb import tasks, zoo
 from medgen_nb.data.slices import ModalityMix, SliceDataset
+from medgen_nb.evaluation import predict
+from medgen_nb.metrics import extract_features
 from medgen_nb.models import create as create_model
 from medgen_nb.tasks.base import CreationTask
 from medgen_nb.zoo import creation, training
@@ -120,18 +122,22 @@ def test_the_judge_is_trained_on_real_slices_only():
         assert judge in (None, JUDGE)
 
 
-def test_diffusion_entry_compares_its_samplers_at_n_640():
+def test_diffusion_entry_compares_its_samplers_on_pooled_seeds():
     spec = zoo.entry("ddpm_mr_contrast_32")
     cmp = spec["metrics"]["sampler_comparison"]
     fast = cmp[cmp["fast_sampler"]]
     assert cmp["fast_sampler"] == "ddpm_50"  # the entry's sampling: respaced ancestral, 50 steps
-    assert cmp["samples"] >= 640 and cmp["ddpm_1000"]["seconds"] > 15 * fast["seconds"]
+    assert cmp["samples"] == cmp["seeds"] * cmp["samples_per_seed"]
+    assert cmp["samples_per_seed"] >= 640 and cmp["seeds"] == creation.COMPARE_SEEDS
+    assert cmp["ddpm_1000"]["seconds"] > 15 * fast["seconds"]
+    for key in ("ddpm_1000", "ddpm_50"):
+        assert len(cmp[key]["fid_per_seed"]) == cmp["seeds"]
     assert cmp["fid_ratio"] == pytest.approx(fast["fid"] / cmp["ddpm_1000"]["fid"])
     # the deterministic sampler at the same steps is scored too, and is the worse one here
     assert cmp["ddim_50_eta0"]["fid"] > fast["fid"]
 
 
-def test_sampler_comparison_scores_the_deterministic_sampler_and_reuses_a_stored_full_run(
+def test_sampler_comparison_pools_seeds_scores_ddim_and_reuses_a_stored_full_run(
     contrast_smoke,
 ):
     torch.manual_seed(0)
@@ -142,14 +148,32 @@ def test_sampler_comparison_scores_the_deterministic_sampler_and_reuses_a_stored
     stored = {"fid": 123.0, "seconds": 50.0}
     with pytest.warns(Warning):  # 24 samples of 128 features: FID warns about its small N
         out = creation.sampler_comparison(
-            model, contrast_smoke, {"sampler": "ddpm", "steps": 5}, n=24, full=stored
+            model, contrast_smoke, {"sampler": "ddpm", "steps": 5}, n=24, full=stored, seeds=2
         )
     assert out["ddpm_20"] == stored  # the 20-step run is taken from the store, not redrawn
-    assert out["fast_sampler"] == "ddpm_5" and out["samples"] == 24
+    assert out["fast_sampler"] == "ddpm_5"
+    assert (out["samples"], out["samples_per_seed"], out["seeds"]) == (48, 24, 2)
     assert set(out) >= {"ddpm_5", "ddim_5_eta0"}  # the stochastic sampler brings its eta = 0 twin
     assert out["speedup"] == pytest.approx(50.0 / out["ddpm_5"]["seconds"])
     assert out["fid_ratio"] == pytest.approx(out["ddpm_5"]["fid"] / 123.0)
     assert out["ddpm_5"]["fid"] != out["ddim_5_eta0"]["fid"]  # two samplers, two sample sets
+    # each row: one FID per seed (two draws, two sample sets) and the FID of the pooled draws,
+    # which is what the same calls give when repeated by hand
+    row = out["ddpm_5"]
+    assert len(row["fid_per_seed"]) == 2 and row["fid_per_seed"][0] != row["fid_per_seed"][1]
+    test = contrast_smoke["test"].tensors()
+    picked = creation._subset(test, 24)
+    draws = [
+        extract_features(predict(model, labels=picked["label"], seed=s, sampler="ddpm", steps=5))
+        for s in (creation.SAMPLE_SEED, creation.SAMPLE_SEED + 1)
+    ]
+    with pytest.warns(Warning):
+        again = creation.sampler_row(extract_features(test["image"]), draws, 1.0)
+    assert again["fid"] == pytest.approx(row["fid"]) and again["fid_per_seed"] == pytest.approx(
+        row["fid_per_seed"]
+    )
+    with pytest.raises(ValueError, match="seeds"):
+        creation.sampler_comparison(model, contrast_smoke, {"steps": 5}, n=24, seeds=0)
 
 
 # ---- gates and the judge's verdict --------------------------------------------------------

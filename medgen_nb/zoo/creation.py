@@ -10,7 +10,8 @@ real-vs-real floor of the same slices. Each generator entry stores under ``metri
 * ``class_accuracy`` (conditional entries, and InfoGAN's categorical code): the judge's balanced
   accuracy on samples drawn for each class, with a bootstrap interval over samples;
 * ``sampler_comparison`` (diffusion): FID and wall time of the full T-step ancestral sampler and of
-  DDIM with the entry's steps, on the same N;
+  the entry's few-step sampler, each on the same labels and seeds, pooled over ``COMPARE_SEEDS``
+  draws;
 * ``verify_subset``: a fixed small score that ``verify --quick`` reproduces in seconds.
 
 The *judge* (``model.family == "downstream"``) is a slice classifier trained on the real training
@@ -53,6 +54,7 @@ from medgen_nb.metrics import (
     extract_features,
     fid,
 )
+from medgen_nb.models.validation import check_positive_int
 from medgen_nb.tasks.base import TaskData
 from medgen_nb.utils import atomic_write, cache_dir, seed_everything
 from medgen_nb.zoo.manifest import (
@@ -71,7 +73,11 @@ SAMPLE_SEED = 0  # every score draws its samples from this seed: re-scoring is e
 N_DRAWS = 100  # subject subsamples behind each creation interval
 N_BOOT = 1000  # bootstrap draws of the class-accuracy and judge intervals
 CLASS_SAMPLES = 256  # samples per class for the class-accuracy check
-COMPARE_SAMPLES = 640  # samples per sampler in the diffusion sampler comparison (N >= 640)
+COMPARE_SAMPLES = 640  # samples per seed and sampler in the diffusion sampler comparison
+# Seeds pooled per sampler (N = 3 x 640 = 1920). Both samplers of a good model sit near the
+# real-vs-real floor, where one draw of 640 moves FID by more than the 10 % the gate resolves.
+# Three 1000-step draws of 640 take about 75 min on one CPU core.
+COMPARE_SEEDS = 3
 VERIFY_SAMPLES = 256  # samples of the quick verify score (reproducibility, not quality)
 # Re-scored values may drift this much from the manifest (float differences between CPUs).
 FID_RTOL, FID_ATOL = 0.01, 0.02
@@ -189,22 +195,30 @@ def sampler_comparison(
     sampling: dict[str, Any],
     n: int = COMPARE_SAMPLES,
     full: dict[str, Any] | None = None,
+    seeds: int = COMPARE_SEEDS,
 ) -> dict[str, Any]:
-    """FID and seconds of the full ancestral sampler vs the entry's fast sampler, same N and seed.
+    """FID and seconds of the full ancestral sampler vs the entry's fast sampler, same N and seeds.
 
-    The real side is the whole test split; the generated side ``n`` samples with the labels of
-    ``n`` test slices spread over the split. When the entry's sampler is stochastic, the
-    deterministic DDIM (eta = 0) at the same number of steps is scored as well: with a cosine
-    schedule and epsilon prediction its first step divides by sqrt(alpha_bar) of the last
-    timestep, and the error it makes is never re-randomised. ``full``: the stored row of the
-    1000-step sampler for these same weights (it does not depend on ``sampling``), reused
-    instead of drawn again.
+    The real side is the whole test split; the generated side, for each sampler, ``seeds`` draws
+    (seeds ``SAMPLE_SEED``, ``SAMPLE_SEED + 1``, ...) of ``n`` samples with the labels of ``n``
+    test slices spread over the split. Each row holds the FID of the pooled ``seeds * n``
+    samples, the FID of each draw (their spread is the seed-to-seed noise) and the seconds of
+    all draws. When the entry's sampler is stochastic, the deterministic DDIM (eta = 0) at the
+    same number of steps is scored as well: with a cosine schedule and epsilon prediction its
+    first step divides by sqrt(alpha_bar) of the last timestep, and the error it makes is never
+    re-randomised. ``full``: the stored row of the T-step sampler for these same weights (it
+    does not depend on ``sampling``), reused instead of drawn again.
     """
+    check_positive_int(seeds, "seeds")
     test = data["test"].tensors()
     real_features = extract_features(test["image"])
     picked = _subset(test, n)
     labels = picked["label"] if is_class_conditional(model) else None
-    out: dict[str, Any] = {"samples": len(picked["image"]), "real": len(test["image"])}
+    per_seed = len(picked["image"])
+    out: dict[str, Any] = {
+        "samples": per_seed * seeds, "samples_per_seed": per_seed, "seeds": seeds,
+        "real": len(test["image"]),
+    }  # fmt: skip
     timesteps, steps = model.config["timesteps"], sampling.get("steps")
     fast_key = f"{sampling.get('sampler', 'ddpm')}_{steps}"
     rows = [(f"ddpm_{timesteps}", {"sampler": "ddpm", "steps": None}), (fast_key, dict(sampling))]
@@ -214,18 +228,32 @@ def sampler_comparison(
         if full is not None and key == f"ddpm_{timesteps}":
             out[key] = dict(full)
             continue
-        start = time.perf_counter()
-        if labels is not None:
-            fake = predict(model, labels=labels, seed=SAMPLE_SEED, **kwargs)
-        else:
-            fake = predict(model, n=len(picked["image"]), seed=SAMPLE_SEED, **kwargs)
-        seconds = time.perf_counter() - start
-        out[key] = {"fid": float(fid(real_features, extract_features(fake))), "seconds": seconds}
+        features, seconds = [], 0.0
+        for seed in range(SAMPLE_SEED, SAMPLE_SEED + seeds):
+            start = time.perf_counter()
+            if labels is not None:
+                fake = predict(model, labels=labels, seed=seed, **kwargs)
+            else:
+                fake = predict(model, n=per_seed, seed=seed, **kwargs)
+            seconds += time.perf_counter() - start
+            features.append(extract_features(fake))
+        out[key] = sampler_row(real_features, features, seconds)
     slow, fast = out[f"ddpm_{timesteps}"], out[fast_key]
     out["fast_sampler"] = fast_key
     out["fid_ratio"] = fast["fid"] / slow["fid"]
     out["speedup"] = slow["seconds"] / fast["seconds"]
     return out
+
+
+def sampler_row(
+    real_features: torch.Tensor, features: list[torch.Tensor], seconds: float
+) -> dict[str, Any]:
+    """One sampler's row: FID of the pooled draws, FID of each draw, and the seconds of all."""
+    return {
+        "fid": float(fid(real_features, torch.cat(features))),
+        "fid_per_seed": [float(fid(real_features, f)) for f in features],
+        "seconds": seconds,
+    }
 
 
 def judge_scores(judge: Any, data: TaskData, split: str = "test") -> dict[str, Any]:
