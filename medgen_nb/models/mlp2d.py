@@ -4,8 +4,10 @@
 with ``copies = R`` it builds R independent networks evaluated in one batched product, so R
 training runs of a design (each with its own initial weights and noise) share one loop and one
 set of kernel launches (``benchmarks/bench_ring_ensemble.py``: 1.3x the steps/s of R = 3 runs
-one after another on one core). :class:`TimeMLP` is
-the noise predictor eps_theta(x_t, t) of notebook 05's two-moons diffusion, used with the same :class:`~medgen_nb.models.schedulers.NoiseSchedule` as the image models.
+one after another on one core).
+
+:class:`TimeMLP` is the noise predictor eps_theta(x_t, t) of notebook 05's two-moons diffusion,
+used with the same :class:`~medgen_nb.models.schedulers.NoiseSchedule` as the image models.
 """
 
 from __future__ import annotations

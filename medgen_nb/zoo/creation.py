@@ -175,12 +175,18 @@ def generator_scores(
     return out
 
 
+def _draw_like(
+    model: Any, real: dict[str, torch.Tensor], seed: int = SAMPLE_SEED, **sampling: Any
+) -> torch.Tensor:
+    """One sample per real slice, with its label if the model takes labels."""
+    if is_class_conditional(model):
+        return predict(model, labels=real["label"], seed=seed, **sampling)
+    return predict(model, n=len(real["image"]), seed=seed, **sampling)
+
+
 def _fid_of(model: Any, real: dict[str, torch.Tensor], sampling: dict[str, Any]) -> float:
     """FID of samples (one per real slice, with its label if the model takes labels)."""
-    if is_class_conditional(model):
-        fake = predict(model, labels=real["label"], seed=SAMPLE_SEED, **sampling)
-    else:
-        fake = predict(model, n=len(real["image"]), seed=SAMPLE_SEED, **sampling)
+    fake = _draw_like(model, real, **sampling)
     return float(fid(extract_features(real["image"]), extract_features(fake)))
 
 
@@ -213,7 +219,6 @@ def sampler_comparison(
     test = data["test"].tensors()
     real_features = extract_features(test["image"])
     picked = _subset(test, n)
-    labels = picked["label"] if is_class_conditional(model) else None
     per_seed = len(picked["image"])
     out: dict[str, Any] = {
         "samples": per_seed * seeds, "samples_per_seed": per_seed, "seeds": seeds,
@@ -231,10 +236,7 @@ def sampler_comparison(
         features, seconds = [], 0.0
         for seed in range(SAMPLE_SEED, SAMPLE_SEED + seeds):
             start = time.perf_counter()
-            if labels is not None:
-                fake = predict(model, labels=labels, seed=seed, **kwargs)
-            else:
-                fake = predict(model, n=per_seed, seed=seed, **kwargs)
+            fake = _draw_like(model, picked, seed, **kwargs)
             seconds += time.perf_counter() - start
             features.append(extract_features(fake))
         out[key] = sampler_row(real_features, features, seconds)
